@@ -1,0 +1,43 @@
+"""A resident as the town hall knows them (a WhatsApp contact)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+
+
+class ConsentState(StrEnum):
+    UNKNOWN = "unknown"
+    GIVEN = "given"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resident:
+    key: str  # "wa:<wa_id>" or "bsuid:<user_id>", see Sender.key
+    wa_id: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    profile_name: str | None = None
+    language: str | None = None
+    consent: ConsentState = ConsentState.UNKNOWN
+    consent_version: str | None = None
+    consent_at: datetime | None = None
+    opted_out: bool = False
+    tags: tuple[str, ...] = ()
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    last_inbound_at: datetime | None = None
+    current_conversation_id: str | None = None
+    created_at: datetime
+
+    @property
+    def recipient(self) -> str:
+        """The address to send to: the phone-based id when known, else the BSUID."""
+        return self.wa_id or self.user_id or ""
+
+    def window_open(self, now: datetime) -> bool:
+        """Inside Meta's 24 h customer-service window, when free-form messages are allowed."""
+        return self.last_inbound_at is not None and now - self.last_inbound_at < CUSTOMER_SERVICE_WINDOW

@@ -1,0 +1,39 @@
+"""Names of the AWS resources of one stage, shared by the app, `infra/` and the local stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceNames:
+    stage: str
+
+    @property
+    def prefix(self) -> str:
+        return f"civicchat-{self.stage}"
+
+    def table(self, logical: str) -> str:
+        return f"{self.prefix}-{logical}"
+
+    @property
+    def inbound_queue(self) -> str:
+        # FIFO: one message group per resident keeps each resident's messages in order.
+        return f"{self.prefix}-inbound.fifo"
+
+    @property
+    def outbound_replies_queue(self) -> str:
+        return f"{self.prefix}-outbound-replies"
+
+    @property
+    def outbound_bulk_queue(self) -> str:
+        return f"{self.prefix}-outbound-bulk"
+
+    def dead_letter_queue(self, queue_name: str) -> str:
+        if queue_name.endswith(".fifo"):
+            return queue_name.removesuffix(".fifo") + "-dlq.fifo"
+        return f"{queue_name}-dlq"
+
+    @property
+    def stack(self) -> str:
+        return self.prefix
