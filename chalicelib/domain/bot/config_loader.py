@@ -1,0 +1,504 @@
+"""Plain configuration data (parsed YAML or JSON) → a validated `MunicipalityDefinition`.
+
+Validation reports every problem at once, each with the path of the setting at fault, so a
+municipality can fix its file in one go. Texts are checked in every configured language, against
+WhatsApp's limits for where they are shown, and their {placeholders} are filled from the
+`municipality:` section here, once, rather than on every message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chalicelib.domain.bot import limits
+from chalicelib.domain.bot.config_back_office import ASSIGNMENTS, BackOfficeSections
+from chalicelib.domain.bot.config_reader import (
+    BUTTON_TITLE,
+    BUTTONS_BODY,
+    CAPTION,
+    LIST_BODY,
+    LIST_BUTTON,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+    TEXT_MESSAGE,
+    Limit,
+    join,
+)
+from chalicelib.domain.bot.definition import (
+    BUILTIN_FLOWS,
+    AnswerFaq,
+    Attachment,
+    Consent,
+    FaqEntry,
+    Flow,
+    FlowStep,
+    HandOff,
+    Localized,
+    MainMenu,
+    MenuAction,
+    MenuItem,
+    MunicipalityDefinition,
+    StartFlow,
+    Team,
+)
+from chalicelib.domain.bot.errors import ConfigError, ConfigProblem
+from chalicelib.domain.bot.matching import words
+
+__all__ = ["TEXT_KEYS", "ConfigError", "ConfigProblem", "load_definition"]
+
+_T = TypeVar("_T")
+
+# The bot's own texts (`texts:`): where each is shown, and the placeholders filled per message.
+TEXT_KEYS: Mapping[str, tuple[Limit, frozenset[str]]] = MappingProxyType(
+    {
+        "menu_button": (LIST_BUTTON, frozenset()),  # opens the main menu list
+        "language_button": (LIST_BUTTON, frozenset()),  # opens the language list
+        "anything_else": (LIST_BODY, frozenset()),  # the menu again, after an answer
+        "not_understood": (LIST_BODY, frozenset()),  # the menu again, after unknown input
+        "language_prompt": (LIST_BODY, frozenset()),  # above the language list
+        "handoff": (TEXT_MESSAGE, frozenset({"team"})),
+        "flow_unavailable": (TEXT_MESSAGE, frozenset({"option", "team"})),
+        "out_of_hours": (TEXT_MESSAGE, frozenset()),  # added to a handoff outside hours
+        "team_languages": (TEXT_MESSAGE, frozenset({"languages"})),  # team lacks their language
+    }
+)
+
+_SECTIONS = (
+    "municipality",
+    "business_hours",
+    "welcome",
+    "texts",
+    "language_names",
+    "consent",
+    "opt_out_keywords",
+    "opt_in_keywords",
+    "menu_keywords",
+    "main_menu",
+    "faq",
+    "flows",
+    "teams",
+    "routing",
+    "assignment",
+    "sla",
+    "quick_replies",
+    "reminders",
+    "notifications",
+    "templates",
+    "csat",
+    "retention",
+)
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+_MEDIA_TYPES = ("document", "image", "video", "audio")
+_MENU_ACTIONS = ("flow", "faq", "handoff")
+
+
+def load_definition(data: Mapping[str, Any]) -> MunicipalityDefinition:
+    """Validate `data` and build the definition; raises ConfigError listing every problem."""
+    loader = _Loader()
+    definition = loader.load(data)
+    if loader.problems or definition is None:
+        raise ConfigError(loader.problems)
+    return definition
+
+
+class _Loader(BackOfficeSections):
+    def __init__(self) -> None:
+        super().__init__()
+        self.faq_ids: set[str] = set()
+        self.flow_ids: set[str] = set()
+        self.opt_out: set[tuple[str, ...]] = set()
+
+    def load(self, data: Any) -> MunicipalityDefinition | None:
+        root = self.mapping(data, "")
+        if root is None:
+            return None
+        self.keys(root, "", _SECTIONS, what="section")
+        # Order matters: languages and placeholder values first, then what others refer to.
+        name, timezone = self.municipality(root.get("municipality"))
+        teams = self.teams(root.get("teams"))
+        templates = self.templates(root.get("templates"))
+        opt_out = self.keyword_list(root.get("opt_out_keywords"), "opt_out_keywords")
+        self.opt_out = {words(keyword) for keyword in opt_out}
+        faq = self.faq(root.get("faq"))
+        flows = self.flows(root.get("flows"))
+        welcome = self.localized(root.get("welcome"), "welcome", limit=TEXT_MESSAGE)
+        texts = self.texts(root.get("texts"))
+        names = self.localized(root.get("language_names"), "language_names", limit=ROW_TITLE)
+        consent = self.consent(root.get("consent"))
+        main_menu = self.main_menu(root.get("main_menu"))
+        routing = self.routing(root.get("routing"))
+        assignment = "least_busy"
+        if root.get("assignment") is not None:
+            assignment = self.choice(root["assignment"], "assignment", ASSIGNMENTS) or assignment
+        sla = self.optional(root, "sla", self.sla)
+        business_hours = self.optional(root, "business_hours", self.business_hours)
+        opt_in = self.keyword_list(root.get("opt_in_keywords"), "opt_in_keywords", not_opt_out=True)
+        menu_keywords = self.keyword_list(root.get("menu_keywords"), "menu_keywords")
+        quick_replies = self.quick_replies(root.get("quick_replies"))
+        reminders = self.optional(root, "reminders", self.reminders)
+        notifications = self.notifications(root.get("notifications"))
+        csat = self.optional(root, "csat", self.csat)
+        retention = self.optional(root, "retention", self.retention)
+        if (
+            self.problems
+            or name is None
+            or timezone is None
+            or self.default_language is None
+            or welcome is None
+            or names is None
+            or consent is None
+            or main_menu is None
+        ):
+            return None
+        return MunicipalityDefinition(
+            name=name,
+            timezone=timezone,
+            languages=self.languages,
+            default_language=self.default_language,
+            values=MappingProxyType(dict(self.values)),
+            welcome=welcome,
+            texts=texts,
+            language_names=names,
+            consent=consent,
+            main_menu=main_menu,
+            faq=faq,
+            flows=flows,
+            teams=teams,
+            routing=routing,
+            assignment=assignment,
+            sla=sla,
+            business_hours=business_hours,
+            opt_out_keywords=opt_out,
+            opt_in_keywords=opt_in,
+            menu_keywords=menu_keywords,
+            quick_replies=quick_replies,
+            reminders=reminders,
+            notifications=notifications,
+            templates=templates,
+            csat=csat,
+            retention=retention,
+        )
+
+    def optional(self, root: Mapping[str, Any], key: str, read: Callable[[Any], _T]) -> _T | None:
+        """An optional section: absent (or empty) is fine, present must be valid."""
+        return read(root[key]) if root.get(key) is not None else None
+
+    # -- municipality ----------------------------------------------------------------------------
+
+    def municipality(self, value: Any) -> tuple[str | None, str | None]:
+        data = self.mapping(value, "municipality")
+        if data is None:
+            return None, None
+        self.languages = self.language_codes(data.get("languages"))
+        for key, raw in data.items():
+            if key != "languages":
+                text = self.text(raw, join("municipality", key))
+                if text is not None:
+                    self.values[str(key)] = text
+        for key in ("name", "timezone", "default_language"):
+            if key not in data:
+                self.missing(f"municipality.{key}")
+        name = self.values.get("name")
+        default = self.values.get("default_language")
+        if default is not None and self.languages and default not in self.languages:
+            self.problem("municipality.default_language", f"'{default}' is not in languages")
+        else:
+            self.default_language = default
+        timezone = self.values.get("timezone")
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.problem("municipality.timezone", f"unknown time zone '{timezone}'")
+                timezone = None
+        return name, timezone
+
+    def language_codes(self, value: Any) -> tuple[str, ...]:
+        path = "municipality.languages"
+        codes: list[str] = []
+        for i, raw in enumerate(self.sequence(value, path)):
+            code = self.text(raw, join(path, i))
+            if code is None:
+                continue
+            if not _LANGUAGE_CODE.match(code):
+                self.problem(join(path, i), f"'{code}' is not a language code like 'pt' or 'ar'")
+            elif code in codes:
+                self.problem(join(path, i), f"'{code}' is listed twice")
+            else:
+                codes.append(code)
+        if value == []:
+            self.problem(path, "at least one language is required")
+        return tuple(codes)
+
+    # -- texts -----------------------------------------------------------------------------------
+
+    def texts(self, value: Any) -> Mapping[str, Localized]:
+        data = self.mapping(value, "texts")
+        if data is None:
+            return MappingProxyType({})
+        self.keys(data, "texts", TEXT_KEYS, what="text")
+        texts: dict[str, Localized] = {}
+        for key, (limit, runtime) in TEXT_KEYS.items():
+            text = self.localized(data.get(key), f"texts.{key}", limit=limit, runtime=runtime)
+            if text is not None:
+                texts[key] = text
+        return MappingProxyType(texts)
+
+    def consent(self, value: Any) -> Consent | None:
+        data = self.mapping(value, "consent")
+        if data is None:
+            return None
+        self.keys(data, "consent", ("version", "text", "accept_button", "decline_button"))
+        version = data.get("version")
+        if isinstance(version, date | int) and not isinstance(version, bool):
+            # YAML reads 2026-11-01 as a date and 3 as a number
+            version = str(version)
+        accept = self.localized(
+            data.get("accept_button"), "consent.accept_button", limit=BUTTON_TITLE
+        )
+        decline = self.localized(
+            data.get("decline_button"), "consent.decline_button", limit=BUTTON_TITLE
+        )
+        same = [
+            language
+            for language in self.languages
+            if accept and decline and language in accept and language in decline
+            if words(accept[language]) == words(decline[language])
+        ]
+        for language in same:
+            self.problem(
+                f"consent.decline_button.{language}",
+                "same title as accept_button (reply buttons must differ)",
+            )
+        text = self.localized(data.get("text"), "consent.text", limit=BUTTONS_BODY)
+        version = self.text(version, "consent.version")
+        if version is None or text is None or accept is None or decline is None:
+            return None
+        return Consent(version=version, text=text, accept_button=accept, decline_button=decline)
+
+    def keyword_list(self, value: Any, path: str, *, not_opt_out: bool = False) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        keywords = []
+        for i, raw in enumerate(self.sequence(value, path)):
+            keyword = self.text(raw, join(path, i))
+            if keyword is None:
+                continue
+            if not words(keyword):
+                self.problem(join(path, i), f"'{keyword}' has no letters or digits")
+            elif not_opt_out and words(keyword) in self.opt_out:
+                self.problem(join(path, i), f"'{keyword}' is also an opt-out keyword")
+            else:
+                keywords.append(keyword)
+        return tuple(keywords)
+
+    # -- what the menu refers to -----------------------------------------------------------------
+
+    def teams(self, value: Any) -> Mapping[str, Team]:
+        data = self.mapping(value, "teams")
+        teams: dict[str, Team] = {}
+        if data is None:
+            return MappingProxyType(teams)
+        if not data:
+            self.problem("teams", "at least one team is required")
+        for key, raw in data.items():
+            path = join("teams", key)
+            team_id = self.key_identifier(key, path)
+            entry = self.mapping(raw, path)
+            if team_id is None or entry is None:
+                continue
+            self.team_ids.add(team_id)
+            self.keys(entry, path, ("name", "display_name", "languages"))
+            name = self.text(entry.get("name"), f"{path}.name")
+            display_name = self.localized(entry.get("display_name"), f"{path}.display_name")
+            languages = self.language_list(entry.get("languages"), f"{path}.languages")
+            if entry.get("languages") == []:
+                self.problem(f"{path}.languages", "at least one language is required")
+            if name and display_name is not None and languages:
+                teams[team_id] = Team(
+                    id=team_id, name=name, display_name=display_name, languages=languages
+                )
+        return MappingProxyType(teams)
+
+    def faq(self, value: Any) -> Mapping[str, FaqEntry]:
+        entries: dict[str, FaqEntry] = {}
+        data = self.mapping(value, "faq") if value is not None else None
+        for key, raw in (data or {}).items():
+            path = join("faq", key)
+            faq_id = self.key_identifier(key, path)
+            entry = self.mapping(raw, path)
+            if faq_id is None or entry is None:
+                continue
+            self.faq_ids.add(faq_id)
+            self.keys(entry, path, ("keywords", "answer", "attachment"))
+            keywords = self.keyword_list(
+                entry.get("keywords"), f"{path}.keywords", not_opt_out=True
+            )
+            answer = self.localized(entry.get("answer"), f"{path}.answer", limit=TEXT_MESSAGE)
+            attachment = None
+            if entry.get("attachment") is not None:
+                attachment = self.attachment(entry["attachment"], f"{path}.attachment")
+            if answer is not None:
+                entries[faq_id] = FaqEntry(
+                    id=faq_id, keywords=keywords, answer=answer, attachment=attachment
+                )
+        return MappingProxyType(entries)
+
+    def attachment(self, value: Any, path: str) -> Attachment | None:
+        data = self.mapping(value, path)
+        if data is None:
+            return None
+        self.keys(data, path, ("type", "url", "filename", "caption"))
+        media_type = self.choice(data.get("type"), f"{path}.type", _MEDIA_TYPES)
+        url = self.text(data.get("url"), f"{path}.url")
+        if url is not None:
+            url = self.fill(url, f"{path}.url")
+            if urlparse(url).scheme not in ("https", "http") or not urlparse(url).netloc:
+                self.problem(f"{path}.url", f"'{url}' is not an http(s) URL")
+        filename = None
+        if data.get("filename") is not None:
+            filename = self.text(data["filename"], f"{path}.filename")
+            if media_type not in (None, "document"):
+                self.problem(f"{path}.filename", "only documents have a file name")
+        elif media_type == "document" and url:
+            filename = urlparse(url).path.rsplit("/", 1)[-1] or None
+        caption = None
+        if data.get("caption") is not None:
+            caption = self.localized(data["caption"], f"{path}.caption", limit=CAPTION)
+            if media_type == "audio":
+                self.problem(f"{path}.caption", "WhatsApp sends audio without a caption")
+        if media_type is None or url is None:
+            return None
+        return Attachment(media_type=media_type, url=url, filename=filename, caption=caption)
+
+    def flows(self, value: Any) -> Mapping[str, Flow]:
+        flows: dict[str, Flow] = {}
+        data = self.mapping(value, "flows") if value is not None else None
+        for key, raw in (data or {}).items():
+            path = join("flows", key)
+            flow_id = self.key_identifier(key, path)
+            entry = self.mapping(raw, path)
+            if flow_id is None or entry is None:
+                continue
+            if flow_id in BUILTIN_FLOWS:
+                self.problem(path, "a built-in flow, it cannot be redefined")
+                continue
+            self.flow_ids.add(flow_id)
+            self.keys(entry, path, ("steps", "creates", "routes_to"))
+            steps = tuple(
+                step
+                for i, raw_step in enumerate(self.sequence(entry.get("steps"), f"{path}.steps"))
+                if (step := self.flow_step(raw_step, f"{path}.steps[{i}]")) is not None
+            )
+            if entry.get("steps") == []:
+                self.problem(f"{path}.steps", "at least one step is required")
+            creates = None
+            if entry.get("creates") is not None:
+                creates = self.identifier(entry["creates"], f"{path}.creates")
+            routes_to = None
+            if entry.get("routes_to") is not None:
+                routes_to = self.team_reference(
+                    entry["routes_to"], f"{path}.routes_to", "flow routes to"
+                )
+            flows[flow_id] = Flow(id=flow_id, steps=steps, creates=creates, routes_to=routes_to)
+        return MappingProxyType(flows)
+
+    def flow_step(self, value: Any, path: str) -> FlowStep | None:
+        data = self.mapping(value, path)
+        if data is None:
+            return None
+        self.keys(data, path, ("ask", "choices", "optional"))
+        ask = self.identifier(data.get("ask"), f"{path}.ask")
+        choices: tuple[str, ...] = ()
+        if data.get("choices") is not None:
+            choices = self.text_list(data["choices"], f"{path}.choices")
+        optional = False
+        if data.get("optional") is not None:
+            optional = bool(self.flag(data["optional"], f"{path}.optional"))
+        return FlowStep(ask=ask, choices=choices, optional=optional) if ask else None
+
+    # -- the menu --------------------------------------------------------------------------------
+
+    def main_menu(self, value: Any) -> MainMenu | None:
+        data = self.mapping(value, "main_menu")
+        if data is None:
+            return None
+        self.keys(data, "main_menu", ("title", "items"))
+        title = self.localized(data.get("title"), "main_menu.title", limit=LIST_BODY)
+        raw_items = self.sequence(data.get("items"), "main_menu.items")
+        if data.get("items") == []:
+            self.problem("main_menu.items", "at least 1 item is required")
+        if len(raw_items) > limits.LIST_ROWS:
+            self.problem("main_menu.items", f"{len(raw_items)} items, at most {limits.LIST_ROWS}")
+        items: list[MenuItem] = []
+        first_use: dict[str, int] = {}
+        for i, raw in enumerate(raw_items):
+            item = self.menu_item(raw, f"main_menu.items[{i}]")
+            if item is None:
+                continue
+            if item.id in first_use:
+                self.problem(
+                    f"main_menu.items[{i}].id",
+                    f"'{item.id}' is already used by main_menu.items[{first_use[item.id]}]",
+                )
+            first_use.setdefault(item.id, i)
+            items.append(item)
+        offers_languages = any(item.action == StartFlow("choose_language") for item in items)
+        if offers_languages and len(self.languages) > limits.LIST_ROWS:
+            self.problem(
+                "municipality.languages",
+                f"{len(self.languages)} languages, at most {limits.LIST_ROWS} "
+                "for the choose_language list",
+            )
+        return MainMenu(title=title, items=tuple(items)) if title is not None else None
+
+    def menu_item(self, value: Any, path: str) -> MenuItem | None:
+        data = self.mapping(value, path)
+        if data is None:
+            return None
+        self.keys(data, path, ("id", "label", "description", *_MENU_ACTIONS))
+        item_id = self.identifier(data.get("id"), f"{path}.id")
+        if item_id is not None and len(item_id) > limits.ROW_ID:
+            self.problem(f"{path}.id", f"{len(item_id)} characters, at most {limits.ROW_ID}")
+        label = self.localized(data.get("label"), f"{path}.label", limit=ROW_TITLE)
+        description = None
+        if data.get("description") is not None:
+            description = self.localized(
+                data["description"], f"{path}.description", limit=ROW_DESCRIPTION
+            )
+        action = self.menu_action(data, path)
+        if item_id is None or label is None or action is None:
+            return None
+        return MenuItem(id=item_id, label=label, description=description, action=action)
+
+    def menu_action(self, data: Mapping[str, Any], path: str) -> MenuAction | None:
+        given = [key for key in _MENU_ACTIONS if data.get(key) is not None]
+        if not given:
+            self.problem(path, "needs one of flow, faq or handoff")
+            return None
+        if len(given) > 1:
+            self.problem(path, f"has {' and '.join(given)}: give only one of flow, faq or handoff")
+            return None
+        kind = given[0]
+        where = f"{path}.{kind}"
+        if kind == "handoff":
+            team = self.team_reference(data[kind], where, "handoff to", at=path)
+            return HandOff(team) if team is not None else None
+        target = self.identifier(data[kind], where)
+        if target is None:
+            return None
+        if kind == "faq":
+            if target not in self.faq_ids:
+                self.problem(where, f"unknown faq '{target}'")
+                return None
+            return AnswerFaq(target)
+        if target not in self.flow_ids and target not in BUILTIN_FLOWS:
+            self.problem(where, f"unknown flow '{target}'")
+            return None
+        return StartFlow(target)

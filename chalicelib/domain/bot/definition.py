@@ -1,0 +1,255 @@
+"""A municipality's validated configuration: what the bot says, to whom it hands off, and the
+data the rest of the service (agents' inbox, reminders, retention) reads.
+
+Built only by `config_loader.load_definition`, which guarantees that every `Localized` has a text
+for every language in `languages`, that every reference (team, FAQ, flow, template) resolves,
+and that texts fit WhatsApp's limits. Read-only and shared across invocations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+Localized = Mapping[str, str]  # language code → text, one entry per configured language
+
+BUILTIN_FLOWS = frozenset({"choose_language"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    media_type: str  # document | image | video | audio
+    url: str
+    filename: str | None = None
+    caption: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaqEntry:
+    id: str
+    keywords: tuple[str, ...]  # any language; matched word by word, ignoring case and accents
+    answer: Localized
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartFlow:
+    flow: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFaq:
+    faq: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    team: str
+
+
+MenuAction = StartFlow | AnswerFaq | HandOff
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MenuItem:
+    id: str  # also the list row id WhatsApp sends back
+    label: Localized
+    action: MenuAction
+    description: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MainMenu:
+    title: Localized
+    items: tuple[MenuItem, ...]
+
+    def item(self, item_id: str) -> MenuItem | None:
+        return next((item for item in self.items if item.id == item_id), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowStep:
+    ask: str
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flow:
+    id: str
+    steps: tuple[FlowStep, ...]
+    creates: str | None = None
+    routes_to: str | None = None  # a team id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Team:
+    id: str
+    name: str  # as agents know it
+    display_name: Localized  # as residents read it
+    languages: tuple[str, ...]  # the languages its agents answer in
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """From `start` (included) to `end` (excluded), within one day."""
+
+    start: time
+    end: time
+
+    def __contains__(self, moment: time) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusinessHours:
+    """When agents work, in the municipality's local time. The bot answers at any hour."""
+
+    weekly: Mapping[int, tuple[TimeRange, ...]]  # weekday (0 = Monday) → opening ranges
+    holidays: frozenset[date] = frozenset()
+
+    def is_open(self, local: datetime) -> bool:
+        if local.date() in self.holidays:
+            return False
+        return any(local.time() in span for span in self.weekly.get(local.weekday(), ()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consent:
+    version: str
+    text: Localized
+    accept_button: Localized
+    decline_button: Localized
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingRule:
+    """Exactly one condition is set; the first matching rule picks the team."""
+
+    team: str
+    text_contains: tuple[str, ...] = ()
+    contact_tag: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sla:
+    first_response: timedelta  # counted in business hours
+    resolution: timedelta
+    warn_at: float  # fraction of the target, e.g. 0.8
+    escalate_to: str | None = None  # a team id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuickReply:
+    shortcut: str  # "/horario"
+    text: Localized
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Template:
+    """An approved WhatsApp template, by name, and the languages it was approved in."""
+
+    name: str
+    languages: tuple[str, ...]
+    category: str  # utility | marketing | authentication
+    buttons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reminder:
+    id: str
+    offsets: tuple[timedelta, ...]  # relative to the due date; negative = before
+    template: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reminders:
+    kinds: Mapping[str, Reminder]
+    send_window: TimeRange | None = None  # local time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notification:
+    id: str
+    template: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Csat:
+    ask_after_resolution: bool
+    question: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A calendar length such as "24 months": months and years are not fixed durations."""
+
+    amount: int
+    unit: str  # days | weeks | months | years
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    messages: Period | None = None
+    tickets: Period | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MunicipalityDefinition:
+    name: str
+    timezone: str  # IANA name, checked to exist when loading
+    languages: tuple[str, ...]  # the first is not special; see default_language
+    default_language: str
+    values: Mapping[str, str]  # `municipality:` strings, the {placeholders} of the texts
+    welcome: Localized
+    texts: Mapping[str, Localized]  # system texts by key, see config_loader.TEXT_KEYS
+    language_names: Mapping[str, str]  # code → the language's own name, for the picker
+    consent: Consent
+    main_menu: MainMenu
+    faq: Mapping[str, FaqEntry]
+    flows: Mapping[str, Flow]
+    teams: Mapping[str, Team]  # in configuration order; the first is the fallback
+    routing: tuple[RoutingRule, ...] = ()
+    assignment: str = "least_busy"  # least_busy | round_robin
+    sla: Sla | None = None
+    business_hours: BusinessHours | None = None  # None: no agent hours configured
+    opt_out_keywords: tuple[str, ...] = ()
+    opt_in_keywords: tuple[str, ...] = ()
+    menu_keywords: tuple[str, ...] = ()
+    quick_replies: tuple[QuickReply, ...] = ()
+    reminders: Reminders | None = None
+    notifications: Mapping[str, Notification]
+    templates: Mapping[str, Template]
+    csat: Csat | None = None
+    retention: Retention | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def fallback_team(self) -> Team:
+        return next(iter(self.teams.values()))
+
+    def text(self, key: str, language: str) -> str:
+        return self.texts[key][language]
+
+    def supported_language(self, code: str | None) -> str | None:
+        """`code` if the bot speaks it; "pt-BR" and "pt_PT" count as "pt"."""
+        if not code:
+            return None
+        if code in self.languages:
+            return code
+        base = code.replace("_", "-").split("-")[0].lower()
+        return base if base in self.languages else None
+
+    def is_staffed(self, now: datetime) -> bool:
+        """Whether agents are at work at `now` (aware); always true without business hours."""
+        if self.business_hours is None:
+            return True
+        return self.business_hours.is_open(now.astimezone(self.zone))
