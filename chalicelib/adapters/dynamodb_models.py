@@ -1,0 +1,397 @@
+"""PynamoDB models: the single definition of the three tables (keys, indexes, attributes).
+
+`infra.data_resources` derives the CloudFormation tables from these classes, so a key or index
+changes here and nowhere else.
+
+The base classes below carry the schema but no table name, so they cannot talk to DynamoDB.
+`stage_tables(names, region)` makes per-stage subclasses bound to the stage's physical tables;
+two stages can live in one process (tests do) without rebinding shared globals. The
+composition root may instead call `bind_tables(names, region)` once, making that stage the
+default for stores built without `tables`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
+from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.resource_names import ResourceNames
+
+QUEUED_MARKER = "queued"  # the only value of the sparse `queued_since` index's hash key
+
+
+class _UnboundMeta:
+    # PynamoDB refuses any request while table_name is None: only stage subclasses do I/O.
+    table_name: str | None = None
+    billing_mode = "PAY_PER_REQUEST"
+
+
+# --- residents --------------------------------------------------------------------------------
+
+
+class ResidentModel(Model):
+    logical_name: ClassVar[str] = "residents"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    wa_id = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    username = UnicodeAttribute(null=True)
+    profile_name = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    consent = UnicodeAttribute(default=ConsentState.UNKNOWN.value)
+    consent_version = UnicodeAttribute(null=True)
+    consent_at = UTCDateTimeAttribute(null=True)
+    opted_out = BooleanAttribute(default=False)
+    tags = ListAttribute(of=UnicodeAttribute, null=True)
+    custom_fields = MapAttribute(null=True)  # raw map of str → str
+    last_inbound_at = UTCDateTimeAttribute(null=True)
+    current_conversation_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+    @classmethod
+    def from_resident(cls, resident: Resident) -> ResidentModel:
+        return cls(
+            resident.key,
+            wa_id=resident.wa_id,
+            user_id=resident.user_id,
+            username=resident.username,
+            profile_name=resident.profile_name,
+            language=resident.language,
+            consent=resident.consent.value,
+            consent_version=resident.consent_version,
+            consent_at=resident.consent_at,
+            opted_out=resident.opted_out,
+            tags=list(resident.tags),
+            custom_fields=dict(resident.custom_fields),
+            last_inbound_at=resident.last_inbound_at,
+            current_conversation_id=resident.current_conversation_id,
+            created_at=resident.created_at,
+        )
+
+    def to_resident(self) -> Resident:
+        return Resident(
+            key=self.resident_key,
+            wa_id=self.wa_id,
+            user_id=self.user_id,
+            username=self.username,
+            profile_name=self.profile_name,
+            language=self.language,
+            consent=ConsentState(self.consent),
+            consent_version=self.consent_version,
+            consent_at=self.consent_at,
+            opted_out=bool(self.opted_out),
+            tags=tuple(self.tags or ()),
+            custom_fields=_plain_dict(self.custom_fields),
+            last_inbound_at=self.last_inbound_at,
+            current_conversation_id=self.current_conversation_id,
+            created_at=self.created_at,
+        )
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+class ConversationsByResident(GlobalSecondaryIndex["ConversationModel"]):
+    class Meta:
+        index_name = "by_resident"
+        projection = AllProjection()
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    opened_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ConversationModel(Model):
+    logical_name: ClassVar[str] = "conversations"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    resident_key = UnicodeAttribute()
+    status = UnicodeAttribute(default=ConversationStatus.BOT.value)
+    bot_state = JSONAttribute(null=True)
+    team = UnicodeAttribute(null=True)
+    assignee = UnicodeAttribute(null=True)
+    opened_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    last_inbound_at = UTCDateTimeAttribute(null=True)
+    # PynamoDB adds `version = read version` (or "does not exist") to every save and stores +1.
+    version = VersionAttribute()
+
+    by_resident = ConversationsByResident()
+
+    @classmethod
+    def from_conversation(cls, conversation: Conversation) -> ConversationModel:
+        # Domain version 0 = never stored: leave PynamoDB's version unset, which makes the save
+        # conditional on the item not existing yet.
+        version = {"version": conversation.version} if conversation.version else {}
+        return cls(
+            conversation.id,
+            resident_key=conversation.resident_key,
+            status=conversation.status.value,
+            bot_state=conversation.bot_state,
+            team=conversation.team,
+            assignee=conversation.assignee,
+            opened_at=conversation.opened_at,
+            updated_at=conversation.updated_at,
+            last_inbound_at=conversation.last_inbound_at,
+            **version,
+        )
+
+    def to_conversation(self) -> Conversation:
+        return Conversation(
+            id=self.conversation_id,
+            resident_key=self.resident_key,
+            status=ConversationStatus(self.status),
+            bot_state=dict(self.bot_state or {}),
+            team=self.team,
+            assignee=self.assignee,
+            opened_at=self.opened_at,
+            updated_at=self.updated_at,
+            last_inbound_at=self.last_inbound_at,
+            version=int(self.version or 0),
+        )
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class MessagesByWamid(GlobalSecondaryIndex["MessageModel"]):
+    """Status webhooks name a message by wamid. Keys only: the lookup just needs message_id, and
+    messages are rewritten on every status change, so a full projection would double writes."""
+
+    class Meta:
+        index_name = "by_wamid"
+        projection = KeysOnlyProjection()
+
+    wamid = UnicodeAttribute(hash_key=True)
+
+
+class MessagesByConversation(GlobalSecondaryIndex["MessageModel"]):
+    class Meta:
+        index_name = "by_conversation"
+        projection = AllProjection()
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MessagesQueuedSince(GlobalSecondaryIndex["MessageModel"]):
+    """Sparse: only messages carrying `queued_marker` (i.e. still queued) are in it."""
+
+    class Meta:
+        index_name = "queued_since"
+        projection = AllProjection()
+
+    queued_marker = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MessageModel(Model):
+    logical_name: ClassVar[str] = "messages"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    message_id = UnicodeAttribute(hash_key=True)
+    direction = UnicodeAttribute()
+    resident_key = UnicodeAttribute()
+    conversation_id = UnicodeAttribute(null=True)
+    message_type = UnicodeAttribute()
+    body = UnicodeAttribute(null=True)
+    payload = JSONAttribute(null=True)
+    media_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()
+    status_at = UTCDateTimeAttribute()
+    wamid = UnicodeAttribute(null=True)
+    recipient = UnicodeAttribute(null=True)
+    priority = UnicodeAttribute(default=Priority.REPLY.value)
+    error_code = NumberAttribute(null=True)
+    error_title = UnicodeAttribute(null=True)
+    reply_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    sent_by = UnicodeAttribute(null=True)
+    queued_marker = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # retention, not set yet
+
+    by_wamid = MessagesByWamid()
+    by_conversation = MessagesByConversation()
+    queued_since = MessagesQueuedSince()
+
+    @classmethod
+    def from_message(cls, message: StoredMessage) -> MessageModel:
+        wamid = message.wamid
+        if wamid is None and message.direction is Direction.INBOUND:
+            wamid = message.id  # an inbound message's id is its wamid
+        return cls(
+            message.id,
+            direction=message.direction.value,
+            resident_key=message.resident_key,
+            conversation_id=message.conversation_id,
+            message_type=message.message_type,
+            body=message.body,
+            payload=message.payload,
+            media_id=message.media_id,
+            created_at=message.created_at,
+            status=message.status.value,
+            status_at=message.status_at,
+            wamid=wamid,
+            recipient=message.recipient,
+            priority=message.priority.value,
+            error_code=message.error_code,
+            error_title=message.error_title,
+            reply_ids=list(message.reply_ids),
+            sent_by=message.sent_by,
+            queued_marker=QUEUED_MARKER if message.status is DeliveryStatus.QUEUED else None,
+        )
+
+    def to_message(self) -> StoredMessage:
+        return StoredMessage(
+            id=self.message_id,
+            direction=Direction(self.direction),
+            resident_key=self.resident_key,
+            conversation_id=self.conversation_id,
+            message_type=self.message_type,
+            body=self.body,
+            payload=dict(self.payload or {}),
+            media_id=self.media_id,
+            created_at=self.created_at,
+            status=DeliveryStatus(self.status),
+            status_at=self.status_at,
+            wamid=self.wamid,
+            recipient=self.recipient,
+            priority=Priority(self.priority),
+            error_code=None if self.error_code is None else int(self.error_code),
+            error_title=self.error_title,
+            reply_ids=tuple(self.reply_ids or ()),
+            sent_by=self.sent_by,
+        )
+
+
+MODEL_CLASSES: tuple[type[Model], ...] = (ResidentModel, ConversationModel, MessageModel)
+
+
+# --- binding to a stage -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StageTables:
+    """The three models bound to one stage's physical tables."""
+
+    residents: type[ResidentModel]
+    conversations: type[ConversationModel]
+    messages: type[MessageModel]
+
+    @property
+    def connection(self) -> Connection:
+        """The PynamoDB Connection all three share (for transactions across the tables)."""
+        return self.residents._get_connection().connection
+
+
+def stage_tables(
+    names: ResourceNames,
+    region: str,
+    *,
+    host: str | None = None,
+    dynamodb_client: Any | None = None,
+) -> StageTables:
+    """Models bound to the tables of `names.stage`, all three on one PynamoDB Connection (one
+    botocore client: each costs ~80 ms of cold start).
+
+    `host=None` lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL (moto locally).
+    The client is created lazily on the first request. The same (stage, region, host) always
+    gives the same classes, so asking twice never makes a second client. Pass `dynamodb_client`
+    (a boto3/botocore DynamoDB client) to get fresh classes that use that client instead, e.g. to
+    hook its events and count requests."""
+    if dynamodb_client is None:
+        return _shared_stage_tables(names, region, host)
+    tables = _new_stage_tables(names, region, host)
+    # PynamoDB has no public way to hand over a ready-made client; its Connection uses
+    # `_client` when set, and only creates one when it is not.
+    tables.connection._client = dynamodb_client
+    return tables
+
+
+_default_tables: StageTables | None = None
+
+
+def bind_tables(names: ResourceNames, region: str, *, host: str | None = None) -> StageTables:
+    """Make this stage the process's default: what stores built without `tables` use. Idempotent
+    (the same stage gives the same classes); the composition root calls it once."""
+    global _default_tables
+    _default_tables = stage_tables(names, region, host=host)
+    return _default_tables
+
+
+def bound_tables() -> StageTables:
+    if _default_tables is None:
+        raise RuntimeError("no DynamoDB tables bound: call bind_tables(names, region) first")
+    return _default_tables
+
+
+def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> StageTables:
+    residents = _bind(ResidentModel, names, region, host)
+    conversations = _bind(ConversationModel, names, region, host)
+    messages = _bind(MessageModel, names, region, host)
+    # A PynamoDB Connection serves any number of tables once it knows their key schemas;
+    # building the TableConnections makes no request and creates no client yet.
+    shared = residents._get_connection().connection
+    for model in (conversations, messages):
+        table_connection = model._get_connection()
+        shared.add_meta_table(table_connection.get_meta_table())
+        table_connection.connection = shared
+    return StageTables(residents=residents, conversations=conversations, messages=messages)
+
+
+_shared_stage_tables = cache(_new_stage_tables)
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def _bind(base: type[_M], names: ResourceNames, region: str, host: str | None) -> type[_M]:
+    meta = type(
+        "Meta",
+        (_UnboundMeta,),
+        {"table_name": names.table(base.logical_name), "region": region, "host": host},  # type: ignore[attr-defined]
+    )
+    stage_model = type(
+        f"{base.__name__}_{_identifier(names.stage)}",
+        (base,),
+        {"Meta": meta, "__module__": __name__},
+    )
+    return stage_model
+
+
+def _identifier(stage: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in stage)
+
+
+def _plain_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, MapAttribute):
+        return value.as_dict()
+    return dict(value)

@@ -1,0 +1,263 @@
+"""ResidentStore and MessageStore on DynamoDB, through the PynamoDB models of one stage.
+
+Every request goes through botocore (PynamoDB's client, or the one injected into
+`stage_tables`), so a benchmark can count them with a botocore event hook. Budgets:
+
+- `load`: 1 GetItem for the resident, plus 1 for their current conversation.
+- `save_turn`: exactly 1 TransactWriteItems.
+- `claim_for_sending`, `mark_sent`, `mark_failed`: 1 UpdateItem.
+- `apply_status`: 1 Query on `by_wamid`, then 1 UpdateItem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb_models import (
+    QUEUED_MARKER,
+    MessageModel,
+    StageTables,
+    bound_tables,
+)
+from chalicelib.domain.conversations import Conversation
+from chalicelib.domain.messages import DeliveryStatus, StoredMessage, statuses_before
+from chalicelib.domain.residents import Resident
+from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_TRANSACTION_CANCELLED = "TransactionCanceledException"
+# Cancellation reason codes (one per transaction item) that mean "someone else got there first".
+_LOST_RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+_INBOUND_ITEM = 0  # save_turn puts the inbound message first
+
+
+class DynamoDBResidentStore:
+    """Residents, their conversations and whole inbound turns."""
+
+    def __init__(self, tables: StageTables | None = None) -> None:
+        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
+        first use."""
+        self._given_tables = tables
+
+    @property
+    def _tables(self) -> StageTables:
+        return self._given_tables or bound_tables()
+
+    def load(self, resident_key: str) -> tuple[Resident | None, Conversation | None]:
+        # Consistent reads: the previous turn of this resident may have been saved a moment ago,
+        # and a stale version would only buy a ConcurrentUpdateError and a retry.
+        try:
+            resident = self._tables.residents.get(resident_key, consistent_read=True)
+        except DoesNotExist:
+            return None, None
+        if not resident.current_conversation_id:
+            return resident.to_resident(), None
+        try:
+            conversation = self._tables.conversations.get(
+                resident.current_conversation_id, consistent_read=True
+            )
+        except DoesNotExist:
+            return resident.to_resident(), None
+        return resident.to_resident(), conversation.to_conversation()
+
+    def save_turn(self, turn: InboundTurn) -> bool:
+        """One TransactWriteItems: inbound message (must be new), resident (must be new when
+        `resident_is_new`), conversation (version must be the one read), and the queued replies.
+        """
+        messages = self._tables.messages
+        residents = self._tables.residents
+        inbound = messages.from_message(turn.inbound)
+        transaction = TransactWrite(connection=self._tables.connection)
+        transaction.save(inbound, condition=messages.message_id.does_not_exist())
+        transaction.save(
+            residents.from_resident(turn.resident),
+            condition=residents.resident_key.does_not_exist() if turn.resident_is_new else None,
+        )
+        # The conversation's VersionAttribute adds `version = <read>` (or "does not exist" for a
+        # new one) and stores version + 1.
+        transaction.save(self._tables.conversations.from_conversation(turn.conversation))
+        for reply in turn.replies:
+            transaction.save(messages.from_message(reply))
+        try:
+            with transaction:
+                pass  # the context manager commits on exit
+        except TransactWriteError as error:
+            if error.cause_response_code != _TRANSACTION_CANCELLED:
+                raise
+            duplicate = self._inbound_was_duplicate(error, inbound.message_id)
+            if duplicate is None:
+                raise  # cancelled for another reason (throttling, validation, ...)
+            if duplicate:
+                return False
+            raise ConcurrentUpdateError(
+                f"turn of {turn.resident.key} for conversation {turn.conversation.id} "
+                f"(read at version {turn.conversation.version}) lost a race"
+            ) from error
+        return True
+
+    def _inbound_was_duplicate(self, error: TransactWriteError, message_id: str) -> bool | None:
+        """True: the inbound message was stored already. False: another writer won the race for
+        the resident or conversation. None: cancelled for some other reason."""
+        codes = [reason.code if reason else None for reason in error.cancellation_reasons]
+        if len(codes) > _INBOUND_ITEM:
+            if codes[_INBOUND_ITEM] == "ConditionalCheckFailed":
+                return True
+            if any(code in _LOST_RACE_REASONS for code in codes):
+                return False
+            return None
+        # No reasons in the response (DynamoDB always sends them; this guards odd emulators):
+        # ask the table instead. One extra GetItem, on the failure path only.
+        try:
+            self._tables.messages.get(message_id, consistent_read=True)
+        except DoesNotExist:
+            return False
+        return True
+
+
+class DynamoDBMessageStore:
+    """Stored messages in both directions and their delivery statuses."""
+
+    def __init__(self, tables: StageTables | None = None) -> None:
+        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
+        first use."""
+        self._given_tables = tables
+
+    @property
+    def _tables(self) -> StageTables:
+        return self._given_tables or bound_tables()
+
+    @property
+    def _model(self) -> type[MessageModel]:
+        return self._tables.messages
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        try:
+            return self._model.get(message_id, consistent_read=True).to_message()
+        except DoesNotExist:
+            return None
+
+    def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
+        """Found messages in the order asked (each id once); BatchGetItem per 100 ids."""
+        wanted = list(dict.fromkeys(message_ids))
+        if not wanted:
+            return []
+        found = {
+            item.message_id: item.to_message()
+            for item in self._model.batch_get(wanted, consistent_read=True)
+        }
+        return [found[message_id] for message_id in wanted if message_id in found]
+
+    def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
+        # BatchWriteItem cannot carry conditions: one conditional PutItem per message.
+        for message in messages:
+            try:
+                self._model.from_message(message).save(
+                    condition=self._model.message_id.does_not_exist()
+                )
+            except PutError as error:
+                if error.cause_response_code != _CONDITION_FAILED:
+                    raise
+
+    def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
+        model = self._model
+        updated = self._update(
+            message_id,
+            [
+                model.status.set(DeliveryStatus.SENDING.value),
+                model.status_at.set(now),
+                model.queued_marker.remove(),
+            ],
+            condition=model.status == DeliveryStatus.QUEUED.value,
+        )
+        return None if updated is None else updated.to_message()
+
+    def mark_sent(self, message_id: str, wamid: str, now: datetime) -> None:
+        model = self._model
+        self._update_existing(
+            message_id,
+            [
+                model.status.set(DeliveryStatus.SENT.value),
+                model.wamid.set(wamid),
+                model.status_at.set(now),
+                model.queued_marker.remove(),
+            ],
+        )
+
+    def mark_failed(
+        self, message_id: str, *, error_code: int | None, error_title: str, now: datetime
+    ) -> None:
+        model = self._model
+        self._update_existing(
+            message_id,
+            [
+                model.status.set(DeliveryStatus.FAILED.value),
+                model.status_at.set(now),
+                model.error_title.set(error_title),
+                model.error_code.remove()
+                if error_code is None
+                else model.error_code.set(error_code),
+                model.queued_marker.remove(),
+            ],
+        )
+
+    def apply_status(
+        self,
+        wamid: str,
+        status: DeliveryStatus,
+        at: datetime,
+        *,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> bool:
+        allowed = statuses_before(status)
+        if not allowed:
+            return False
+        model = self._model
+        keys = list(model.by_wamid.query(wamid, limit=1))
+        if not keys:
+            return False
+        actions: list[Action] = [
+            model.status.set(status.value),
+            model.status_at.set(at),
+            model.queued_marker.remove(),
+        ]
+        if status is DeliveryStatus.FAILED:
+            if error_code is not None:
+                actions.append(model.error_code.set(error_code))
+            if error_title is not None:
+                actions.append(model.error_title.set(error_title))
+        condition = model.status.is_in(*(allowed_status.value for allowed_status in allowed))
+        return self._update(keys[0].message_id, actions, condition=condition) is not None
+
+    def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:
+        model = self._model
+        # Ascending by created_at: the oldest lost sends come back first.
+        return [
+            item.to_message()
+            for item in model.queued_since.query(
+                QUEUED_MARKER, model.created_at < before, limit=limit
+            )
+        ]
+
+    def _update(
+        self, message_id: str, actions: list[Action], *, condition: Condition
+    ) -> MessageModel | None:
+        """One conditional UpdateItem returning the new item, or None when the condition failed."""
+        item = self._model(message_id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if error.cause_response_code == _CONDITION_FAILED:
+                return None
+            raise
+        return item
+
+    def _update_existing(self, message_id: str, actions: list[Action]) -> None:
+        if self._update(message_id, actions, condition=self._model.message_id.exists()) is None:
+            raise KeyError(f"no message {message_id!r}")

@@ -1,0 +1,223 @@
+"""In-memory stores and queues: the fakes for service tests. They pass the same contract tests as
+the DynamoDB and SQS adapters (tests/integration/test_store_contracts.py).
+
+Stores share one `InMemoryDatabase`, so the replies `save_turn` writes are visible to the message
+store, as they are in DynamoDB. Values are deep-copied in and out: like a real database, what a
+caller holds never changes behind its back. All of it is thread-safe (one lock per object).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.conversations import Conversation
+from chalicelib.domain.messages import (
+    DeliveryStatus,
+    Direction,
+    Priority,
+    StoredMessage,
+    statuses_before,
+)
+from chalicelib.domain.residents import Resident
+from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
+
+
+@dataclass
+class InMemoryDatabase:
+    """The three tables, keyed like their DynamoDB twins. Conversations are stored with the
+    version they were saved at (the domain object's `version`)."""
+
+    residents: dict[str, Resident] = field(default_factory=dict)
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    messages: dict[str, StoredMessage] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+
+def _stored(message: StoredMessage) -> StoredMessage:
+    """As the DynamoDB store keeps it: an inbound message's wamid is its id."""
+    if message.wamid is None and message.direction is Direction.INBOUND:
+        message = replace(message, wamid=message.id)
+    return copy.deepcopy(message)
+
+
+class InMemoryResidentStore:
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database or InMemoryDatabase()
+
+    def load(self, resident_key: str) -> tuple[Resident | None, Conversation | None]:
+        db = self.database
+        with db.lock:
+            resident = db.residents.get(resident_key)
+            if resident is None:
+                return None, None
+            conversation = None
+            if resident.current_conversation_id:
+                conversation = db.conversations.get(resident.current_conversation_id)
+            return copy.deepcopy(resident), copy.deepcopy(conversation)
+
+    def save_turn(self, turn: InboundTurn) -> bool:
+        db = self.database
+        with db.lock:
+            if turn.inbound.id in db.messages:
+                return False
+            if turn.resident_is_new and turn.resident.key in db.residents:
+                raise ConcurrentUpdateError(f"resident {turn.resident.key} exists already")
+            stored = db.conversations.get(turn.conversation.id)
+            stored_version = stored.version if stored else 0
+            if stored_version != turn.conversation.version:
+                raise ConcurrentUpdateError(
+                    f"conversation {turn.conversation.id} is at version {stored_version}, "
+                    f"read at {turn.conversation.version}"
+                )
+            db.messages[turn.inbound.id] = _stored(turn.inbound)
+            db.residents[turn.resident.key] = copy.deepcopy(turn.resident)
+            db.conversations[turn.conversation.id] = copy.deepcopy(
+                replace(turn.conversation, version=turn.conversation.version + 1)
+            )
+            for reply in turn.replies:
+                db.messages[reply.id] = _stored(reply)
+            return True
+
+
+class InMemoryMessageStore:
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database or InMemoryDatabase()
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        with self.database.lock:
+            return copy.deepcopy(self.database.messages.get(message_id))
+
+    def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
+        messages = self.database.messages
+        with self.database.lock:
+            return [
+                copy.deepcopy(messages[message_id])
+                for message_id in dict.fromkeys(message_ids)
+                if message_id in messages
+            ]
+
+    def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
+        with self.database.lock:
+            for message in messages:
+                self.database.messages.setdefault(message.id, _stored(message))
+
+    def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
+        with self.database.lock:
+            message = self.database.messages.get(message_id)
+            if message is None or message.status is not DeliveryStatus.QUEUED:
+                return None
+            return self._set(message_id, status=DeliveryStatus.SENDING, status_at=now)
+
+    def mark_sent(self, message_id: str, wamid: str, now: datetime) -> None:
+        with self.database.lock:
+            self._existing(message_id)
+            self._set(message_id, status=DeliveryStatus.SENT, wamid=wamid, status_at=now)
+
+    def mark_failed(
+        self, message_id: str, *, error_code: int | None, error_title: str, now: datetime
+    ) -> None:
+        with self.database.lock:
+            self._existing(message_id)
+            self._set(
+                message_id,
+                status=DeliveryStatus.FAILED,
+                status_at=now,
+                error_code=error_code,
+                error_title=error_title,
+            )
+
+    def apply_status(
+        self,
+        wamid: str,
+        status: DeliveryStatus,
+        at: datetime,
+        *,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> bool:
+        with self.database.lock:
+            message = next((m for m in self.database.messages.values() if m.wamid == wamid), None)
+            if message is None or message.status not in statuses_before(status):
+                return False
+            changes: dict[str, Any] = {"status": status, "status_at": at}
+            if status is DeliveryStatus.FAILED:
+                if error_code is not None:
+                    changes["error_code"] = error_code
+                if error_title is not None:
+                    changes["error_title"] = error_title
+            self._set(message.id, **changes)
+            return True
+
+    def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:
+        with self.database.lock:
+            queued = sorted(
+                (
+                    m
+                    for m in self.database.messages.values()
+                    if m.status is DeliveryStatus.QUEUED and m.created_at < before
+                ),
+                key=lambda m: m.created_at,
+            )
+            return copy.deepcopy(queued[:limit])
+
+    def _existing(self, message_id: str) -> StoredMessage:
+        message = self.database.messages.get(message_id)
+        if message is None:
+            raise KeyError(f"no message {message_id!r}")
+        return message
+
+    def _set(self, message_id: str, **changes: Any) -> StoredMessage:
+        updated = replace(self.database.messages[message_id], **changes)
+        self.database.messages[message_id] = updated
+        return copy.deepcopy(updated)
+
+
+class InMemoryOutboundQueue:
+    """Records (message_id, priority) in the order enqueued."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.enqueued: list[tuple[str, Priority]] = []
+
+    def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None:
+        with self._lock:
+            self.enqueued.extend((message_id, priority) for message_id in message_ids)
+
+    def ids(self, priority: Priority | None = None) -> list[str]:
+        with self._lock:
+            return [mid for mid, p in self.enqueued if priority is None or p is priority]
+
+    def drain(self) -> list[tuple[str, Priority]]:
+        """Everything enqueued so far, oldest first; the queue is empty afterwards."""
+        with self._lock:
+            drained, self.enqueued = self.enqueued, []
+            return drained
+
+
+class InMemoryInboundQueue:
+    """Records (resident_key, dedup_id, body) in the order enqueued. Like the FIFO queue, an item
+    whose dedup id was seen before is dropped (SQS forgets after 5 minutes; this never does)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen_dedup_ids: set[str] = set()
+        self.enqueued: list[tuple[str, str, dict[str, Any]]] = []
+
+    def enqueue(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        with self._lock:
+            for resident_key, dedup_id, body in items:
+                if dedup_id in self._seen_dedup_ids:
+                    continue
+                self._seen_dedup_ids.add(dedup_id)
+                self.enqueued.append((resident_key, dedup_id, copy.deepcopy(body)))
+
+    def drain(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Everything enqueued so far, oldest first; the queue is empty afterwards."""
+        with self._lock:
+            drained, self.enqueued = self.enqueued, []
+            return drained

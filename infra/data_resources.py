@@ -1,0 +1,126 @@
+"""CloudFormation resources for the stage's data: the DynamoDB tables and the SQS queues.
+
+Tables are derived from the PynamoDB models (keys, attribute definitions, indexes, projections,
+TTL attribute): the models are the one definition, and AWS, moto and the code cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import TTLAttribute
+from pynamodb.models import Model
+
+from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
+from chalicelib.resource_names import ResourceNames
+
+# AWS advises at least six times the consuming function's timeout (30 s in .chalice/config.json).
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = 180
+MAX_RECEIVE_COUNT = 5
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # the longest SQS allows: time to look
+
+Resources = dict[str, dict[str, Any]]
+
+
+def table_resource_id(model: type[Model]) -> str:
+    """The table's logical id in the template: ResidentsTable, ConversationsTable, ..."""
+    return f"{model.logical_name.title()}Table"  # type: ignore[attr-defined]
+
+
+# The queues as (resource id, name of the queue in ResourceNames).
+QUEUE_RESOURCE_IDS = {
+    "InboundQueue": "inbound_queue",
+    "OutboundRepliesQueue": "outbound_replies_queue",
+    "OutboundBulkQueue": "outbound_bulk_queue",
+}
+
+
+def dead_letter_resource_id(queue_resource_id: str) -> str:
+    return queue_resource_id.removesuffix("Queue") + "DeadLetterQueue"
+
+
+def data_resources(names: ResourceNames) -> Resources:
+    resources: Resources = {}
+    for model in MODEL_CLASSES:
+        resources[table_resource_id(model)] = table_resource(model, names)
+    for resource_id, attribute in QUEUE_RESOURCE_IDS.items():
+        resources.update(queue_with_dead_letter(resource_id, getattr(names, attribute), names))
+    return resources
+
+
+def table_resource(model: type[Model], names: ResourceNames) -> dict[str, Any]:
+    schema = model._get_schema()
+    properties: dict[str, Any] = {
+        "TableName": names.table(model.logical_name),  # type: ignore[attr-defined]
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [dict(item) for item in schema["attribute_definitions"]],
+        "KeySchema": _hash_first(schema["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    indexes = [
+        {
+            "IndexName": index["index_name"],
+            "KeySchema": _hash_first(index["key_schema"]),
+            "Projection": dict(index["projection"]),
+        }
+        for index in schema["global_secondary_indexes"]
+    ]
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    if schema["local_secondary_indexes"]:
+        raise NotImplementedError(f"{model.__name__}: local secondary indexes are not mapped")
+    ttl = ttl_attribute_name(model)
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        # Residents' data outlives the stack: deleting or replacing it must be deliberate.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+def _hash_first(key_schema: Any) -> list[dict[str, str]]:
+    # DynamoDB wants the HASH element first; PynamoDB lists index keys alphabetically by
+    # attribute name (and sorts them the same way in its own create_table).
+    return sorted((dict(item) for item in key_schema), key=lambda item: item["KeyType"])
+
+
+def ttl_attribute_name(model: type[Model]) -> str | None:
+    for attribute in model.get_attributes().values():
+        if isinstance(attribute, TTLAttribute):
+            return attribute.attr_name
+    return None
+
+
+def queue_with_dead_letter(resource_id: str, queue_name: str, names: ResourceNames) -> Resources:
+    fifo = queue_name.endswith(".fifo")
+    dlq_id = dead_letter_resource_id(resource_id)
+    fifo_properties: dict[str, Any] = (
+        {"FifoQueue": True, "ContentBasedDeduplication": False} if fifo else {}
+    )
+    dead_letter = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "QueueName": names.dead_letter_queue(queue_name),
+            **fifo_properties,
+            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+        },
+    }
+    queue = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "QueueName": queue_name,
+            **fifo_properties,
+            "VisibilityTimeout": QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+            "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                "maxReceiveCount": MAX_RECEIVE_COUNT,
+            },
+        },
+    }
+    return {resource_id: queue, dlq_id: dead_letter}

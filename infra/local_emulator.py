@@ -1,0 +1,99 @@
+"""Provision a stage's data stack in a local moto server through moto's CloudFormation API, so
+the local tables and queues are made from the very template deployed to AWS."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalicelib.resource_names import ResourceNames
+from infra.template import data_template
+
+_DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+_FAILED_SUFFIXES = ("_FAILED", "ROLLBACK_COMPLETE")
+
+
+class ProvisionError(Exception):
+    pass
+
+
+def provision(
+    endpoint_url: str, names: ResourceNames, region: str, *, timeout_seconds: float = 60.0
+) -> None:
+    """Create the stack `names.stack` (or update it when its template changed; leave it alone
+    when it is the same) and wait until it is complete. Raises ProvisionError with the failed
+    resources' reasons otherwise."""
+    cloudformation = _client(endpoint_url, region)
+    body = json.dumps(data_template(names), sort_keys=True)
+    current = _stack_status(cloudformation, names.stack)
+    if current is None:
+        cloudformation.create_stack(StackName=names.stack, TemplateBody=body)
+    elif current in _DONE:
+        deployed = cloudformation.get_template(StackName=names.stack)["TemplateBody"]
+        if _same_template(deployed, body):
+            return
+        cloudformation.update_stack(StackName=names.stack, TemplateBody=body)
+    else:
+        raise ProvisionError(f"stack {names.stack} is {current}: delete it and provision again")
+    _wait(cloudformation, names.stack, timeout_seconds)
+
+
+def _client(endpoint_url: str, region: str) -> Any:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    if session.get_credentials() is None:
+        # moto accepts any credentials; don't make a newcomer configure some for a local stack.
+        session = boto3.session.Session(
+            region_name=region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto takes any credentials
+        )
+    return session.client("cloudformation", endpoint_url=endpoint_url)
+
+
+def _stack_status(cloudformation: Any, stack: str) -> str | None:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except cloudformation.exceptions.ClientError as error:
+        if "does not exist" in str(error):
+            return None
+        raise
+    return stacks[0]["StackStatus"] if stacks else None
+
+
+def _same_template(deployed: Any, body: str) -> bool:
+    if isinstance(deployed, str):
+        deployed = json.loads(deployed)
+    return json.dumps(deployed, sort_keys=True) == body
+
+
+def _wait(cloudformation: Any, stack: str, timeout_seconds: float) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.05
+    while True:
+        status = _stack_status(cloudformation, stack)
+        if status in _DONE:
+            return
+        if status is None or status.endswith(_FAILED_SUFFIXES):
+            raise ProvisionError(
+                f"stack {stack} is {status}: {_failure_reasons(cloudformation, stack)}"
+            )
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"stack {stack} still {status} after {timeout_seconds:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _failure_reasons(cloudformation: Any, stack: str) -> str:
+    try:
+        events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    except cloudformation.exceptions.ClientError:
+        return "no events"
+    reasons = [
+        f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}"
+        for event in events
+        if event.get("ResourceStatus", "").endswith("_FAILED")
+    ]
+    return "; ".join(reasons) or "no failed resources reported"

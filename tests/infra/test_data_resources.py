@@ -1,0 +1,226 @@
+"""The data stack: tables derived from the models, queues with dead-letter queues, and the same
+template provisioned into moto through its CloudFormation API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+
+import infra.data_resources as data_resources_module
+from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
+from chalicelib.resource_names import ResourceNames
+from infra.data_resources import data_resources, table_resource_id
+from infra.local_emulator import provision
+from infra.template import data_template
+
+NAMES = ResourceNames("prod")
+REGION = "eu-west-1"
+
+# The design, written out by hand: a model drifting from it must fail here, not in production.
+EXPECTED_TABLES = {
+    "civicchat-prod-residents": {"keys": {"resident_key": "HASH"}, "indexes": {}},
+    "civicchat-prod-conversations": {
+        "keys": {"conversation_id": "HASH"},
+        "indexes": {"by_resident": ({"resident_key": "HASH", "opened_at": "RANGE"}, "ALL")},
+    },
+    "civicchat-prod-messages": {
+        "keys": {"message_id": "HASH"},
+        "indexes": {
+            "by_wamid": ({"wamid": "HASH"}, "KEYS_ONLY"),
+            "by_conversation": ({"conversation_id": "HASH", "created_at": "RANGE"}, "ALL"),
+            "queued_since": ({"queued_marker": "HASH", "created_at": "RANGE"}, "ALL"),
+        },
+    },
+}
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        resource_id: resource
+        for resource_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def keys(key_schema: list[dict[str, str]]) -> dict[str, str]:
+    assert key_schema[0]["KeyType"] == "HASH", "DynamoDB wants the partition key first"
+    return {element["AttributeName"]: element["KeyType"] for element in key_schema}
+
+
+@pytest.fixture
+def template() -> dict[str, Any]:
+    return data_template(NAMES)
+
+
+def test_the_template_is_plain_json(template: dict[str, Any]) -> None:
+    assert json.loads(json.dumps(template)) == template
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert template["Description"]
+
+
+def test_tables_are_the_designed_ones(template: dict[str, Any]) -> None:
+    tables = {
+        t["Properties"]["TableName"]: t for t in of_type(template, "AWS::DynamoDB::Table").values()
+    }
+    assert set(tables) == set(EXPECTED_TABLES)
+    for name, expected in EXPECTED_TABLES.items():
+        properties = tables[name]["Properties"]
+        assert keys(properties["KeySchema"]) == expected["keys"]
+        indexes = {
+            index["IndexName"]: (keys(index["KeySchema"]), index["Projection"]["ProjectionType"])
+            for index in properties.get("GlobalSecondaryIndexes", [])
+        }
+        assert indexes == expected["indexes"]
+        # Exactly the key attributes are defined, each once, as strings.
+        key_attributes = set(expected["keys"]).union(
+            *(index_keys for index_keys, _ in expected["indexes"].values())
+        )
+        definitions = properties["AttributeDefinitions"]
+        assert sorted(d["AttributeName"] for d in definitions) == sorted(key_attributes)
+        assert {d["AttributeType"] for d in definitions} == {"S"}
+
+
+def test_tables_are_derived_from_the_models(template: dict[str, Any]) -> None:
+    for model in MODEL_CLASSES:
+        schema = model._get_schema()
+        properties = template["Resources"][table_resource_id(model)]["Properties"]
+        assert keys(properties["KeySchema"]) == keys(
+            sorted(schema["key_schema"], key=lambda k: k["KeyType"])
+        )
+        assert {i["IndexName"] for i in properties.get("GlobalSecondaryIndexes", [])} == {
+            i["index_name"] for i in schema["global_secondary_indexes"]
+        }
+
+
+def test_every_table_is_protected(template: dict[str, Any]) -> None:
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 3
+    for table in tables.values():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True
+        }
+        assert properties["SSESpecification"] == {"SSEEnabled": True}
+        assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_messages_expire_by_ttl(template: dict[str, Any]) -> None:
+    ttl = {
+        t["Properties"]["TableName"]: t["Properties"].get("TimeToLiveSpecification")
+        for t in of_type(template, "AWS::DynamoDB::Table").values()
+    }
+    assert ttl == {
+        "civicchat-prod-residents": None,
+        "civicchat-prod-conversations": None,
+        "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
+    }
+
+
+def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    queues = of_type(template, "AWS::SQS::Queue")
+    with_redrive = {rid: q for rid, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    dead_letter_ids = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in with_redrive.values()
+    }
+    # Each queue either has its own dead-letter queue or is one; none is shared.
+    assert len(dead_letter_ids) == len(with_redrive) == 3
+    assert set(queues) == set(with_redrive) | dead_letter_ids
+    for queue in with_redrive.values():
+        properties = queue["Properties"]
+        redrive = properties["RedrivePolicy"]
+        dead_letter = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][1] == "Arn"
+        assert redrive["maxReceiveCount"] == 5
+        assert properties["VisibilityTimeout"] == 60
+        assert dead_letter.get("FifoQueue", False) == properties.get("FifoQueue", False)
+        assert dead_letter["QueueName"] == NAMES.dead_letter_queue(properties["QueueName"])
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_queue_names_and_fifo(template: dict[str, Any]) -> None:
+    queues = {
+        q["Properties"]["QueueName"]: q["Properties"]
+        for q in of_type(template, "AWS::SQS::Queue").values()
+    }
+    inbound = queues[NAMES.inbound_queue]
+    assert (inbound["FifoQueue"], inbound["ContentBasedDeduplication"]) == (True, False)
+    for name in (NAMES.outbound_replies_queue, NAMES.outbound_bulk_queue):
+        assert "FifoQueue" not in queues[name]
+
+
+def test_outputs_name_existing_resources(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for output in template["Outputs"].values():
+        value = output["Value"]
+        target = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+        assert target in resources
+    assert {"ResidentsTableName", "InboundQueueUrl", "OutboundBulkQueueArn"} <= set(
+        template["Outputs"]
+    )
+
+
+def test_resources_depend_only_on_the_stage() -> None:
+    assert data_resources(ResourceNames("prod")) == data_resources(ResourceNames("prod"))
+    assert json.dumps(data_resources(ResourceNames("dev"))).count("civicchat-dev-") == 9
+
+
+def test_provision_creates_everything_in_moto(moto_endpoint: str, aws_env: str) -> None:
+    names = ResourceNames(f"t{uuid.uuid4().hex[:8]}")
+    provision(moto_endpoint, names, REGION)
+    template = data_template(names)
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for table in of_type(template, "AWS::DynamoDB::Table").values():
+        expected = table["Properties"]
+        described = dynamodb.describe_table(TableName=expected["TableName"])["Table"]
+        assert described["KeySchema"] == expected["KeySchema"]
+        assert {
+            index["IndexName"]: (index["KeySchema"], index["Projection"])
+            for index in described.get("GlobalSecondaryIndexes", [])
+        } == {
+            index["IndexName"]: (index["KeySchema"], index["Projection"])
+            for index in expected.get("GlobalSecondaryIndexes", [])
+        }
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    for queue in of_type(template, "AWS::SQS::Queue").values():
+        expected = queue["Properties"]
+        url = sqs.get_queue_url(QueueName=expected["QueueName"])["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes.get("FifoQueue", "false") == str(expected.get("FifoQueue", False)).lower()
+        if "RedrivePolicy" in expected:
+            redrive = json.loads(attributes["RedrivePolicy"])
+            assert redrive["deadLetterTargetArn"].endswith(
+                f":{names.dead_letter_queue(expected['QueueName'])}"
+            )
+            assert int(redrive["maxReceiveCount"]) == 5
+
+    provision(moto_endpoint, names, REGION)  # the same template again: nothing to do
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    stack = cloudformation.describe_stacks(StackName=names.stack)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_provision_updates_a_changed_stack_in_place(
+    moto_endpoint: str, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ResourceNames(f"t{uuid.uuid4().hex[:8]}")
+    provision(moto_endpoint, names, REGION)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.put_item(TableName=names.table("residents"), Item={"resident_key": {"S": "wa:1"}})
+    monkeypatch.setattr(data_resources_module, "QUEUE_VISIBILITY_TIMEOUT_SECONDS", 90)
+
+    provision(moto_endpoint, names, REGION)
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=names.outbound_bulk_queue)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == "90"
+    assert dynamodb.scan(TableName=names.table("residents"))["Count"] == 1
