@@ -1,0 +1,76 @@
+"""Service tests run the use cases entirely in memory: the in-memory stores (which pass the same
+contract tests as DynamoDB) and a recording Graph sender at the edge."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.config_file import load_municipality_file
+from chalicelib.adapters.memory_stores import (
+    InMemoryDatabase,
+    InMemoryInboundQueue,
+    InMemoryMessageStore,
+    InMemoryOutboundQueue,
+    InMemoryResidentStore,
+)
+from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.replies import Reply
+from chalicelib.services.ports import GraphApiError, SendResult
+from chalicelib.settings import BUNDLED_CONFIG
+
+NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # a Monday, inside business hours
+
+
+@dataclass
+class RecordingSender:
+    """The Graph API at the edge: records what would be sent; can be told to refuse."""
+
+    sent: list[tuple[str, Reply]] = field(default_factory=list)
+    refuse_with: list[GraphApiError | Exception] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=itertools.count)
+
+    def send(self, recipient: str, reply: Reply, *, context_wamid: str | None = None) -> SendResult:
+        if self.refuse_with:
+            raise self.refuse_with.pop(0)
+        self.sent.append((recipient, reply))
+        return SendResult(wamid=f"wamid.out-{next(self._ids)}")
+
+
+@dataclass
+class World:
+    definition: MunicipalityDefinition
+    database: InMemoryDatabase
+    residents: InMemoryResidentStore
+    messages: InMemoryMessageStore
+    outbound: InMemoryOutboundQueue
+    inbound: InMemoryInboundQueue
+    sender: RecordingSender
+    ids: itertools.count
+
+    def new_id(self) -> str:
+        return f"conv-{next(self.ids)}"
+
+
+@pytest.fixture(scope="session")
+def definition() -> MunicipalityDefinition:
+    return load_municipality_file(Path(BUNDLED_CONFIG))
+
+
+@pytest.fixture
+def world(definition: MunicipalityDefinition) -> World:
+    database = InMemoryDatabase()
+    return World(
+        definition=definition,
+        database=database,
+        residents=InMemoryResidentStore(database),
+        messages=InMemoryMessageStore(database),
+        outbound=InMemoryOutboundQueue(),
+        inbound=InMemoryInboundQueue(),
+        sender=RecordingSender(),
+        ids=itertools.count(1),
+    )
