@@ -130,7 +130,7 @@ def test_messages_out_of_order_never_move_the_window_backwards(world: World) -> 
 
 def test_a_resolved_conversation_is_not_reused(world: World) -> None:
     _handle(world, _text("351910000007", "wamid.r1", "Olá"))
-    resident, conversation = world.residents.load("wa:351910000007")
+    _, conversation = world.residents.load("wa:351910000007")
     resolved = dataclasses.replace(conversation, status=ConversationStatus.RESOLVED)
     world.database.conversations[conversation.id] = resolved
 
