@@ -13,7 +13,7 @@ import pytest
 import infra.data_resources as data_resources_module
 from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
 from chalicelib.resource_names import ResourceNames
-from infra.data_resources import data_resources, table_resource_id
+from infra.data_resources import QUEUE_VISIBILITY_TIMEOUT_SECONDS, data_resources, table_resource_id
 from infra.local_emulator import provision
 from infra.template import data_template
 
@@ -137,7 +137,7 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
         dead_letter = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
         assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][1] == "Arn"
         assert redrive["maxReceiveCount"] == 5
-        assert properties["VisibilityTimeout"] == 60
+        assert properties["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS == 180
         assert dead_letter.get("FifoQueue", False) == properties.get("FifoQueue", False)
         assert dead_letter["QueueName"] == NAMES.dead_letter_queue(properties["QueueName"])
     for queue in queues.values():
