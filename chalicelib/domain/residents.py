@@ -40,4 +40,7 @@ class Resident:
 
     def window_open(self, now: datetime) -> bool:
         """Inside Meta's 24 h customer-service window, when free-form messages are allowed."""
-        return self.last_inbound_at is not None and now - self.last_inbound_at < CUSTOMER_SERVICE_WINDOW
+        return (
+            self.last_inbound_at is not None
+            and now - self.last_inbound_at < CUSTOMER_SERVICE_WINDOW
+        )

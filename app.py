@@ -1,0 +1,48 @@
+"""civicchat's Chalice app: wiring only. Routes live in chalicelib/http, use cases in
+chalicelib/services; each event source below delegates in one line."""
+
+from __future__ import annotations
+
+from chalice import Chalice, Rate
+
+from chalicelib import workers
+from chalicelib.http.health import health
+from chalicelib.http.webhooks import webhooks
+from chalicelib.observability import logger, metrics
+from chalicelib.resource_names import ResourceNames
+from chalicelib.settings import current_stage
+
+app = Chalice(app_name="civicchat")
+app.register_blueprint(webhooks)
+app.register_blueprint(health)
+
+_names = ResourceNames(current_stage())
+
+
+@app.middleware("all")
+def observe(event, get_response):
+    logger.clear_state()
+    try:
+        return get_response(event)
+    finally:
+        metrics.flush_metrics(raise_on_empty_metrics=False)
+
+
+@app.on_sqs_message(queue=_names.inbound_queue, batch_size=10, name="inbound_worker")
+def inbound_worker(event):
+    return workers.process_inbound_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=_names.outbound_replies_queue, batch_size=10, name="reply_sender")
+def reply_sender(event):
+    return workers.process_outbound_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=_names.outbound_bulk_queue, batch_size=10, name="bulk_sender")
+def bulk_sender(event):
+    return workers.process_outbound_batch(event.to_dict())
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="requeue_stalled_outbound")
+def requeue_stalled_outbound(event):
+    return {"requeued": workers.requeue_stalled_outbound()}

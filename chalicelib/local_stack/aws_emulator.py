@@ -1,0 +1,47 @@
+"""The embedded AWS emulator: moto's server in this process, provisioned from `infra/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.resource_names import ResourceNames
+
+
+class AwsEmulator:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: Any = None
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+        self._server.start()
+        return self.endpoint
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def provision(
+        self, names: ResourceNames, region: str, schedules: list[tuple[str, str]]
+    ) -> None:
+        """Create the stage's data resources from the same CloudFormation template `make deploy`
+        uses, and the EventBridge rules from the app's own schedule declarations."""
+        import boto3
+
+        from infra.local_emulator import provision
+
+        provision(self.endpoint, names, region)
+        events = boto3.client("events", endpoint_url=self.endpoint, region_name=region)
+        for rule_name, expression in schedules:
+            events.put_rule(
+                Name=f"{names.prefix}-{rule_name}", ScheduleExpression=expression, State="ENABLED"
+            )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

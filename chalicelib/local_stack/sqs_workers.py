@@ -1,0 +1,103 @@
+"""Local stand-in for Lambda's SQS event source mappings: long-poll each queue and call the very
+handler function Lambda would call, honouring `batchItemFailures` the way ReportBatchItemFailures
+does (successful records deleted, failed ones left for redelivery)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.observability import logger
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+# Lambda would wait for the queue's visibility timeout (60 s) before retrying a failed record;
+# locally a short pause keeps the feedback loop quick.
+LOCAL_RETRY_DELAY_SECONDS = 2
+
+
+class SqsWorker(threading.Thread):
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        handler: LambdaHandler,
+        batch_size: int,
+        sqs_client: Any,
+        region: str,
+        stop_event: threading.Event,
+    ) -> None:
+        super().__init__(name=f"sqs-worker:{queue_name}", daemon=True)
+        self._queue_name = queue_name
+        self._handler = handler
+        self._batch_size = min(batch_size, 10)
+        self._sqs = sqs_client
+        self._region = region
+        self._stop_event = stop_event
+        self.batches_handled = 0
+
+    def run(self) -> None:
+        url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        while not self._stop_event.is_set():
+            try:
+                self._poll_once(url, arn)
+            except Exception:
+                if self._stop_event.is_set():
+                    return
+                logger.exception(
+                    "local SQS worker failed a poll", extra={"queue": self._queue_name}
+                )
+                self._stop_event.wait(1)
+
+    def _poll_once(self, url: str, arn: str) -> None:
+        received = self._sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return
+        event = {"Records": [_lambda_record(message, arn, self._region) for message in received]}
+        failed_ids: set[str] = set()
+        try:
+            result = self._handler(event, None) or {}
+            failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        except Exception:
+            logger.exception("local SQS handler raised", extra={"queue": self._queue_name})
+            failed_ids = {message["MessageId"] for message in received}
+        self.batches_handled += 1
+        done = [m for m in received if m["MessageId"] not in failed_ids]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+        for message in received:
+            if message["MessageId"] in failed_ids:
+                self._sqs.change_message_visibility(
+                    QueueUrl=url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS,
+                )
+
+
+def _lambda_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }

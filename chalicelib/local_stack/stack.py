@@ -1,0 +1,217 @@
+"""`civicchat run`: the whole service on one laptop, in one process.
+
+Order matters: the AWS emulator is provisioned first, then the WhatsApp simulator, then workers
+and schedules, and the app's HTTP server last, so `GET /health` answering means everything is up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.local_stack.aws_emulator import AwsEmulator
+from chalicelib.local_stack.scheduler import Scheduler
+from chalicelib.local_stack.sqs_workers import SqsWorker
+
+DEFAULT_PORT = 8000
+DEFAULT_SIMULATOR_PORT = 8025
+LOCAL_STAGE = "local"
+FAKE_AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+
+
+class LocalStackError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalUrls:
+    app: str
+    webhook: str
+    simulator: str | None
+    graph_api: str
+    aws_emulator: str
+
+
+class LocalStack:
+    def __init__(self, environ: MutableMapping[str, str] | None = None) -> None:
+        self._env = os.environ if environ is None else environ
+        self._host = self._env.get("HOST", "127.0.0.1")
+        self._port = int(self._env.get("PORT", DEFAULT_PORT))
+        self._simulator_port = int(self._env.get("SIMULATOR_PORT", DEFAULT_SIMULATOR_PORT))
+        self._stop_event = threading.Event()
+        self._emulator = AwsEmulator(
+            host="127.0.0.1", port=int(self._env.get("AWS_EMULATOR_PORT", 0))
+        )
+        self._simulator: Any = None
+        self._http: Any = None
+        self._threads: list[threading.Thread] = []
+        self.urls: LocalUrls | None = None
+
+    def start(self) -> LocalUrls:
+        self._prepare_environment()
+        endpoint = self._emulator.start()
+        self._env["AWS_ENDPOINT_URL"] = endpoint
+
+        from chalicelib.settings import get_settings
+
+        get_settings.cache_clear()
+        settings = get_settings()
+        definition = self._load_definition()
+        app_module = importlib.import_module("app")
+        app = app_module.app
+        schedules = [
+            (source.name, _expression(source.schedule_expression), getattr(app_module, source.name))
+            for source in app.event_sources
+            if hasattr(source, "schedule_expression")
+        ]
+        self._emulator.provision(
+            settings.names, settings.aws_region, [(name, expr) for name, expr, _ in schedules]
+        )
+
+        if self._simulator is not None:
+            self._simulator.templates = _template_languages(definition)
+            self._simulator.start()
+            self._env["WHATSAPP_API_URL"] = self._simulator.graph_base_url()
+            get_settings.cache_clear()
+
+        self._start_workers(app_module, settings.aws_region, endpoint)
+        scheduler = Scheduler(schedules, self._stop_event)
+        scheduler.start()
+        self._threads.append(scheduler)
+        self._start_http(app)
+
+        app_url = f"http://{self._host}:{self._http.server.server_address[1]}"
+        self.urls = LocalUrls(
+            app=app_url,
+            webhook=f"{app_url}/webhooks/whatsapp",
+            simulator=self._simulator.url if self._simulator else None,
+            graph_api=self._env["WHATSAPP_API_URL"],
+            aws_emulator=endpoint,
+        )
+        if self._simulator is not None:
+            self._simulator.webhook_url = self.urls.webhook
+        return self.urls
+
+    def _prepare_environment(self) -> None:
+        env = self._env
+        env.setdefault("CIVICCHAT_STAGE", LOCAL_STAGE)
+        env.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+        env.setdefault("AWS_REGION", env["AWS_DEFAULT_REGION"])
+        for name, value in FAKE_AWS_CREDENTIALS.items():
+            env[name] = value  # never let the local stack reach a real AWS account
+        env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        if env.get("WHATSAPP_API_URL"):
+            missing = [
+                name
+                for name in (
+                    "WHATSAPP_ACCESS_TOKEN",
+                    "WHATSAPP_APP_SECRET",
+                    "WHATSAPP_VERIFY_TOKEN",
+                    "WHATSAPP_PHONE_NUMBER_ID",
+                )
+                if not env.get(name)
+            ]
+            if missing:
+                raise LocalStackError(
+                    "WHATSAPP_API_URL points at a real Graph API, so these must be set too: "
+                    + ", ".join(missing)
+                )
+            return
+        # The embedded simulator: throwaway credentials made up for this run only.
+        env.setdefault("WHATSAPP_ACCESS_TOKEN", secrets.token_urlsafe(24))
+        env.setdefault("WHATSAPP_APP_SECRET", secrets.token_hex(16))
+        env.setdefault("WHATSAPP_VERIFY_TOKEN", secrets.token_urlsafe(12))
+        env.setdefault("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
+        from chalicelib.simulator.server import GraphApiSimulator
+
+        self._simulator = GraphApiSimulator(
+            host=self._host,
+            port=self._simulator_port,
+            access_token=env["WHATSAPP_ACCESS_TOKEN"],
+            app_secret=env["WHATSAPP_APP_SECRET"],
+            phone_number_id=env["WHATSAPP_PHONE_NUMBER_ID"],
+        )
+        env["WHATSAPP_API_URL"] = f"http://{self._host}:{self._simulator_port}/v23.0"
+
+    def _load_definition(self) -> Any:
+        from chalicelib.adapters.config_file import load_municipality_file
+        from chalicelib.domain.bot.config_loader import ConfigError
+        from chalicelib.settings import get_settings
+
+        path = get_settings().config_path
+        try:
+            return load_municipality_file(path)
+        except ConfigError as error:
+            raise LocalStackError(
+                f"the municipality config {path} is not valid:\n{error}"
+            ) from error
+        except OSError as error:
+            raise LocalStackError(f"cannot read the municipality config {path}: {error}") from error
+
+    def _start_workers(self, app_module: Any, region: str, endpoint: str) -> None:
+        import boto3
+
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+        for source in app_module.app.event_sources:
+            if not hasattr(source, "queue"):
+                continue
+            worker = SqsWorker(
+                queue_name=source.queue,
+                handler=getattr(app_module, source.name),
+                batch_size=source.batch_size,
+                sqs_client=sqs,
+                region=region,
+                stop_event=self._stop_event,
+            )
+            worker.start()
+            self._threads.append(worker)
+
+    def _start_http(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        project_dir = Path(importlib.import_module("app").__file__).parent
+        config_file = project_dir / ".chalice" / "config.json"
+        config_from_disk = json.loads(config_file.read_text()) if config_file.exists() else {}
+        config = Config.create(
+            chalice_stage="dev",
+            chalice_app=app,
+            project_dir=str(project_dir),
+            config_from_disk=config_from_disk,
+        )
+        self._http = create_local_server(app, config, self._host, self._port)
+        thread = threading.Thread(
+            target=self._http.server.serve_forever, name="app-http", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self._http is not None:
+            self._http.server.shutdown()
+            self._http.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._simulator is not None:
+            self._simulator.stop()
+        self._emulator.stop()
+
+
+def _expression(schedule: Any) -> str:
+    return schedule if isinstance(schedule, str) else schedule.to_string()
+
+
+def _template_languages(definition: Any) -> dict[str, list[str]]:
+    return {name: list(template.languages) for name, template in definition.templates.items()}

@@ -1,0 +1,92 @@
+"""Composition root: builds adapters on first use and hands them to the use cases.
+
+Nothing heavy is imported at module import time (boto3, PynamoDB, requests, YAML): `app.py`
+imports this module in every Lambda, and only the functions that need an adapter pay for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
+
+from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.domain.bot.definition import MunicipalityDefinition
+    from chalicelib.services.ports import (
+        InboundQueue,
+        MessageSender,
+        MessageStore,
+        OutboundQueue,
+        ResidentStore,
+    )
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def definition(self) -> MunicipalityDefinition:
+        from chalicelib.adapters.config_file import load_municipality_file
+
+        return load_municipality_file(self.settings.config_path)
+
+    @cached_property
+    def _tables_bound(self) -> bool:
+        from chalicelib.adapters.dynamodb_models import bind_tables
+
+        bind_tables(self.settings.names, self.settings.aws_region)
+        return True
+
+    @cached_property
+    def residents(self) -> ResidentStore:
+        from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
+
+        assert self._tables_bound
+        return DynamoDBResidentStore()
+
+    @cached_property
+    def messages(self) -> MessageStore:
+        from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
+
+        assert self._tables_bound
+        return DynamoDBMessageStore()
+
+    @cached_property
+    def inbound_queue(self) -> InboundQueue:
+        from chalicelib.adapters.sqs_queues import SqsInboundQueue
+
+        return SqsInboundQueue(self.settings.names.inbound_queue)
+
+    @cached_property
+    def outbound_queue(self) -> OutboundQueue:
+        from chalicelib.adapters.sqs_queues import SqsOutboundQueue
+
+        names = self.settings.names
+        return SqsOutboundQueue(names.outbound_replies_queue, names.outbound_bulk_queue)
+
+    @cached_property
+    def sender(self) -> MessageSender:
+        from chalicelib.whatsapp.graph_api_client import GraphApiClient
+
+        return GraphApiClient(
+            base_url=self.settings.whatsapp_api_url,
+            access_token=self.settings.whatsapp_access_token,
+            phone_number_id=self.settings.whatsapp_phone_number_id,
+        )
+
+
+@cache
+def container() -> Container:
+    return Container(get_settings())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
