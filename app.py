@@ -8,7 +8,7 @@ from chalice import Chalice, Rate
 from chalicelib import workers
 from chalicelib.http.health import health
 from chalicelib.http.webhooks import webhooks
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger, publish_metrics
 from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import current_stage
 
@@ -25,7 +25,7 @@ def observe(event, get_response):
     try:
         return get_response(event)
     finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        publish_metrics()
 
 
 @app.on_sqs_message(queue=_names.inbound_queue, batch_size=10, name="inbound_worker")

@@ -50,4 +50,13 @@ class PhoneMaskingFormatter(LambdaPowertoolsFormatter):
 logger = Logger(service=SERVICE, logger_formatter=PhoneMaskingFormatter())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
-__all__ = ["MetricUnit", "logger", "mask_phone", "mask_resident_key", "metrics"]
+
+def publish_metrics() -> None:
+    """Flush this invocation's metrics. Quiet when there are none, and cleared even when metrics
+    are disabled (Powertools keeps a disabled set growing, then prints it at 100 values)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    metrics.clear_metrics()
+
+
+__all__ = ["MetricUnit", "logger", "mask_phone", "mask_resident_key", "metrics", "publish_metrics"]

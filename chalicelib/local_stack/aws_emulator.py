@@ -14,7 +14,12 @@ class AwsEmulator:
         self._server: Any = None
 
     def start(self) -> str:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        # moto serves through werkzeug, which logs every request: far too loud for `make run`.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
