@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from chalicelib.observability import logger, mask_phone, mask_resident_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("+351912345678", "+35********78"),
+        ("16505551234", "16*******34"),
+        ("1234", "****"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_mask_phone(raw: str | None, masked: str) -> None:
+    assert mask_phone(raw) == masked
+
+
+def test_resident_keys_hide_the_number_but_not_a_business_scoped_id() -> None:
+    assert mask_resident_key("wa:351912345678") == "wa:35********78"
+    assert mask_resident_key("bsuid:PT.1502576394655843") == "bsuid:PT.1502576394655843"
+
+
+def test_log_lines_never_carry_a_phone_number_in_clear() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        logger.info(
+            "reply to 351912345678 failed",
+            extra={
+                "to": "+16505551234",
+                "wamid": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+            },
+        )
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert "351912345678" not in stream.getvalue()
+    assert "16505551234" not in stream.getvalue()
+    assert line["message"] == "reply to 35********78 failed"
+    assert line["wamid"].startswith("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQz")  # ids are left alone
