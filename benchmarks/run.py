@@ -83,57 +83,24 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def text_webhook(wa_id: str, wamid: str, body: str) -> bytes:
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129340398",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550001234",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": wamid,
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": body},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    from chalicelib.simulator.webhooks import BusinessNumber, inbound_message_payload
+
+    business = BusinessNumber("102290129340398", PHONE_NUMBER_ID, "15550001234")
+    message = {
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": body},
+    }
+    contact = {"profile": {"name": "Bench"}, "wa_id": wa_id}
+    return json.dumps(inbound_message_payload(business, contact=contact, message=message)).encode()
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_name: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{queue_name}",
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
+    from chalicelib.local_stack.sqs_workers import lambda_sqs_event
+
+    return lambda_sqs_event(messages, f"arn:aws:sqs:{REGION}:123456789012:{queue_name}", REGION)
 
 
 def handling_benchmark(messages: int) -> None:

@@ -63,7 +63,7 @@ class SqsWorker(threading.Thread):
         ).get("Messages", [])
         if not received:
             return
-        event = {"Records": [_lambda_record(message, arn, self._region) for message in received]}
+        event = lambda_sqs_event(received, arn, self._region)
         failed_ids: set[str] = set()
         try:
             result = self._handler(event, None) or {}
@@ -87,6 +87,11 @@ class SqsWorker(threading.Thread):
                     ReceiptHandle=message["ReceiptHandle"],
                     VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS,
                 )
+
+
+def lambda_sqs_event(messages: list[dict[str, Any]], arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping builds from ReceiveMessage results."""
+    return {"Records": [_lambda_record(message, arn, region) for message in messages]}
 
 
 def _lambda_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:

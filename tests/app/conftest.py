@@ -14,6 +14,7 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from chalicelib.local_stack.sqs_workers import lambda_sqs_event
 from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import get_settings
 from chalicelib.simulator.server import GraphApiSimulator
@@ -62,22 +63,8 @@ class AppHarness:
         return taken
 
     def sqs_event(self, messages: list[dict[str, Any]], queue_name: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m.get("MD5OfBody", ""),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{queue_name}",
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        arn = f"arn:aws:sqs:{REGION}:123456789012:{queue_name}"
+        return lambda_sqs_event(messages, arn, REGION)
 
     def run_worker(self, function: str, queue_name: str) -> dict[str, Any]:
         """Deliver what waits on `queue_name` to `function`, the way the event source mapping does."""

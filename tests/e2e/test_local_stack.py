@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from chalicelib.simulator.webhooks import BusinessNumber, inbound_message_payload
 from chalicelib.whatsapp.signature import sign
 
 pytestmark = pytest.mark.e2e
@@ -140,36 +141,16 @@ def test_a_resident_saying_hello_gets_the_welcome_and_the_menu(stack: RunningSta
 
 
 def _text_webhook(wa_id: str, wamid: str, text: str) -> dict:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550001234",
-                                "phone_number_id": PHONE_NUMBER_ID,
-                            },
-                            "contacts": [{"profile": {"name": "Joana"}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": wamid,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
+    business = BusinessNumber("102290129340398", PHONE_NUMBER_ID, "15550001234")
+    message = {
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": text},
     }
+    contact = {"profile": {"name": "Joana"}, "wa_id": wa_id}
+    return inbound_message_payload(business, contact=contact, message=message)
 
 
 def test_the_same_webhook_three_times_in_shuffled_order_is_answered_once(
