@@ -22,7 +22,11 @@ from chalicelib.domain.replies import Reply, reply_summary, reply_to_dict
 from chalicelib.domain.residents import Resident
 from chalicelib.observability import MetricUnit, logger, mask_resident_key, metrics
 from chalicelib.services.ports import InboundTurn, MessageStore, OutboundQueue, ResidentStore
-from chalicelib.whatsapp.events import InboundMessage, MediaMessage
+from chalicelib.whatsapp.events import InboundMessage, MediaMessage, ReactionMessage, SystemMessage
+
+# Kept in the conversation's history, never answered: a 👍 or a "changed number" notice is not
+# the resident asking for something.
+_NOT_FOR_THE_BOT = (ReactionMessage, SystemMessage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,7 @@ def handle_inbound_message(
         )
 
     replies: tuple[Reply, ...] = ()
-    if conversation.status is ConversationStatus.BOT:
+    if conversation.status is ConversationStatus.BOT and not isinstance(message, _NOT_FOR_THE_BOT):
         turn = advance(
             definition,
             conversation.bot_state,

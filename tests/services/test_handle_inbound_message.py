@@ -137,3 +137,12 @@ def test_a_resolved_conversation_is_not_reused(world: World) -> None:
     _handle(world, _text("351910000007", "wamid.r2", "Olá de novo"))
     _, current = world.residents.load("wa:351910000007")
     assert current.id != conversation.id
+
+
+def test_reactions_and_system_notices_are_stored_but_not_answered(world: World) -> None:
+    _handle(world, _text("16505551234", "wamid.hi", "Olá"))
+    for fixture in ("message_reaction", "message_system_user_changed_number"):
+        (event,) = parse_webhook(load_webhook(fixture)).events
+        outcome = _handle(world, event)
+        assert outcome.reply_ids == ()
+        assert world.messages.get(event.wamid) is not None
