@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -45,8 +46,6 @@ def run() -> int:
         print(f"civicchat: could not start: {error}", file=sys.stderr)
         stack.stop()
         return 1
-
-    import os
 
     lines = [
         "civicchat is running locally.",
