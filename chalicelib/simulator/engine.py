@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from chalicelib.simulator.errors import GraphError, webhook_error_object
+from chalicelib.simulator.faults import FaultInjectedError, FaultInjector, FaultSettings
 from chalicelib.simulator.forms import FormError, parse_multipart_form
 from chalicelib.simulator.ids import IdFactory
 from chalicelib.simulator.limits import LimitVerdict, OutboundLimits, ServiceWindows
@@ -27,6 +28,7 @@ from chalicelib.simulator.residents import (
 )
 from chalicelib.simulator.scheduler import Scheduler
 from chalicelib.simulator.state import ConversationLog, InboundRecord, OutboundRecord
+from chalicelib.simulator.stats import SendStats
 from chalicelib.simulator.validation import (
     MarkRead,
     OutboundMessage,
@@ -148,21 +150,32 @@ class SimulatorEngine:
         self._limits = OutboundLimits(max_mps=config.max_mps)
         self._windows = ServiceWindows()
         self._log = ConversationLog()
+        self._faults = FaultInjector()
+        self._stats = SendStats(since=clock())
 
     # ---- Graph API: messages ---------------------------------------------------------------
 
     def post_messages(self, phone_number_id: str, body: Any) -> dict[str, Any]:
-        """`POST /{v}/{phone_number_id}/messages`: a send, or a mark-as-read."""
+        """`POST /{v}/{phone_number_id}/messages`: a send, or a mark-as-read. Raises GraphError
+        to refuse, or FaultInjectedError when fault injection takes this request (see
+        `faults`: after validation, before the rate limits)."""
         self._require_phone_number(phone_number_id, "post")
         context = ValidationContext(self.templates, self._media_exists)
         request = parse_messages_request(body, context)
+        with self._lock:
+            fault = self._faults.decide()
+            if fault is not None:
+                self._stats.record_fault(fault)
+        if fault is not None:
+            raise FaultInjectedError(fault)
         if isinstance(request, MarkRead):
             return self._mark_inbound_read(request)
         return self._send(request)
 
     def _send(self, message: OutboundMessage) -> dict[str, Any]:
-        now = self._clock()
         with self._lock:
+            # Read under the lock, so acceptance times follow acceptance order.
+            now = self._clock()
             verdict = self._limits.check(message.recipient, now)
             if verdict is not LimitVerdict.ADMITTED:
                 raise GraphError(_LIMIT_ERROR_CODES[verdict])
@@ -171,6 +184,7 @@ class SimulatorEngine:
             if blocked_by_window and self.config.window_errors is WindowErrors.SYNC:
                 raise GraphError(131047)
             self._limits.record(message.recipient, now)
+            self._stats.record_accepted(now, message.biz_opaque_callback_data)
             wamid = self._ids.wamid(message.recipient)
             seq, rev = self._log.new_ids()
             self._log.add(
@@ -226,6 +240,8 @@ class SimulatorEngine:
                 delivered_notified=record.delivered_notified or status == "delivered",
             )
             assert isinstance(record, OutboundRecord)
+            for error in errors:
+                self._stats.record_failed(error["code"])
             payload = status_payload(
                 self.config.business,
                 status_object(
@@ -260,6 +276,7 @@ class SimulatorEngine:
                 self._log.update_resident(
                     target.resident, typing_until=now + TYPING_INDICATOR_SECONDS
                 )
+            self._stats.record_marked_read()
         return {"success": True}
 
     # ---- Graph API: media and phone number -------------------------------------------------
@@ -456,13 +473,51 @@ class SimulatorEngine:
     def webhook_log(self) -> list[dict[str, Any]]:
         return self._poster.log()
 
+    # ---- fault injection and stats ---------------------------------------------------------
+
+    def set_faults(self, settings: FaultSettings) -> dict[str, Any]:
+        """Replace the fault settings whole; a seed restarts the seeded sequence, and the
+        throttle burst starts counting again."""
+        with self._lock:
+            self._faults = FaultInjector(settings)
+            return self._faults.as_json()
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self.set_faults(FaultSettings())
+
+    def faults(self) -> dict[str, Any]:
+        with self._lock:
+            return self._faults.as_json()
+
+    def fault_settings(self) -> FaultSettings:
+        with self._lock:
+            return self._faults.settings
+
+    def record_refusal(self, code: int) -> None:
+        """A synchronous refusal of `POST .../messages`; called by the HTTP layer, which also
+        refuses on its own (token, JSON)."""
+        with self._lock:
+            self._stats.record_rejected(code)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return self._stats.as_json()
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = SendStats(since=self._clock())
+
+    # ---- reset -----------------------------------------------------------------------------
+
     def reset(self) -> None:
-        """Forget conversations, media, limits and the webhook log; cancel pending webhooks.
-        Id counters keep counting, so no wamid is ever reused."""
+        """Forget conversations, media, limits, faults, stats and the webhook log; cancel
+        pending webhooks. Id counters keep counting, so no wamid is ever reused."""
         self._scheduler.cancel_all()
         with self._lock:
             self._log.clear()
             self._media.clear()
             self._limits = OutboundLimits(max_mps=self.config.max_mps)
             self._windows = ServiceWindows()
+            self._faults = FaultInjector()
+            self._stats = SendStats(since=self._clock())
         self._poster.clear_log()

@@ -2,7 +2,8 @@
 
 - Graph API under `/{vNN.N}/...` and media downloads under `/_media/...`: Bearer token required;
   refusals are Meta-shaped error objects.
-- `/_sim/...`: the resident control and inspection API; refusals are `{"error": "..."}`.
+- `/_sim/...`: the resident control and inspection API, fault injection (`/_sim/faults`) and
+  send statistics (`/_sim/stats`); refusals are `{"error": "..."}`.
 - `/`: the resident's phone page.
 """
 
@@ -21,6 +22,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from chalicelib.simulator.engine import SimulatorEngine
 from chalicelib.simulator.errors import GraphError, graph_error_body, new_fbtrace_id
+from chalicelib.simulator.faults import (
+    Fault,
+    FaultInjectedError,
+    FaultKind,
+    FaultSettings,
+    FaultSettingsError,
+)
 from chalicelib.simulator.residents import ResidentMessageError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +54,7 @@ class HttpResponse:
     body: bytes
     content_type: str = _JSON
     headers: tuple[tuple[str, str], ...] = ()
+    hold_seconds: float = 0.0  # wait this long before answering (an injected timeout)
 
 
 def json_response(payload: Any, status: int = 200) -> HttpResponse:
@@ -69,6 +78,8 @@ class Route:
 
 _VERSION = r"/(?P<version>v\d+\.\d+)"
 _NODE = r"(?P<node>[^/]+)"
+_MESSAGES = rf"{_VERSION}/{_NODE}/messages"
+_MESSAGES_PATH = re.compile(_MESSAGES)
 
 
 class SimulatorHttpApp:
@@ -88,7 +99,7 @@ class SimulatorHttpApp:
         graph_path = re.match(r"/v\d+\.\d+(/|$)", path) is not None or path.startswith("/_media/")
         try:
             if graph_path and not self._authorised(headers, query):
-                return _graph_error(GraphError(190))
+                raise GraphError(190)
             for route in ROUTES:
                 match = route.pattern.fullmatch(path)
                 if match and route.method == method:
@@ -98,6 +109,8 @@ class SimulatorHttpApp:
                 raise GraphError(100, f"Unsupported {method.lower()} request: unknown path.")
             raise SimRequestError(f"no route for {method} {path}", status=404)
         except GraphError as error:
+            if method == "POST" and _MESSAGES_PATH.fullmatch(path):
+                self._engine.record_refusal(error.code)
             return _graph_error(error)
         except (SimRequestError, ResidentMessageError) as error:
             status = error.status if isinstance(error, SimRequestError) else 400
@@ -122,7 +135,11 @@ class SimulatorHttpApp:
             body = json.loads(request.body.decode("utf-8")) if request.body else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise GraphError(100, "The request body is not valid JSON.") from None
-        return json_response(self._engine.post_messages(request.params["node"], body))
+        try:
+            answer = self._engine.post_messages(request.params["node"], body)
+        except FaultInjectedError as injected:
+            return _fault_response(injected.fault)
+        return json_response(answer)
 
     def graph_post_media(self, request: HttpRequest) -> HttpResponse:
         content_type = request.headers.get("Content-Type", "")
@@ -187,6 +204,26 @@ class SimulatorHttpApp:
         self._engine.reset()
         return json_response({"success": True})
 
+    def sim_get_faults(self, _: HttpRequest) -> HttpResponse:
+        return json_response(self._engine.faults())
+
+    def sim_set_faults(self, request: HttpRequest) -> HttpResponse:
+        try:
+            settings = FaultSettings.from_json(_json_object(request.body))
+        except FaultSettingsError as error:
+            raise SimRequestError(str(error)) from None
+        return json_response(self._engine.set_faults(settings))
+
+    def sim_clear_faults(self, _: HttpRequest) -> HttpResponse:
+        return json_response(self._engine.clear_faults())
+
+    def sim_stats(self, _: HttpRequest) -> HttpResponse:
+        return json_response(self._engine.stats())
+
+    def sim_reset_stats(self, _: HttpRequest) -> HttpResponse:
+        self._engine.reset_stats()
+        return json_response(self._engine.stats())
+
     def sim_info(self, _: HttpRequest) -> HttpResponse:
         config = self._engine.config
         return json_response(
@@ -229,6 +266,30 @@ def _graph_error(error: GraphError) -> HttpResponse:
     return HttpResponse(error.http_status, body, _JSON, headers)
 
 
+_BAD_GATEWAY_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream server did not answer.</p></body></html>"
+)
+_GATEWAY_TIMEOUT_PAGE = (
+    b"<html><head><title>504 Gateway Time-out</title></head>"
+    b"<body><h1>504 Gateway Time-out</h1></body></html>"
+)
+_HTML = "text/html; charset=utf-8"
+
+
+def _fault_response(fault: Fault) -> HttpResponse:
+    """An injected fault as the client sees it (see `faults` for why each body looks so)."""
+    if fault.kind is FaultKind.TIMEOUT:
+        return HttpResponse(
+            fault.http_status, _GATEWAY_TIMEOUT_PAGE, _HTML, hold_seconds=fault.hold_seconds
+        )
+    if fault.code is not None:
+        return _graph_error(GraphError(fault.code, http_status=fault.http_status))
+    if fault.http_status == 502:
+        return HttpResponse(502, _BAD_GATEWAY_PAGE, _HTML)
+    return HttpResponse(fault.http_status, b"", "text/plain")
+
+
 def _route(
     method: str, pattern: str, handler: Callable[[SimulatorHttpApp, HttpRequest], HttpResponse]
 ) -> Route:
@@ -239,7 +300,7 @@ _RESIDENT = r"/_sim/residents/(?P<resident>[^/]+)"
 App = SimulatorHttpApp
 
 ROUTES: tuple[Route, ...] = (
-    _route("POST", rf"{_VERSION}/{_NODE}/messages", App.graph_post_messages),
+    _route("POST", _MESSAGES, App.graph_post_messages),
     _route("POST", rf"{_VERSION}/{_NODE}/media", App.graph_post_media),
     _route("GET", rf"{_VERSION}/{_NODE}", App.graph_get_node),
     _route("DELETE", rf"{_VERSION}/{_NODE}", App.graph_delete_node),
@@ -251,6 +312,11 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", r"/_sim/outbox", App.sim_outbox),
     _route("GET", r"/_sim/webhooks", App.sim_webhooks),
     _route("POST", r"/_sim/reset", App.sim_reset),
+    _route("GET", r"/_sim/faults", App.sim_get_faults),
+    _route("POST", r"/_sim/faults", App.sim_set_faults),
+    _route("DELETE", r"/_sim/faults", App.sim_clear_faults),
+    _route("GET", r"/_sim/stats", App.sim_stats),
+    _route("DELETE", r"/_sim/stats", App.sim_reset_stats),
     _route("GET", r"/_sim/info", App.sim_info),
     _route("GET", r"/_sim/media/(?P<media_id>[0-9]+)", App.sim_media),
     _route("GET", r"/(?:phone(?:\.html)?)?", App.phone_page),

@@ -5,7 +5,9 @@ sim = GraphApiSimulator(port=0, access_token="t", app_secret="s", phone_number_i
 sim.start()
 client_base_url = sim.graph_base_url()          # http://127.0.0.1:<port>/v23.0
 wamid = sim.resident_says("351912345678", text="Olá")
+sim.set_faults(server_error_rate=0.2, seed=7)   # see `faults` for what can be injected
 ...
+sim.stats()["max_accepted_in_any_1s_window"]   # see `stats`
 sim.stop()
 """
 
@@ -20,6 +22,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from chalicelib.simulator.engine import SimulatorConfig, SimulatorEngine, WindowErrors
+from chalicelib.simulator.faults import FaultSettings
 from chalicelib.simulator.http_app import SimulatorHttpApp
 from chalicelib.simulator.ids import IdFactory
 from chalicelib.simulator.limits import DEFAULT_MAX_MPS
@@ -43,6 +46,8 @@ class _SimulatorHttpServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], app: SimulatorHttpApp) -> None:
         self.app = app
+        # Set by stop(): a request held by an injected timeout must not hold up the join.
+        self.stopping = threading.Event()
         super().__init__(address, _RequestHandler)
 
 
@@ -73,14 +78,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         response = self.server.app.handle(method, self.path, self.headers, body)
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(response.body)
+        if response.hold_seconds > 0 and self.server.stopping.wait(response.hold_seconds):
+            return  # stopping: drop the connection unanswered, as a server going down would
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Cache-Control", "no-store")
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+        except OSError as exc:  # the client gave up first, as after an injected timeout
+            logger.debug("client went away before the answer: %s", exc)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - %s", self.address_string(), format % args)
@@ -188,6 +198,7 @@ class GraphApiSimulator:
         thread, self._serve_thread = self._serve_thread, None
         if httpd is None:
             return
+        httpd.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         if thread is not None:
@@ -235,7 +246,7 @@ class GraphApiSimulator:
 
     def outbox(self) -> list[dict[str, Any]]:
         """Every message accepted via Graph, in order: wamid, to, input, type, body,
-        accepted_at, status, errors."""
+        accepted_at, status, errors, biz_opaque_callback_data (None when the send had none)."""
         return self._engine.outbox()
 
     def thread(
@@ -251,7 +262,34 @@ class GraphApiSimulator:
         return self._engine.webhook_log()
 
     def reset(self) -> None:
+        """Forget conversations, media, limits, the webhook log, fault settings and stats."""
         self._engine.reset()
+
+    # ---- fault injection and stats (the same as /_sim/faults and /_sim/stats) --------------
+
+    def set_faults(self, settings: FaultSettings | None = None, /, **fields: Any) -> FaultSettings:
+        """Inject faults into `POST .../messages`: pass a `FaultSettings`, or its fields as
+        keywords (`set_faults(server_error_rate=0.2, seed=7)`). Replaces the settings whole.
+        Raises `FaultSettingsError` (a ValueError) on settings that cannot apply."""
+        if settings is not None and fields:
+            raise TypeError("pass a FaultSettings or its fields, not both")
+        applied = settings if settings is not None else FaultSettings(**fields)
+        self._engine.set_faults(applied)
+        return applied
+
+    def clear_faults(self) -> None:
+        self._engine.clear_faults()
+
+    def faults(self) -> FaultSettings:
+        return self._engine.fault_settings()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts since the last reset: the JSON of `GET /_sim/stats` (see `stats.SendStats`)."""
+        return self._engine.stats()
+
+    def reset_stats(self) -> None:
+        """Start a new stats period without forgetting conversations (`DELETE /_sim/stats`)."""
+        self._engine.reset_stats()
 
     def wait_until_idle(self, timeout: float = 5.0) -> bool:
         """Wait until every scheduled status and webhook delivery (retries included) is done."""

@@ -49,6 +49,7 @@ class OutboundRecord:
             "accepted_at": self.accepted_at,
             "status": self.status,
             "errors": [dict(error) for error in self.errors],
+            "biz_opaque_callback_data": self.biz_opaque_callback_data,
         }
 
     def as_thread_json(self) -> dict[str, Any]:

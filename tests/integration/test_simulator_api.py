@@ -1131,6 +1131,8 @@ def test_biz_opaque_callback_data_is_echoed_on_statuses(
     wamid = send(sim, body).json()["messages"][0]["id"]
 
     assert receiver.wait_for_status(wamid, "sent")["biz_opaque_callback_data"] == "ticket-42"
+    assert receiver.wait_for_status(wamid, "delivered")["biz_opaque_callback_data"] == "ticket-42"
+    assert sim.outbox()[0]["biz_opaque_callback_data"] == "ticket-42"
 
 
 def test_a_non_200_answer_is_retried_with_backoff(
@@ -1235,6 +1237,7 @@ def test_outbox_webhook_log_and_reset(
     assert entry["accepted_at"] == clock.now
     assert entry["body"] == text(to="+351912345678", body="Bom dia")
     assert entry["status"] == "delivered"
+    assert entry["biz_opaque_callback_data"] is None
     kinds = [e["kind"] for e in sim_api(sim, "GET", "/_sim/webhooks")]
     assert kinds == ["message.text", "status.sent", "status.delivered"]
 
