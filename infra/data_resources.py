@@ -17,6 +17,10 @@ from chalicelib.resource_names import ResourceNames
 # AWS advises at least six times the consuming function's timeout (30 s in .chalice/config.json).
 QUEUE_VISIBILITY_TIMEOUT_SECONDS = 180
 MAX_RECEIVE_COUNT = 5
+# Outbound senders count their own failed attempts and dead-letter with a reason; SQS also counts
+# every deferral (pacing, a paused sender), so its own redrive is only a last resort there:
+# 100 receives at the paused sender's 3-minute recheck is about five hours of pause.
+OUTBOUND_MAX_RECEIVE_COUNT = 100
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # the longest SQS allows: time to look
 
 Resources = dict[str, dict[str, Any]]
@@ -97,6 +101,9 @@ def ttl_attribute_name(model: type[Model]) -> str | None:
 
 def queue_with_dead_letter(resource_id: str, queue_name: str, names: ResourceNames) -> Resources:
     fifo = queue_name.endswith(".fifo")
+    max_receive_count = (
+        OUTBOUND_MAX_RECEIVE_COUNT if resource_id.startswith("Outbound") else MAX_RECEIVE_COUNT
+    )
     dlq_id = dead_letter_resource_id(resource_id)
     fifo_properties: dict[str, Any] = (
         {"FifoQueue": True, "ContentBasedDeduplication": False} if fifo else {}
@@ -119,7 +126,7 @@ def queue_with_dead_letter(resource_id: str, queue_name: str, names: ResourceNam
             "SqsManagedSseEnabled": True,
             "RedrivePolicy": {
                 "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                "maxReceiveCount": MAX_RECEIVE_COUNT,
+                "maxReceiveCount": max_receive_count,
             },
         },
     }

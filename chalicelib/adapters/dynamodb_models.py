@@ -1,4 +1,4 @@
-"""PynamoDB models: the single definition of the three tables (keys, indexes, attributes).
+"""PynamoDB models: the single definition of the tables (keys, indexes, attributes).
 
 `infra.data_resources` derives the CloudFormation tables from these classes, so a key or index
 changes here and nowhere else.
@@ -233,6 +233,8 @@ class MessageModel(Model):
     error_title = UnicodeAttribute(null=True)
     reply_ids = ListAttribute(of=UnicodeAttribute, null=True)
     sent_by = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    note = UnicodeAttribute(null=True)
     queued_marker = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)  # retention, not set yet
 
@@ -264,6 +266,8 @@ class MessageModel(Model):
             error_title=message.error_title,
             reply_ids=list(message.reply_ids),
             sent_by=message.sent_by,
+            attempts=message.attempts,
+            note=message.note,
             queued_marker=QUEUED_MARKER if message.status is DeliveryStatus.QUEUED else None,
         )
 
@@ -287,10 +291,37 @@ class MessageModel(Model):
             error_title=self.error_title,
             reply_ids=tuple(self.reply_ids or ()),
             sent_by=self.sent_by,
+            attempts=int(self.attempts or 0),
+            note=self.note,
         )
 
 
-MODEL_CLASSES: tuple[type[Model], ...] = (ResidentModel, ConversationModel, MessageModel)
+# --- pacing -----------------------------------------------------------------------------------
+
+
+class RateLimitModel(Model):
+    """GCRA state of one rate limit (`chalicelib.domain.pacing`): a business number's throughput
+    or a (number, recipient) pair. `DynamoDBRateLimiter` writes it with hand-made UpdateItem
+    calls; this class carries the schema for infra/ and the stage binding."""
+
+    logical_name: ClassVar[str] = "pacing"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    limit_key = UnicodeAttribute(hash_key=True)
+    tat = NumberAttribute()  # theoretical arrival time, integer microseconds since the epoch
+    # A day after `tat` the item says nothing a missing item wouldn't: let DynamoDB drop it, so
+    # a pair key per resident ever messaged doesn't pile up.
+    expires_at = TTLAttribute(null=True)
+
+
+MODEL_CLASSES: tuple[type[Model], ...] = (
+    ResidentModel,
+    ConversationModel,
+    MessageModel,
+    RateLimitModel,
+)
 
 
 # --- binding to a stage -----------------------------------------------------------------------
@@ -298,15 +329,16 @@ MODEL_CLASSES: tuple[type[Model], ...] = (ResidentModel, ConversationModel, Mess
 
 @dataclass(frozen=True, slots=True)
 class StageTables:
-    """The three models bound to one stage's physical tables."""
+    """The models bound to one stage's physical tables."""
 
     residents: type[ResidentModel]
     conversations: type[ConversationModel]
     messages: type[MessageModel]
+    rate_limits: type[RateLimitModel]
 
     @property
     def connection(self) -> Connection:
-        """The PynamoDB Connection all three share (for transactions across the tables)."""
+        """The PynamoDB Connection all of them share (for transactions across the tables)."""
         return self.residents._get_connection().connection
 
 
@@ -317,7 +349,7 @@ def stage_tables(
     host: str | None = None,
     dynamodb_client: Any | None = None,
 ) -> StageTables:
-    """Models bound to the tables of `names.stage`, all three on one PynamoDB Connection (one
+    """Models bound to the tables of `names.stage`, all on one PynamoDB Connection (one
     botocore client: each costs ~80 ms of cold start).
 
     `host=None` lets botocore resolve the endpoint, which honours AWS_ENDPOINT_URL (moto locally).
@@ -355,14 +387,20 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
     residents = _bind(ResidentModel, names, region, host)
     conversations = _bind(ConversationModel, names, region, host)
     messages = _bind(MessageModel, names, region, host)
+    rate_limits = _bind(RateLimitModel, names, region, host)
     # A PynamoDB Connection serves any number of tables once it knows their key schemas;
     # building the TableConnections makes no request and creates no client yet.
     shared = residents._get_connection().connection
-    for model in (conversations, messages):
+    for model in (conversations, messages, rate_limits):
         table_connection = model._get_connection()
         shared.add_meta_table(table_connection.get_meta_table())
         table_connection.connection = shared
-    return StageTables(residents=residents, conversations=conversations, messages=messages)
+    return StageTables(
+        residents=residents,
+        conversations=conversations,
+        messages=messages,
+        rate_limits=rate_limits,
+    )
 
 
 _shared_stage_tables = cache(_new_stage_tables)

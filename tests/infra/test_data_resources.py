@@ -13,7 +13,13 @@ import pytest
 import infra.data_resources as data_resources_module
 from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
 from chalicelib.resource_names import ResourceNames
-from infra.data_resources import QUEUE_VISIBILITY_TIMEOUT_SECONDS, data_resources, table_resource_id
+from infra.data_resources import (
+    MAX_RECEIVE_COUNT,
+    OUTBOUND_MAX_RECEIVE_COUNT,
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    data_resources,
+    table_resource_id,
+)
 from infra.local_emulator import provision
 from infra.template import data_template
 
@@ -35,6 +41,7 @@ EXPECTED_TABLES = {
             "queued_since": ({"queued_marker": "HASH", "created_at": "RANGE"}, "ALL"),
         },
     },
+    "civicchat-prod-pacing": {"keys": {"limit_key": "HASH"}, "indexes": {}},
 }
 
 
@@ -98,7 +105,7 @@ def test_tables_are_derived_from_the_models(template: dict[str, Any]) -> None:
 
 def test_every_table_is_protected(template: dict[str, Any]) -> None:
     tables = of_type(template, "AWS::DynamoDB::Table")
-    assert len(tables) == 3
+    assert len(tables) == len(EXPECTED_TABLES)
     for table in tables.values():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -109,7 +116,7 @@ def test_every_table_is_protected(template: dict[str, Any]) -> None:
         assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
-def test_messages_expire_by_ttl(template: dict[str, Any]) -> None:
+def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> None:
     ttl = {
         t["Properties"]["TableName"]: t["Properties"].get("TimeToLiveSpecification")
         for t in of_type(template, "AWS::DynamoDB::Table").values()
@@ -118,6 +125,7 @@ def test_messages_expire_by_ttl(template: dict[str, Any]) -> None:
         "civicchat-prod-residents": None,
         "civicchat-prod-conversations": None,
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
+        "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
     }
 
 
@@ -136,7 +144,7 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
         redrive = properties["RedrivePolicy"]
         dead_letter = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
         assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][1] == "Arn"
-        assert redrive["maxReceiveCount"] == 5
+        assert redrive["maxReceiveCount"] == expected_max_receive_count(properties["QueueName"])
         assert properties["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS == 180
         assert dead_letter.get("FifoQueue", False) == properties.get("FifoQueue", False)
         assert dead_letter["QueueName"] == NAMES.dead_letter_queue(properties["QueueName"])
@@ -168,7 +176,7 @@ def test_outputs_name_existing_resources(template: dict[str, Any]) -> None:
 
 def test_resources_depend_only_on_the_stage() -> None:
     assert data_resources(ResourceNames("prod")) == data_resources(ResourceNames("prod"))
-    assert json.dumps(data_resources(ResourceNames("dev"))).count("civicchat-dev-") == 9
+    assert json.dumps(data_resources(ResourceNames("dev"))).count("civicchat-dev-") == 10
 
 
 def test_provision_creates_everything_in_moto(moto_endpoint: str, aws_env: str) -> None:
@@ -200,7 +208,9 @@ def test_provision_creates_everything_in_moto(moto_endpoint: str, aws_env: str) 
             assert redrive["deadLetterTargetArn"].endswith(
                 f":{names.dead_letter_queue(expected['QueueName'])}"
             )
-            assert int(redrive["maxReceiveCount"]) == 5
+            assert int(redrive["maxReceiveCount"]) == expected_max_receive_count(
+                expected["QueueName"]
+            )
 
     provision(moto_endpoint, names, REGION)  # the same template again: nothing to do
     cloudformation = boto3.client("cloudformation", region_name=REGION)
@@ -224,3 +234,8 @@ def test_provision_updates_a_changed_stack_in_place(
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
     assert attributes["Attributes"]["VisibilityTimeout"] == "90"
     assert dynamodb.scan(TableName=names.table("residents"))["Count"] == 1
+
+
+def expected_max_receive_count(queue_name: str) -> int:
+    """Senders dead-letter by their own attempt count; the inbound worker relies on SQS's."""
+    return OUTBOUND_MAX_RECEIVE_COUNT if "-outbound-" in queue_name else MAX_RECEIVE_COUNT
