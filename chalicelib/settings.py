@@ -29,6 +29,7 @@ class Settings:
     whatsapp_verify_token: str
     whatsapp_phone_number_id: str
     config_path: Path
+    whatsapp_max_mps: int = 80  # the number's throughput cap; Meta's default tier
     log_level: str = "INFO"
 
     @property
@@ -43,6 +44,17 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(
+            f"environment variable {name} must be a positive whole number, not {raw!r}"
+        )
+    return int(raw)
+
+
 def settings_from(environ: Mapping[str, str]) -> Settings:
     return Settings(
         stage=environ.get("CIVICCHAT_STAGE", "dev"),
@@ -53,6 +65,7 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         whatsapp_verify_token=_required(environ, "WHATSAPP_VERIFY_TOKEN"),
         whatsapp_phone_number_id=_required(environ, "WHATSAPP_PHONE_NUMBER_ID"),
         config_path=Path(environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG),
+        whatsapp_max_mps=_positive_int(environ, "WHATSAPP_MAX_MPS", 80),
         log_level=environ.get("LOG_LEVEL", "INFO"),
     )
 

@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
+    from chalicelib.domain.messages import Priority
+    from chalicelib.services.pacing_ports import RateLimiter
     from chalicelib.services.ports import (
         InboundQueue,
         MessageSender,
         MessageStore,
         OutboundQueue,
         ResidentStore,
+        SenderControl,
     )
+    from chalicelib.services.send_queued_message import Clock, Outbox, SendingPolicy
 
 
 class Container:
@@ -66,7 +71,76 @@ class Container:
         from chalicelib.adapters.sqs_queues import SqsOutboundQueue
 
         names = self.settings.names
-        return SqsOutboundQueue(names.outbound_replies_queue, names.outbound_bulk_queue)
+        return SqsOutboundQueue(
+            names.outbound_replies_queue,
+            names.outbound_bulk_queue,
+            reply_dead_letter_queue=names.dead_letter_queue(names.outbound_replies_queue),
+            bulk_dead_letter_queue=names.dead_letter_queue(names.outbound_bulk_queue),
+        )
+
+    @cached_property
+    def record_delay(self) -> SqsRecordDelay:
+        from chalicelib.adapters.sqs_queues import SqsRecordDelay
+
+        return SqsRecordDelay()
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.dynamodb_rate_limiter import DynamoDBRateLimiter
+
+        assert self._tables_bound
+        return DynamoDBRateLimiter()
+
+    @cached_property
+    def sender_control(self) -> SenderControl:
+        from chalicelib.adapters.dynamodb_sender_control import DynamoDBSenderControl
+
+        assert self._tables_bound
+        return DynamoDBSenderControl()
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        from chalicelib.services.send_queued_message import Outbox
+
+        return Outbox(
+            messages=self.messages,
+            residents=self.residents,
+            graph=self.sender,
+            limiter=self.rate_limiter,
+            control=self.sender_control,
+            dead_letters=self.outbound_queue,
+        )
+
+    @cached_property
+    def sending_policy(self) -> SendingPolicy:
+        from chalicelib.domain.pacing import number_rate, pair_rate
+        from chalicelib.domain.service_window import REOPEN_TEMPLATE
+        from chalicelib.services.send_queued_message import SendingPolicy
+
+        definition = self.definition
+        reopen = definition.templates.get(REOPEN_TEMPLATE)
+        return SendingPolicy(
+            phone_number_id=self.settings.whatsapp_phone_number_id,
+            number_rate=number_rate(self.settings.whatsapp_max_mps),
+            pair_rate=pair_rate(),
+            reopen_template_languages=tuple(reopen.languages) if reopen else None,
+            default_language=definition.default_language,
+        )
+
+    @cached_property
+    def clock(self) -> Clock:
+        import random
+        import time
+
+        from chalicelib.services.send_queued_message import Clock
+
+        return Clock(now=utc_now, sleep=time.sleep, jitter=random.random)
+
+    def priority_of_queue(self, event_source_arn: str) -> Priority:
+        from chalicelib.domain.messages import Priority
+
+        bulk = self.settings.names.outbound_bulk_queue
+        return Priority.BULK if event_source_arn.endswith(f":{bulk}") else Priority.REPLY
 
     @cached_property
     def sender(self) -> MessageSender:

@@ -23,9 +23,38 @@ def process_inbound_batch(event: dict[str, Any]) -> dict[str, Any]:
     # On a failure the rest of that resident's messages wait (skip_group_on_error): they are
     # retried after it, in order; other residents' messages carry on.
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-    return process_partial_response(
+    processor.raise_on_entire_batch_failure = False  # as for the senders (not a parameter here)
+    result = process_partial_response(
         event=event, record_handler=_handle_inbound_record, processor=processor
     )
+    _retry_soon(event, result)
+    return result
+
+
+INBOUND_RETRY_SECONDS = 5
+
+
+def _retry_soon(event: dict[str, Any], result: dict[str, Any]) -> None:
+    """A failed inbound record holds up its resident's whole FIFO group: bring it back in a
+    few seconds (a version clash, a throttled write) rather than after the queue's visibility
+    timeout."""
+    failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+    for record in event.get("Records", []):
+        if record["messageId"] in failed:
+            _delay(record["eventSourceARN"], record["receiptHandle"], INBOUND_RETRY_SECONDS)
+
+
+def _delay(event_source_arn: str, receipt_handle: str, seconds: int) -> None:
+    """Best effort: if SQS refuses (an expired receipt handle), the record still comes back,
+    after the queue's visibility timeout; failing the whole batch over it would be worse."""
+    try:
+        container().record_delay.delay(event_source_arn, receipt_handle, seconds)
+    except Exception:
+        logger.warning(
+            "could not shorten a failed record's retry delay",
+            extra={"queue": event_source_arn.rsplit(":", 1)[-1], "seconds": seconds},
+            exc_info=True,
+        )
 
 
 def _handle_inbound_record(record: Any) -> None:
@@ -60,17 +89,31 @@ def process_outbound_batch(event: dict[str, Any]) -> dict[str, Any]:
     return process_partial_response(
         event=event,
         record_handler=_handle_outbound_record,
-        processor=BatchProcessor(event_type=EventType.SQS),
+        # Report every failed record, even when all of them failed: raising instead would make
+        # Lambda retry the whole batch after the visibility timeout, ignoring each backoff.
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
     )
 
 
 def _handle_outbound_record(record: Any) -> None:
-    from chalicelib.services.send_queued_message import send_queued_messages
+    from chalicelib.services.send_queued_message import RetryLaterError, send_queued_messages
 
     message_ids = json.loads(record.body)["message_ids"]
     deps = container()
     logger.set_correlation_id(message_ids[0] if message_ids else None)
-    send_queued_messages(message_ids, messages=deps.messages, sender=deps.sender, now=utc_now())
+    try:
+        send_queued_messages(
+            message_ids,
+            outbox=deps.outbox,
+            policy=deps.sending_policy,
+            clock=deps.clock,
+            priority=deps.priority_of_queue(record.event_source_arn),
+        )
+    except RetryLaterError as later:
+        # Back off this record only; the rest of the batch goes on. The failure reported to
+        # Lambda keeps the record on the queue; the visibility change decides when it returns.
+        _delay(record.event_source_arn, record.receipt_handle, later.delay_seconds)
+        raise
 
 
 def requeue_stalled_outbound() -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -26,7 +27,7 @@ from chalicelib.adapters.dynamodb_models import (
     bound_tables,
 )
 from chalicelib.domain.conversations import Conversation
-from chalicelib.domain.messages import DeliveryStatus, StoredMessage, statuses_before
+from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage, statuses_before
 from chalicelib.domain.residents import Resident
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
 
@@ -177,17 +178,74 @@ class DynamoDBMessageStore:
         )
         return None if updated is None else updated.to_message()
 
-    def mark_sent(self, message_id: str, wamid: str, now: datetime) -> None:
+    def release_claim(
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> int:
         model = self._model
-        self._update_existing(
+        actions: list[Action] = [
+            model.status.set(DeliveryStatus.QUEUED.value),
+            model.status_at.set(now),
+        ]
+        if error_code is not None or error_title is not None:
+            actions += [
+                model.attempts.add(1),
+                model.error_code.remove()
+                if error_code is None
+                else model.error_code.set(error_code),
+                model.error_title.set(error_title or ""),
+            ]
+        # No queued_marker: the record is still on SQS (deferred), the sweeper need not find it.
+        updated = self._update(
+            message_id, actions, condition=model.status == DeliveryStatus.SENDING.value
+        )
+        if updated is None:
+            current = self.get(message_id)
+            if current is None:
+                raise KeyError(f"no message {message_id!r}")
+            return current.attempts
+        return updated.attempts or 0
+
+    def mark_sent(
+        self,
+        message_id: str,
+        wamid: str,
+        now: datetime,
+        *,
+        note: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        model = self._model
+        actions: list[Action] = [
+            model.status.set(DeliveryStatus.SENT.value),
+            model.wamid.set(wamid),
+            model.status_at.set(now),
+            model.queued_marker.remove(),
+        ]
+        if note is not None:
+            actions.append(model.note.set(note))
+        if payload is not None:
+            actions.append(model.payload.set(payload))
+        self._update_existing(message_id, actions)
+
+    def requeue(self, message_id: str, now: datetime) -> StoredMessage | None:
+        model = self._model
+        updated = self._update(
             message_id,
             [
-                model.status.set(DeliveryStatus.SENT.value),
-                model.wamid.set(wamid),
+                model.status.set(DeliveryStatus.QUEUED.value),
                 model.status_at.set(now),
-                model.queued_marker.remove(),
+                model.attempts.set(0),
+                model.error_code.remove(),
+                model.error_title.remove(),
             ],
+            condition=model.direction == Direction.OUTBOUND.value,
         )
+        return None if updated is None else updated.to_message()
 
     def mark_failed(
         self, message_id: str, *, error_code: int | None, error_title: str, now: datetime

@@ -113,10 +113,60 @@ class InMemoryMessageStore:
                 return None
             return self._set(message_id, status=DeliveryStatus.SENDING, status_at=now)
 
-    def mark_sent(self, message_id: str, wamid: str, now: datetime) -> None:
+    def release_claim(
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> int:
+        with self.database.lock:
+            message = self._existing(message_id)
+            if message.status is not DeliveryStatus.SENDING:
+                return message.attempts
+            changes: dict[str, Any] = {"status": DeliveryStatus.QUEUED, "status_at": now}
+            if error_code is not None or error_title is not None:
+                changes.update(
+                    attempts=message.attempts + 1, error_code=error_code, error_title=error_title
+                )
+            return self._set(message_id, **changes).attempts
+
+    def mark_sent(
+        self,
+        message_id: str,
+        wamid: str,
+        now: datetime,
+        *,
+        note: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
         with self.database.lock:
             self._existing(message_id)
-            self._set(message_id, status=DeliveryStatus.SENT, wamid=wamid, status_at=now)
+            changes: dict[str, Any] = {
+                "status": DeliveryStatus.SENT,
+                "wamid": wamid,
+                "status_at": now,
+            }
+            if note is not None:
+                changes["note"] = note
+            if payload is not None:
+                changes["payload"] = copy.deepcopy(payload)
+            self._set(message_id, **changes)
+
+    def requeue(self, message_id: str, now: datetime) -> StoredMessage | None:
+        with self.database.lock:
+            message = self.database.messages.get(message_id)
+            if message is None or message.direction is not Direction.OUTBOUND:
+                return None
+            return self._set(
+                message_id,
+                status=DeliveryStatus.QUEUED,
+                status_at=now,
+                attempts=0,
+                error_code=None,
+                error_title=None,
+            )
 
     def mark_failed(
         self, message_id: str, *, error_code: int | None, error_title: str, now: datetime
@@ -183,10 +233,15 @@ class InMemoryOutboundQueue:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.enqueued: list[tuple[str, Priority]] = []
+        self.dead_lettered: list[tuple[str, Priority, str]] = []
 
     def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None:
         with self._lock:
             self.enqueued.extend((message_id, priority) for message_id in message_ids)
+
+    def dead_letter(self, message_ids: Sequence[str], priority: Priority, reason: str) -> None:
+        with self._lock:
+            self.dead_lettered.extend((message_id, priority, reason) for message_id in message_ids)
 
     def ids(self, priority: Priority | None = None) -> list[str]:
         with self._lock:
@@ -221,3 +276,21 @@ class InMemoryInboundQueue:
         with self._lock:
             drained, self.enqueued = self.enqueued, []
             return drained
+
+
+class InMemorySenderControl:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.paused: dict[str, str] = {}
+
+    def paused_reason(self, phone_number_id: str) -> str | None:
+        with self._lock:
+            return self.paused.get(phone_number_id)
+
+    def pause(self, phone_number_id: str, reason: str, now: datetime) -> None:
+        with self._lock:
+            self.paused[phone_number_id] = reason
+
+    def resume(self, phone_number_id: str) -> None:
+        with self._lock:
+            self.paused.pop(phone_number_id, None)

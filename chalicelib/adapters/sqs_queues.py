@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.domain.messages import Priority
+from chalicelib.services.dead_letters import DeadLetter
 
 SQS_BATCH_LIMIT = 10  # entries per SendMessageBatch
 
@@ -114,6 +115,7 @@ class SqsOutboundQueue:
 
     Replies of one turn (a welcome, then the menu) travel as one SQS message so they reach the
     resident in order; bulk sends travel one id per SQS message so they spread across senders.
+    Messages given up on go to the queue's dead-letter queue with {"reason": ...} in the body.
     """
 
     def __init__(
@@ -123,8 +125,14 @@ class SqsOutboundQueue:
         sqs_client: Any | None = None,
         *,
         region_name: str | None = None,
+        reply_dead_letter_queue: str | None = None,
+        bulk_dead_letter_queue: str | None = None,
     ) -> None:
         self._queues = {Priority.REPLY: reply_queue, Priority.BULK: bulk_queue}
+        self._dead_letter_queues = {
+            Priority.REPLY: reply_dead_letter_queue,
+            Priority.BULK: bulk_dead_letter_queue,
+        }
         self._sqs = _LazySqs(sqs_client, region_name)
 
     def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None:
@@ -134,4 +142,83 @@ class SqsOutboundQueue:
         entries = [{"MessageBody": json.dumps({"message_ids": group})} for group in groups]
         self._sqs.send_batches(
             self._queues[priority], entries, lambda i: f"messages {', '.join(groups[i])}"
+        )
+
+    def dead_letter(self, message_ids: Sequence[str], priority: Priority, reason: str) -> None:
+        queue = self._dead_letter_queues[priority]
+        if queue is None:
+            raise ValueError(f"no dead-letter queue configured for {priority} messages")
+        entries = [
+            {"MessageBody": json.dumps({"message_ids": [message_id], "reason": reason})}
+            for message_id in message_ids
+        ]
+        self._sqs.send_batches(queue, entries, lambda i: f"message {message_ids[i]}")
+
+
+class SqsRecordDelay:
+    """Defers one received SQS record: it comes back after `seconds` instead of after the
+    queue's visibility timeout. Used for backoff, since Lambda itself has no per-record delay."""
+
+    def __init__(self, sqs_client: Any | None = None, *, region_name: str | None = None) -> None:
+        self._sqs = _LazySqs(sqs_client, region_name)
+
+    def delay(self, event_source_arn: str, receipt_handle: str, seconds: int) -> None:
+        queue_name = event_source_arn.rsplit(":", 1)[-1]
+        self._sqs.client.change_message_visibility(
+            QueueUrl=self._sqs.url(queue_name),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(max(0, seconds), 12 * 3600),
+        )
+
+
+class SqsDeadLetterQueue:
+    """The outbound dead-letter queues, read without consuming: peeked messages are made
+    visible again at once, and only `remove` deletes."""
+
+    REDRIVEN_REASON = "exceeded the queue's receive count (moved by SQS)"
+
+    def __init__(
+        self,
+        reply_dead_letter_queue: str,
+        bulk_dead_letter_queue: str,
+        sqs_client: Any | None = None,
+        *,
+        region_name: str | None = None,
+    ) -> None:
+        self._queues = {
+            Priority.REPLY: reply_dead_letter_queue,
+            Priority.BULK: bulk_dead_letter_queue,
+        }
+        self._sqs = _LazySqs(sqs_client, region_name)
+
+    def peek(self, priority: Priority, limit: int) -> list[DeadLetter]:
+        url = self._sqs.url(self._queues[priority])
+        seen: dict[str, DeadLetter] = {}
+        handles: list[str] = []
+        while len(seen) < limit:
+            batch = self._sqs.client.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                handles.append(message["ReceiptHandle"])
+                body = json.loads(message["Body"])
+                seen.setdefault(
+                    message["MessageId"],
+                    DeadLetter(
+                        message_ids=tuple(body.get("message_ids", ())),
+                        reason=body.get("reason") or self.REDRIVEN_REASON,
+                        handle=message["ReceiptHandle"],
+                    ),
+                )
+        for handle in handles:  # peeking must not hide them from the next look
+            self._sqs.client.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        return list(seen.values())[:limit]
+
+    def remove(self, priority: Priority, letter: DeadLetter) -> None:
+        self._sqs.client.delete_message(
+            QueueUrl=self._sqs.url(self._queues[priority]), ReceiptHandle=letter.handle
         )

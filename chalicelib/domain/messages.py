@@ -76,3 +76,5 @@ class StoredMessage:
     error_title: str | None = None
     reply_ids: tuple[str, ...] = ()  # inbound: the outbound messages it caused
     sent_by: str | None = None  # outbound: "bot", an agent id, "reminders", ...
+    attempts: int = 0  # outbound: failed send attempts so far
+    note: str | None = None  # outbound: why what was sent differs from what was asked

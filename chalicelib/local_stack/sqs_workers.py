@@ -12,9 +12,10 @@ from chalicelib.observability import logger
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
-# Lambda would wait for the queue's visibility timeout (60 s) before retrying a failed record;
-# locally a short pause keeps the feedback loop quick.
-LOCAL_RETRY_DELAY_SECONDS = 2
+# When a handler crashes outright, Lambda retries its whole batch after the queue's visibility
+# timeout (minutes); locally a short pause keeps the feedback loop quick. Records a handler
+# reports as failed keep whatever visibility the handler gave them (its backoff), as on AWS.
+LOCAL_CRASH_RETRY_SECONDS = 2
 
 
 class SqsWorker(threading.Thread):
@@ -27,6 +28,7 @@ class SqsWorker(threading.Thread):
         sqs_client: Any,
         region: str,
         stop_event: threading.Event,
+        wait_seconds: int = 1,
     ) -> None:
         super().__init__(name=f"sqs-worker:{queue_name}", daemon=True)
         self._queue_name = queue_name
@@ -35,16 +37,14 @@ class SqsWorker(threading.Thread):
         self._sqs = sqs_client
         self._region = region
         self._stop_event = stop_event
+        self._wait_seconds = wait_seconds
+        self._queue: tuple[str, str] | None = None
         self.batches_handled = 0
 
     def run(self) -> None:
-        url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
         while not self._stop_event.is_set():
             try:
-                self._poll_once(url, arn)
+                self.poll_once()
             except Exception:
                 if self._stop_event.is_set():
                     return
@@ -53,24 +53,29 @@ class SqsWorker(threading.Thread):
                 )
                 self._stop_event.wait(1)
 
-    def _poll_once(self, url: str, arn: str) -> None:
+    def poll_once(self) -> int:
+        """Receive one batch, hand it to the handler, delete what succeeded; returns how many
+        messages were received."""
+        url, arn = self._queue_url_and_arn()
         received = self._sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=self._wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:
-            return
+            return 0
         event = lambda_sqs_event(received, arn, self._region)
         failed_ids: set[str] = set()
+        crashed = False
         try:
             result = self._handler(event, None) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         except Exception:
             logger.exception("local SQS handler raised", extra={"queue": self._queue_name})
             failed_ids = {message["MessageId"] for message in received}
+            crashed = True
         self.batches_handled += 1
         done = [m for m in received if m["MessageId"] not in failed_ids]
         if done:
@@ -80,13 +85,20 @@ class SqsWorker(threading.Thread):
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
             )
-        for message in received:
-            if message["MessageId"] in failed_ids:
-                self._sqs.change_message_visibility(
-                    QueueUrl=url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS,
-                )
+        for message in received if crashed else ():
+            self._sqs.change_message_visibility(
+                QueueUrl=url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=LOCAL_CRASH_RETRY_SECONDS,
+            )
+        return len(received)
+
+    def _queue_url_and_arn(self) -> tuple[str, str]:
+        if self._queue is None:
+            url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+            attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            self._queue = (url, attributes["Attributes"]["QueueArn"])
+        return self._queue
 
 
 def lambda_sqs_event(messages: list[dict[str, Any]], arn: str, region: str) -> dict[str, Any]:

@@ -22,6 +22,9 @@ from chalicelib.local_stack.sqs_workers import SqsWorker
 
 DEFAULT_PORT = 8000
 DEFAULT_SIMULATOR_PORT = 8025
+DEFAULT_EMULATOR_PORT = 8026  # fixed, so `civicchat … --local` finds a running stack
+LOCAL_PHONE_NUMBER_ID = "100000000000001"
+DEFAULT_WORKER_CONCURRENCY = 4
 LOCAL_STAGE = "local"
 FAKE_AWS_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -51,7 +54,7 @@ class LocalStack:
         self._simulator_port = int(self._env.get("SIMULATOR_PORT", DEFAULT_SIMULATOR_PORT))
         self._stop_event = threading.Event()
         self._emulator = AwsEmulator(
-            host="127.0.0.1", port=int(self._env.get("AWS_EMULATOR_PORT", 0))
+            host="127.0.0.1", port=int(self._env.get("AWS_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
         )
         self._simulator: Any = None
         self._http: Any = None
@@ -132,7 +135,7 @@ class LocalStack:
         env.setdefault("WHATSAPP_ACCESS_TOKEN", secrets.token_urlsafe(24))
         env.setdefault("WHATSAPP_APP_SECRET", secrets.token_hex(16))
         env.setdefault("WHATSAPP_VERIFY_TOKEN", secrets.token_urlsafe(12))
-        env.setdefault("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
+        env.setdefault("WHATSAPP_PHONE_NUMBER_ID", LOCAL_PHONE_NUMBER_ID)
         from chalicelib.simulator.server import GraphApiSimulator
 
         self._simulator = GraphApiSimulator(
@@ -163,19 +166,22 @@ class LocalStack:
         import boto3
 
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+        # Lambda runs several copies of a function at once; so do we (pacing is shared anyway).
+        concurrency = int(self._env.get("LOCAL_WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY))
         for source in app_module.app.event_sources:
             if not hasattr(source, "queue"):
                 continue
-            worker = SqsWorker(
-                queue_name=source.queue,
-                handler=getattr(app_module, source.name),
-                batch_size=source.batch_size,
-                sqs_client=sqs,
-                region=region,
-                stop_event=self._stop_event,
-            )
-            worker.start()
-            self._threads.append(worker)
+            for _ in range(concurrency):
+                worker = SqsWorker(
+                    queue_name=source.queue,
+                    handler=getattr(app_module, source.name),
+                    batch_size=source.batch_size,
+                    sqs_client=sqs,
+                    region=region,
+                    stop_event=self._stop_event,
+                )
+                worker.start()
+                self._threads.append(worker)
 
     def _start_http(self, app: Any) -> None:
         from chalice.config import Config

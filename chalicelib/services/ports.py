@@ -58,11 +58,35 @@ class MessageStore(Protocol):
         earlier delivery of the same SQS message): the caller must not send it."""
         ...
 
-    def release_claim(self, message_id: str, now: datetime) -> None:
-        """Move sending → queued again after a transient failure, so a redelivery may retry."""
+    def release_claim(
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> int:
+        """Move sending → queued again so a redelivery may retry. With an error, count a failed
+        attempt and remember the error. Returns the failed attempts so far."""
         ...
 
-    def mark_sent(self, message_id: str, wamid: str, now: datetime) -> None: ...
+    def mark_sent(
+        self,
+        message_id: str,
+        wamid: str,
+        now: datetime,
+        *,
+        note: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Record Meta's wamid. `payload` replaces what was stored when something else was sent
+        (a re-open template instead of a late free-form reply); `note` says why."""
+        ...
+
+    def requeue(self, message_id: str, now: datetime) -> StoredMessage | None:
+        """Put a failed or dead-lettered outbound message back to queued with no attempts
+        (an operator's replay). None when there is no such outbound message."""
+        ...
 
     def mark_failed(
         self, message_id: str, *, error_code: int | None, error_title: str, now: datetime
@@ -89,6 +113,21 @@ class MessageStore(Protocol):
 class OutboundQueue(Protocol):
     def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None: ...
 
+    def dead_letter(self, message_ids: Sequence[str], priority: Priority, reason: str) -> None:
+        """Park messages that will not be retried on the queue's dead-letter queue, with why."""
+        ...
+
+
+class SenderControl(Protocol):
+    """A sender-wide stop, set when Meta refuses for a reason no retry can fix (an expired
+    token, a blocked account) and cleared by an operator."""
+
+    def paused_reason(self, phone_number_id: str) -> str | None: ...
+
+    def pause(self, phone_number_id: str, reason: str, now: datetime) -> None: ...
+
+    def resume(self, phone_number_id: str) -> None: ...
+
 
 class InboundQueue(Protocol):
     def enqueue(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
@@ -113,6 +152,14 @@ class GraphApiError(Exception):
 
 
 class MessageSender(Protocol):
-    def send(self, recipient: str, reply: Reply, *, context_wamid: str | None = None) -> SendResult:
-        """Send one message; raises GraphApiError (or requests' errors for transport faults)."""
+    def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        context_wamid: str | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
+        """Send one message; raises GraphApiError (or requests' errors for transport faults).
+        `callback_data` is echoed back by Meta in the message's status webhooks."""
         ...

@@ -1,26 +1,89 @@
-"""Use case: the sender takes queued outbound messages and hands them to the Graph API.
+"""Use case: the sender takes queued outbound messages and hands them to the Graph API —
+every message once, as fast as Meta allows and never faster.
 
-A message is claimed (queued → sending) with a conditional write before Graph is called, so an
-SQS redelivery or a Lambda retry never sends it twice. Messages of one batch are sent in order;
-when one must wait (throttled, transient fault) the rest of the batch waits with it, so a
-resident never receives the menu before the welcome.
+For each message, in order:
+1. claim it (queued → sending, a conditional write), so an SQS redelivery or a Lambda retry
+   never sends it twice; a message someone else claimed or sent is skipped;
+2. fit it to the 24-hour window (a free-form reply outside it becomes the re-open template);
+3. take a pacing slot shared by every concurrent sender: the recipient's pair rate (if it must
+   wait, only that recipient's record is deferred) and the number's throughput cap;
+4. send, with our message id as callback data, and record Meta's wamid.
+
+Refusals are handled by class (see whatsapp/errors.py): a recipient's terminal error is recorded
+on the message; throttling and transient faults are retried later with backoff and jitter, and
+after MAX_SEND_ATTEMPTS the message is dead-lettered with its reason; configuration and account
+errors pause the sender and raise an alarm instead of burning through the queue.
+
+When one message must wait, the rest of its record waits with it (SQS retries the record later),
+so a resident never receives the menu before the welcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from chalicelib.domain.replies import reply_from_dict
+from chalicelib.domain.messages import Priority, StoredMessage
+from chalicelib.domain.pacing import Rate
+from chalicelib.domain.replies import reply_from_dict, reply_to_dict
+from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW
+from chalicelib.domain.retry_policy import exhausted, retry_delay_seconds
+from chalicelib.domain.service_window import fit_to_window, window_open
 from chalicelib.observability import MetricUnit, logger, mask_phone, metrics
-from chalicelib.services.ports import GraphApiError, MessageSender, MessageStore
-from chalicelib.whatsapp.errors import classify
+from chalicelib.services.pacing import acquire_send_slot
+from chalicelib.services.pacing_ports import RateLimiter
+from chalicelib.services.ports import (
+    GraphApiError,
+    MessageSender,
+    MessageStore,
+    OutboundQueue,
+    ResidentStore,
+    SenderControl,
+)
+from chalicelib.whatsapp.errors import ErrorClass, classify
 from chalicelib.whatsapp.payloads import PayloadError
 
+PAUSED_RECHECK_SECONDS = 180  # see infra: OUTBOUND_MAX_RECEIVE_COUNT
 
-class SendLaterError(Exception):
-    """The batch must be retried later (SQS redelivery); what was sent stays sent."""
+
+class RetryLaterError(Exception):
+    """Defer this record: SQS should deliver it again after `delay_seconds`."""
+
+    def __init__(self, reason: str, delay_seconds: float) -> None:
+        super().__init__(reason)
+        self.delay_seconds = max(1, round(delay_seconds))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outbox:
+    """Everything the sender talks to."""
+
+    messages: MessageStore
+    residents: ResidentStore
+    graph: MessageSender
+    limiter: RateLimiter
+    control: SenderControl
+    dead_letters: OutboundQueue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendingPolicy:
+    phone_number_id: str
+    number_rate: Rate
+    pair_rate: Rate
+    reopen_template_languages: tuple[str, ...] | None
+    default_language: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Clock:
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    jitter: Callable[[], float]  # uniform in [0, 1)
+
+    def now_us(self) -> int:
+        return int(self.now().timestamp() * 1_000_000)
 
 
 @dataclass(slots=True)
@@ -28,55 +91,191 @@ class SendReport:
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)
 
 
 def send_queued_messages(
     message_ids: Sequence[str],
     *,
-    messages: MessageStore,
-    sender: MessageSender,
-    now: datetime,
+    outbox: Outbox,
+    policy: SendingPolicy,
+    clock: Clock,
+    priority: Priority = Priority.REPLY,
 ) -> SendReport:
     report = SendReport()
+    paused = outbox.control.paused_reason(policy.phone_number_id)
+    if paused:
+        raise RetryLaterError(f"sender paused: {paused}", PAUSED_RECHECK_SECONDS)
     for message_id in message_ids:
-        claimed = messages.claim_for_sending(message_id, now)
-        if claimed is None:
-            report.skipped.append(message_id)  # already sent or being sent: never twice
-            continue
-        log_extra = {"message_id": message_id, "to": mask_phone(claimed.recipient)}
-        try:
-            result = sender.send(claimed.recipient or "", reply_from_dict(claimed.payload))
-        except PayloadError as error:
-            # Breaks Meta's limits: sending it again can never work.
-            _record_failure(messages, message_id, None, str(error), now, report, log_extra)
-            continue
-        except GraphApiError as error:
-            if classify(error.code, http_status=error.http_status).should_retry:
-                messages.release_claim(message_id, now)
-                raise SendLaterError(f"{message_id}: {error}") from error
-            _record_failure(messages, message_id, error.code, error.title, now, report, log_extra)
-            continue
-        except Exception as error:
-            # Timeouts and connection faults: Meta may or may not have it; send again later.
-            messages.release_claim(message_id, now)
-            raise SendLaterError(f"{message_id}: {error!r}") from error
-        messages.mark_sent(message_id, result.wamid, now)
-        metrics.add_metric(name="OutboundSent", unit=MetricUnit.Count, value=1)
-        logger.info("message sent", extra={**log_extra, "wamid": result.wamid})
-        report.sent.append(message_id)
+        _send_one(message_id, outbox, policy, clock, priority, report)
     return report
 
 
-def _record_failure(
+def _send_one(
+    message_id: str,
+    outbox: Outbox,
+    policy: SendingPolicy,
+    clock: Clock,
+    priority: Priority,
+    report: SendReport,
+) -> None:
+    messages = outbox.messages
+    claimed = messages.claim_for_sending(message_id, clock.now())
+    if claimed is None:
+        report.skipped.append(message_id)  # already sent, or being sent: never twice
+        return
+    log_extra = {"message_id": message_id, "to": mask_phone(claimed.recipient)}
+    requested = reply_from_dict(claimed.payload)
+    is_open, language = _window_and_language(claimed, outbox.residents, policy, clock.now())
+    decision = fit_to_window(
+        requested,
+        is_open=is_open,
+        language=language,
+        reopen_template_languages=policy.reopen_template_languages,
+    )
+    if decision.reply is None:
+        _fail(messages, message_id, 131047, decision.note or "", clock, report, log_extra)
+        return
+
+    pace = acquire_send_slot(
+        outbox.limiter,
+        phone_number_id=policy.phone_number_id,
+        recipient=claimed.recipient or claimed.resident_key,
+        number_rate=policy.number_rate,
+        pair_rate=policy.pair_rate,
+        now_us=clock.now_us,
+        sleep=clock.sleep,
+    )
+    if not pace.ok:
+        messages.release_claim(message_id, clock.now())
+        raise RetryLaterError(f"{message_id}: waiting for the pacing slot", pace.retry_after_s)
+
+    try:
+        result = outbox.graph.send(
+            claimed.recipient or "", decision.reply, callback_data=message_id
+        )
+    except PayloadError as error:  # breaks Meta's limits: sending again can never work
+        _fail(messages, message_id, None, str(error), clock, report, log_extra)
+        return
+    except GraphApiError as error:
+        _refused(error, claimed, outbox, policy, clock, priority, report, log_extra)
+        return
+    except OSError as error:  # timeouts and connection faults (requests' errors are OSErrors)
+        _retry_or_give_up(claimed, None, repr(error), outbox, clock, priority, report, log_extra)
+        return
+
+    messages.mark_sent(
+        message_id,
+        result.wamid,
+        clock.now(),
+        note=decision.note,
+        payload=reply_to_dict(decision.reply) if decision.reply is not requested else None,
+    )
+    metrics.add_metric(name="OutboundSent", unit=MetricUnit.Count, value=1)
+    logger.info("message sent", extra={**log_extra, "wamid": result.wamid})
+    report.sent.append(message_id)
+
+
+def _refused(
+    error: GraphApiError,
+    claimed: StoredMessage,
+    outbox: Outbox,
+    policy: SendingPolicy,
+    clock: Clock,
+    priority: Priority,
+    report: SendReport,
+    log_extra: dict[str, object],
+) -> None:
+    error_class = classify(error.code, http_status=error.http_status)
+    if error_class is ErrorClass.RECIPIENT:
+        _fail(outbox.messages, claimed.id, error.code, error.title, clock, report, log_extra)
+        return
+    if error_class.should_retry:
+        _retry_or_give_up(
+            claimed, error.code, error.title, outbox, clock, priority, report, log_extra
+        )
+        return
+    # Configuration or account: every further send would fail the same way. Stop, alarm, wait.
+    reason = f"({error.code}) {error.title}"
+    outbox.control.pause(policy.phone_number_id, reason, clock.now())
+    metrics.add_metric(name="SenderPaused", unit=MetricUnit.Count, value=1)
+    logger.error("sender paused by a Graph API error", extra={**log_extra, "reason": reason})
+    attempts = outbox.messages.release_claim(
+        claimed.id, clock.now(), error_code=error.code, error_title=error.title
+    )
+    if exhausted(attempts):
+        _give_up(claimed, error.code, error.title, attempts, outbox, clock, priority, report)
+        return
+    raise RetryLaterError(f"sender paused: {reason}", PAUSED_RECHECK_SECONDS)
+
+
+def _retry_or_give_up(
+    claimed: StoredMessage,
+    code: int | None,
+    title: str,
+    outbox: Outbox,
+    clock: Clock,
+    priority: Priority,
+    report: SendReport,
+    log_extra: dict[str, object],
+) -> None:
+    attempts = outbox.messages.release_claim(
+        claimed.id, clock.now(), error_code=code, error_title=title
+    )
+    if exhausted(attempts):
+        _give_up(claimed, code, title, attempts, outbox, clock, priority, report)
+        return
+    delay = retry_delay_seconds(code, attempts, clock.jitter())
+    metrics.add_metric(name="OutboundRetried", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "send will be retried",
+        extra={**log_extra, "code": code, "attempt": attempts, "delay_s": delay},
+    )
+    raise RetryLaterError(f"{claimed.id}: ({code}) {title}", delay)
+
+
+def _give_up(
+    claimed: StoredMessage,
+    code: int | None,
+    title: str,
+    attempts: int,
+    outbox: Outbox,
+    clock: Clock,
+    priority: Priority,
+    report: SendReport,
+) -> None:
+    reason = f"gave up after {attempts} attempts: ({code}) {title}"
+    outbox.messages.mark_failed(claimed.id, error_code=code, error_title=reason, now=clock.now())
+    outbox.dead_letters.dead_letter([claimed.id], priority, reason)
+    metrics.add_metric(name="OutboundDeadLettered", unit=MetricUnit.Count, value=1)
+    logger.error("message dead-lettered", extra={"message_id": claimed.id, "reason": reason})
+    report.dead_lettered.append(claimed.id)
+
+
+def _fail(
     messages: MessageStore,
     message_id: str,
     code: int | None,
     title: str,
-    now: datetime,
+    clock: Clock,
     report: SendReport,
     log_extra: dict[str, object],
 ) -> None:
-    messages.mark_failed(message_id, error_code=code, error_title=title, now=now)
+    messages.mark_failed(message_id, error_code=code, error_title=title, now=clock.now())
     metrics.add_metric(name="OutboundFailed", unit=MetricUnit.Count, value=1)
     logger.warning("message not sent", extra={**log_extra, "code": code, "reason": title})
     report.failed.append(message_id)
+
+
+def _window_and_language(
+    message: StoredMessage, residents: ResidentStore, policy: SendingPolicy, now: datetime
+) -> tuple[bool, str]:
+    """A bot reply answers a message that has just opened the window, so while it is younger
+    than the window it needs no lookup; anything else asks when the resident last wrote."""
+    young = now - message.created_at < CUSTOMER_SERVICE_WINDOW - timedelta(minutes=1)
+    if message.sent_by == "bot" and young:
+        return True, policy.default_language
+    resident, _ = residents.load(message.resident_key)
+    if resident is None:
+        return False, policy.default_language
+    return window_open(resident.last_inbound_at, now), resident.language or policy.default_language

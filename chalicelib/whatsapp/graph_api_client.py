@@ -47,9 +47,18 @@ class GraphApiClient:
     def __repr__(self) -> str:  # never show the token
         return f"GraphApiClient({self._base_url!r}, phone_number_id={self._phone_number_id!r})"
 
-    def send(self, recipient: str, reply: Reply, *, context_wamid: str | None = None) -> SendResult:
+    def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        context_wamid: str | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
         """Send one message; 200 means Meta accepted it (delivery comes later as statuses)."""
-        body = build_message_payload(recipient, reply, context_wamid=context_wamid)
+        body = build_message_payload(
+            recipient, reply, context_wamid=context_wamid, callback_data=callback_data
+        )
         response, answer = self._call("POST", self._messages_url, json=body)
         messages = answer.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None

@@ -49,16 +49,25 @@ _MEDIA_FIELDS: dict[str, frozenset[str]] = {
 _PHONE_NUMBER = re.compile(r"\+?[\d\s\-()]*\d[\d\s\-()]*")
 
 
+CALLBACK_DATA_MAX = 512
+
+
 class PayloadError(ValueError):
     """A reply WhatsApp would refuse; the message starts with the offending field's path."""
 
 
 def build_message_payload(
-    recipient: str, reply: Reply, *, context_wamid: str | None = None
+    recipient: str,
+    reply: Reply,
+    *,
+    context_wamid: str | None = None,
+    callback_data: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body for sending `reply` to `recipient`: a wa_id/phone number goes in
     `to` as `+<digits>`; anything else (a BSUID such as `US.1349…`) goes in `recipient`.
-    `context_wamid` makes it a quoted reply. Raises PayloadError for anything over Meta's limits."""
+    `context_wamid` makes it a quoted reply; `callback_data` (our message id) comes back in every
+    status webhook as `biz_opaque_callback_data`. Raises PayloadError for anything over Meta's
+    limits."""
     build = _BUILDERS.get(type(reply))
     if build is None:
         raise TypeError(f"not a reply: {reply!r}")
@@ -72,6 +81,13 @@ def build_message_payload(
     }
     if context_wamid:
         payload["context"] = {"message_id": context_wamid}
+    if callback_data:
+        if len(callback_data) > CALLBACK_DATA_MAX:
+            raise PayloadError(
+                f"biz_opaque_callback_data: {len(callback_data)} characters, "
+                f"at most {CALLBACK_DATA_MAX}"
+            )
+        payload["biz_opaque_callback_data"] = callback_data
     return payload
 
 

@@ -4,6 +4,7 @@ AWS and the project's WhatsApp simulator for the Graph API."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import boto3
 import pytest
 from chalice.test import Client
 
-from chalicelib.local_stack.sqs_workers import lambda_sqs_event
+from chalicelib.local_stack.sqs_workers import SqsWorker, lambda_sqs_event
 from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import get_settings
 from chalicelib.simulator.server import GraphApiSimulator
@@ -67,12 +68,25 @@ class AppHarness:
         return lambda_sqs_event(messages, arn, REGION)
 
     def run_worker(self, function: str, queue_name: str) -> dict[str, Any]:
-        """Deliver what waits on `queue_name` to `function`, the way the event source mapping does."""
-        messages = self.receive(queue_name)
-        if not messages:
-            return {"batchItemFailures": []}
-        response = self.client.lambda_.invoke(function, self.sqs_event(messages, queue_name))
-        return response.payload
+        """One poll of `queue_name` delivered to `function` exactly as the event source mapping
+        does (the local stack's worker): what the handler reports failed stays on the queue."""
+        outcome: dict[str, Any] = {"batchItemFailures": []}
+
+        def invoke(event: dict[str, Any], _context: Any) -> Any:
+            outcome.update(self.client.lambda_.invoke(function, event).payload)
+            return outcome
+
+        worker = SqsWorker(
+            queue_name=queue_name,
+            handler=invoke,
+            batch_size=10,
+            sqs_client=self.sqs,
+            region=REGION,
+            stop_event=threading.Event(),
+            wait_seconds=0,
+        )
+        worker.poll_once()
+        return outcome
 
     def drain(self) -> None:
         """Run inbound worker and reply sender until both queues are empty."""

@@ -76,6 +76,7 @@ def stack() -> Iterator[RunningStack]:
         **os.environ,
         "PORT": str(port),
         "SIMULATOR_PORT": str(simulator_port),
+        "AWS_EMULATOR_PORT": str(_free_port()),
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,

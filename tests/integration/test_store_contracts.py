@@ -357,6 +357,62 @@ class StoreContract:
             reply, status=DeliveryStatus.SENT, wamid=wamid, status_at=NOW + timedelta(seconds=1)
         )
 
+    def test_releasing_a_claim_counts_failed_attempts_only(self, messages: MessageStore) -> None:
+        reply = a_reply(unique("wa:34"), None)
+        messages.add_outbound([reply])
+        later = NOW + timedelta(seconds=1)
+
+        messages.claim_for_sending(reply.id, NOW)
+        assert messages.release_claim(reply.id, later) == 0  # deferred by pacing: no attempt
+        messages.claim_for_sending(reply.id, NOW)
+        attempts = messages.release_claim(
+            reply.id, later, error_code=131000, error_title="Something went wrong"
+        )
+
+        assert attempts == 1
+        stored = messages.get(reply.id)
+        assert (stored.status, stored.attempts, stored.error_code) == (
+            DeliveryStatus.QUEUED,
+            1,
+            131000,
+        )
+        assert messages.claim_for_sending(reply.id, later) is not None  # it may go again
+        assert messages.release_claim(reply.id, later, error_code=2, error_title="x") == 2
+
+    def test_releasing_an_unclaimed_message_changes_nothing(self, messages: MessageStore) -> None:
+        reply = a_reply(unique("wa:34"), None)
+        messages.add_outbound([reply])
+        assert messages.release_claim(reply.id, NOW, error_code=2, error_title="x") == 0
+        assert messages.get(reply.id).status is DeliveryStatus.QUEUED
+
+    def test_mark_sent_can_record_what_was_sent_instead(self, messages: MessageStore) -> None:
+        reply = a_reply(unique("wa:34"), None)
+        messages.add_outbound([reply])
+        messages.claim_for_sending(reply.id, NOW)
+        template = {"kind": "template", "name": "reopen_conversation", "language": "pt"}
+
+        messages.mark_sent(reply.id, unique("wamid."), NOW, note="re-opened", payload=template)
+
+        stored = messages.get(reply.id)
+        assert (stored.note, stored.payload) == ("re-opened", template)
+
+    def test_requeue_resets_a_failed_outbound_message(self, messages: MessageStore) -> None:
+        reply = a_reply(unique("wa:34"), None)
+        messages.add_outbound([reply])
+        messages.claim_for_sending(reply.id, NOW)
+        messages.release_claim(reply.id, NOW, error_code=2, error_title="x")
+        messages.mark_failed(reply.id, error_code=2, error_title="gave up", now=NOW)
+
+        requeued = messages.requeue(reply.id, NOW + timedelta(minutes=1))
+
+        assert requeued is not None
+        assert (requeued.status, requeued.attempts, requeued.error_code) == (
+            DeliveryStatus.QUEUED,
+            0,
+            None,
+        )
+        assert messages.requeue(unique("missing-"), NOW) is None
+
     def test_mark_failed_records_the_error_and_unqueues(self, messages: MessageStore) -> None:
         long_ago = datetime(1998, 1, 1, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
         reply = a_reply(unique("wa:34"), None, at=long_ago)

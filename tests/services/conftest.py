@@ -22,6 +22,7 @@ from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.replies import Reply
 from chalicelib.services.ports import GraphApiError, SendResult
 from chalicelib.settings import BUNDLED_CONFIG
+from chalicelib.whatsapp.payloads import build_message_payload
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # a Monday, inside business hours
 
@@ -34,10 +35,22 @@ class RecordingSender:
     refuse_with: list[GraphApiError | Exception] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=itertools.count)
 
-    def send(self, recipient: str, reply: Reply, *, context_wamid: str | None = None) -> SendResult:
+    callback_data: list[str | None] = field(default_factory=list)
+
+    def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        context_wamid: str | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
+        # The real payload builder: Meta's limits are checked as they would be before sending.
+        build_message_payload(recipient, reply, callback_data=callback_data)
         if self.refuse_with:
             raise self.refuse_with.pop(0)
         self.sent.append((recipient, reply))
+        self.callback_data.append(callback_data)
         return SendResult(wamid=f"wamid.out-{next(self._ids)}")
 
 
@@ -54,6 +67,39 @@ class World:
 
     def new_id(self) -> str:
         return f"conv-{next(self.ids)}"
+
+    def send_all(self) -> None:
+        """Drain the outbound queue through the real sender, as the reply sender would."""
+        from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
+        from chalicelib.adapters.memory_stores import InMemorySenderControl
+        from chalicelib.domain.pacing import number_rate, pair_rate
+        from chalicelib.services.send_queued_message import (
+            Clock,
+            Outbox,
+            SendingPolicy,
+            send_queued_messages,
+        )
+
+        outbox = Outbox(
+            messages=self.messages,
+            residents=self.residents,
+            graph=self.sender,
+            limiter=InMemoryRateLimiter(),
+            control=InMemorySenderControl(),
+            dead_letters=self.outbound,
+        )
+        policy = SendingPolicy(
+            phone_number_id="100000000000001",
+            number_rate=number_rate(80),
+            pair_rate=pair_rate(),
+            reopen_template_languages=None,
+            default_language=self.definition.default_language,
+        )
+        clock = Clock(now=lambda: NOW, sleep=lambda _: None, jitter=lambda: 0.5)
+        for message_id, priority in self.outbound.drain():
+            send_queued_messages(
+                [message_id], outbox=outbox, policy=policy, clock=clock, priority=priority
+            )
 
 
 @pytest.fixture(scope="session")

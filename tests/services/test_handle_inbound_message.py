@@ -7,7 +7,6 @@ from chalicelib.domain.conversations import ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority
 from chalicelib.domain.replies import MenuReply, TextReply
 from chalicelib.services.handle_inbound_message import handle_inbound_message
-from chalicelib.services.send_queued_message import send_queued_messages
 from chalicelib.whatsapp.webhook_parser import parse_webhook
 from tests.services.conftest import NOW, World
 from tests.webhook_fixtures import load_webhook
@@ -48,8 +47,7 @@ def _handle(world: World, message, now=NOW):
 
 
 def _send_all(world: World) -> None:
-    for message_id, _priority in world.outbound.drain():
-        send_queued_messages([message_id], messages=world.messages, sender=world.sender, now=NOW)
+    world.send_all()
 
 
 def test_a_first_message_is_stored_and_answered_with_welcome_and_menu(world: World) -> None:

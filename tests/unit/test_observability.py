@@ -33,6 +33,8 @@ def test_log_lines_never_carry_a_phone_number_in_clear() -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
     logger.addHandler(handler)
+    level = logger.log_level
+    logger.setLevel("INFO")  # whatever level earlier tests left behind
     try:
         logger.info(
             "reply to 351912345678 failed",
@@ -43,6 +45,7 @@ def test_log_lines_never_carry_a_phone_number_in_clear() -> None:
         )
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert "351912345678" not in stream.getvalue()
     assert "16505551234" not in stream.getvalue()

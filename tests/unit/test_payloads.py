@@ -501,3 +501,14 @@ def test_limits_count_characters_not_bytes() -> None:
 def test_something_that_is_not_a_reply_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         build_message_payload(WA_ID, "hello")  # type: ignore[arg-type]
+
+
+def test_callback_data_rides_along_and_is_bounded() -> None:
+    from chalicelib.whatsapp.payloads import CALLBACK_DATA_MAX, PayloadError
+
+    payload = build_message_payload("351912345678", TextReply(text="Olá"), callback_data="msg-1")
+    assert payload["biz_opaque_callback_data"] == "msg-1"
+    with pytest.raises(PayloadError, match="biz_opaque_callback_data"):
+        build_message_payload(
+            "351912345678", TextReply(text="Olá"), callback_data="x" * (CALLBACK_DATA_MAX + 1)
+        )

@@ -1,0 +1,237 @@
+"""Outbound delivery benchmark: `make bench-outbound` (or `.venv/bin/python benchmarks/outbound.py`).
+
+Starts the local stack (moto, the simulator capped at 80 msg/s, the senders), queues 2,000
+template messages to 2,000 residents on the bulk queue, and waits until every one is accepted by
+the simulator or parked on the dead-letter queue; then does the same with 20 % of Graph requests
+failing with 5xx. Prints achieved msg/s ÷ cap, 130429/131056 refusals, messages lost, messages
+sent twice and the p50/p99 time from enqueue to acceptance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CAP = 80
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Outcome:
+    label: str
+    queued: int
+    accepted: int
+    dead_lettered: int
+    lost: int
+    sent_twice: int
+    rate_refusals: dict[str, int]
+    achieved_per_second: float
+    busiest_second: int
+    latency_p50_s: float
+    latency_p99_s: float
+    faults_injected: int
+    elapsed_s: float
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run_scenario(
+    label: str, count: int, faults: dict[str, Any] | None, sim: str, timeout: float
+) -> Outcome:
+    import requests
+
+    from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
+    from chalicelib.domain.replies import TemplateReply, reply_to_dict
+    from chalicelib.wiring import container
+
+    requests.post(f"{sim}/_sim/reset", timeout=10).raise_for_status()
+    if faults:
+        requests.post(f"{sim}/_sim/faults", json=faults, timeout=10).raise_for_status()
+
+    deps = container()
+    run = uuid.uuid4().hex[:6]
+    now = datetime.now(UTC)
+    messages = [
+        StoredMessage(
+            id=f"bench-{run}-{i:05d}",
+            direction=Direction.OUTBOUND,
+            resident_key=f"wa:35193{i:07d}",
+            conversation_id=None,
+            message_type="template",
+            body="document ready",
+            payload=reply_to_dict(
+                TemplateReply(
+                    name="document_ready",
+                    language="pt",
+                    body_params=("Maria", "Cartão de residente", "Balcão único"),
+                )
+            ),
+            created_at=now,
+            status=DeliveryStatus.QUEUED,
+            status_at=now,
+            recipient=f"35193{i:07d}",
+            priority=Priority.BULK,
+            sent_by="benchmark",
+        )
+        for i in range(count)
+    ]
+    deps.messages.add_outbound(messages)
+
+    enqueued_at: dict[str, float] = {}
+    started = time.time()
+    for start in range(0, count, 10):
+        chunk = [m.id for m in messages[start : start + 10]]
+        deps.outbound_queue.enqueue(chunk, Priority.BULK)
+        stamp = time.time()
+        enqueued_at.update(dict.fromkeys(chunk, stamp))
+
+    dead: set[str] = set()
+    accepted: dict[str, float] = {}
+    deadline = started + timeout
+    while time.time() < deadline:
+        for entry in requests.get(f"{sim}/_sim/outbox", timeout=30).json():
+            callback = entry.get("biz_opaque_callback_data")
+            if callback in enqueued_at:
+                accepted.setdefault(callback, entry["accepted_at"])
+        if len(accepted) + len(dead) >= count:
+            break
+        dead = {
+            message_id
+            for view in _dead_letters(deps)
+            for message_id in view
+            if message_id in enqueued_at
+        }
+        time.sleep(1.0)
+    elapsed = time.time() - started
+
+    stats = requests.get(f"{sim}/_sim/stats", timeout=10).json()
+    requests.delete(f"{sim}/_sim/faults", timeout=10)
+    times = sorted(accepted.values())
+    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
+    latencies = [accepted[i] - enqueued_at[i] for i in accepted]
+    return Outcome(
+        label=label,
+        queued=count,
+        accepted=len(accepted),
+        dead_lettered=len(dead - set(accepted)),
+        lost=count - len(accepted) - len(dead - set(accepted)),
+        sent_twice=stats["duplicates_by_callback_data"],
+        rate_refusals={
+            code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
+        },
+        achieved_per_second=(len(times) - 1) / span if span else 0.0,
+        busiest_second=stats["max_accepted_in_any_1s_window"],
+        latency_p50_s=percentile(latencies, 0.5) if latencies else float("nan"),
+        latency_p99_s=percentile(latencies, 0.99) if latencies else float("nan"),
+        faults_injected=stats["faults_injected"]["total"],
+        elapsed_s=elapsed,
+    )
+
+
+def _dead_letters(deps: Any) -> list[tuple[str, ...]]:
+    from chalicelib.adapters.sqs_queues import SqsDeadLetterQueue
+    from chalicelib.domain.messages import Priority
+
+    names = deps.settings.names
+    queue = SqsDeadLetterQueue(
+        names.dead_letter_queue(names.outbound_replies_queue),
+        names.dead_letter_queue(names.outbound_bulk_queue),
+    )
+    return [letter.message_ids for letter in queue.peek(Priority.BULK, 10_000)]
+
+
+def report(outcome: Outcome) -> None:
+    print(f"\n{outcome.label}")
+    print(
+        f"  queued {outcome.queued}, accepted {outcome.accepted}, dead-lettered {outcome.dead_lettered}"
+    )
+    print(
+        f"  lost {outcome.lost}, sent twice {outcome.sent_twice}, injected faults {outcome.faults_injected}"
+    )
+    print(
+        f"  achieved {outcome.achieved_per_second:.1f} msg/s = {outcome.achieved_per_second / CAP:.2f} × cap"
+        f" (busiest sliding second: {outcome.busiest_second}, cap {CAP})"
+    )
+    print(
+        f"  refusals: 130429 × {outcome.rate_refusals['130429']}, "
+        f"131056 × {outcome.rate_refusals['131056']}"
+    )
+    print(
+        f"  enqueue → accepted: p50 {outcome.latency_p50_s:.2f} s, p99 {outcome.latency_p99_s:.2f} s"
+        f"   (whole run {outcome.elapsed_s:.1f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument(
+        "--concurrency", type=int, default=6, help="sender copies (Lambda concurrency)"
+    )
+    args = parser.parse_args()
+
+    import logging
+
+    os.environ.update(
+        {
+            "PORT": str(free_port()),
+            "SIMULATOR_PORT": str(free_port()),
+            "AWS_EMULATOR_PORT": str(free_port()),
+            "CIVICCHAT_STAGE": f"bench{uuid.uuid4().hex[:6]}",
+            "LOCAL_WORKER_CONCURRENCY": str(args.concurrency),
+            "WHATSAPP_MAX_MPS": str(CAP),
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
+    from chalicelib.local_stack.stack import LocalStack
+    from chalicelib.observability import logger
+
+    logger.setLevel("ERROR")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    stack = LocalStack()
+    urls = stack.start()
+    try:
+        sim = urls.simulator or ""
+        info = json.dumps({"messages": args.messages, "cap": CAP, "senders": args.concurrency})
+        print(f"Outbound benchmark {info}")
+        timeout = args.messages / CAP * 4 + 60
+        report(run_scenario("Clean run", args.messages, None, sim, timeout))
+        faults = {"server_error_rate": args.fault_rate, "seed": 7}
+        report(
+            run_scenario(
+                f"With {args.fault_rate:.0%} injected 5xx faults",
+                args.messages,
+                faults,
+                sim,
+                timeout * 2,
+            )
+        )
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

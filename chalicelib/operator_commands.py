@@ -1,0 +1,156 @@
+"""Operator commands on a deployed stage, or on the stack `make run` started (`--local`):
+the dead-letter queues and the sender's pause switch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from chalicelib.domain.messages import Priority
+from chalicelib.resource_names import ResourceNames
+
+QUEUES = {"replies": Priority.REPLY, "bulk": Priority.BULK}
+
+
+def add_commands(commands: Any) -> None:
+    dlq = commands.add_parser("dlq", help="list or replay messages the senders gave up on")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True)
+    listing = dlq_actions.add_parser("list", help="show parked messages and why")
+    replay = dlq_actions.add_parser("replay", help="queue parked messages again")
+    replay.add_argument("--message-id", action="append", default=[], dest="message_ids")
+    for parser in (listing, replay):
+        parser.add_argument("--queue", choices=sorted(QUEUES), default="replies")
+        _target_arguments(parser)
+
+    sender = commands.add_parser("sender", help="the sender's pause switch")
+    sender_actions = sender.add_subparsers(dest="action", required=True)
+    for action in ("status", "resume"):
+        _target_arguments(sender_actions.add_parser(action))
+
+
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", default=os.environ.get("CIVICCHAT_STAGE", "prod"))
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="the stack `make run` started (its AWS emulator on AWS_EMULATOR_PORT)",
+    )
+    parser.add_argument("--phone-number-id", default=os.environ.get("WHATSAPP_PHONE_NUMBER_ID", ""))
+
+
+@dataclass
+class Target:
+    """Where the commands act: AWS through the user's credentials, or the local emulator."""
+
+    names: ResourceNames
+    region: str
+    phone_number_id: str
+
+    @cached_property
+    def messages(self) -> Any:
+        from chalicelib.adapters.dynamodb_models import bind_tables
+        from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
+
+        bind_tables(self.names, self.region)
+        return DynamoDBMessageStore()
+
+    @cached_property
+    def control(self) -> Any:
+        from chalicelib.adapters.dynamodb_models import bind_tables
+        from chalicelib.adapters.dynamodb_sender_control import DynamoDBSenderControl
+
+        bind_tables(self.names, self.region)
+        return DynamoDBSenderControl()
+
+    @cached_property
+    def dead_letters(self) -> Any:
+        from chalicelib.adapters.sqs_queues import SqsDeadLetterQueue
+
+        n = self.names
+        return SqsDeadLetterQueue(
+            n.dead_letter_queue(n.outbound_replies_queue),
+            n.dead_letter_queue(n.outbound_bulk_queue),
+            region_name=self.region,
+        )
+
+    @cached_property
+    def outbound(self) -> Any:
+        from chalicelib.adapters.sqs_queues import SqsOutboundQueue
+
+        n = self.names
+        return SqsOutboundQueue(
+            n.outbound_replies_queue, n.outbound_bulk_queue, region_name=self.region
+        )
+
+
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    target = _target(args)
+    if args.command == "dlq":
+        return _dlq(args, target, out)
+    return _sender(args, target, out)
+
+
+def _target(args: argparse.Namespace) -> Target:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+    if args.local:
+        from chalicelib.local_stack.stack import (
+            DEFAULT_EMULATOR_PORT,
+            FAKE_AWS_CREDENTIALS,
+            LOCAL_PHONE_NUMBER_ID,
+            LOCAL_STAGE,
+        )
+
+        port = os.environ.get("AWS_EMULATOR_PORT", str(DEFAULT_EMULATOR_PORT))
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        os.environ.update(FAKE_AWS_CREDENTIALS)
+        os.environ.setdefault("AWS_DEFAULT_REGION", region)
+        return Target(
+            ResourceNames(LOCAL_STAGE), region, args.phone_number_id or LOCAL_PHONE_NUMBER_ID
+        )
+    return Target(ResourceNames(args.stage), region, args.phone_number_id)
+
+
+def _dlq(args: argparse.Namespace, target: Target, out: Callable[[str], None]) -> int:
+    from chalicelib.services.dead_letters import list_dead_letters, replay_dead_letters
+
+    priority = QUEUES[args.queue]
+    if args.action == "list":
+        views = list_dead_letters(target.dead_letters, target.messages, priority)
+        for view in views:
+            for message in view.messages or ():
+                out(
+                    f"{message.id}\t{message.status}\tattempts={message.attempts}\t"
+                    f"{view.letter.reason}"
+                )
+            if not view.messages:
+                out(f"{','.join(view.letter.message_ids)}\t(not stored)\t{view.letter.reason}")
+        out(f"{len(views)} parked on the {args.queue} dead-letter queue")
+        return 0
+    replayed = replay_dead_letters(
+        target.dead_letters,
+        target.messages,
+        target.outbound,
+        priority,
+        datetime.now(UTC),
+        only=args.message_ids,
+    )
+    out(f"{len(replayed)} message(s) queued again: {' '.join(replayed)}".rstrip(": "))
+    return 0
+
+
+def _sender(args: argparse.Namespace, target: Target, out: Callable[[str], None]) -> int:
+    if not target.phone_number_id:
+        out("civicchat: give --phone-number-id or set WHATSAPP_PHONE_NUMBER_ID")
+        return 2
+    if args.action == "resume":
+        target.control.resume(target.phone_number_id)
+        out(f"sender for {target.phone_number_id} resumed")
+        return 0
+    reason = target.control.paused_reason(target.phone_number_id)
+    out(f"sender for {target.phone_number_id}: " + (f"PAUSED — {reason}" if reason else "running"))
+    return 0

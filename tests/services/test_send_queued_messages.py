@@ -1,0 +1,302 @@
+"""The sender against in-memory stores, limiter and pause switch, with a recording Graph edge
+and a fake clock: every error class, redelivery, pausing, dead letters, the 24 h rule, pacing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+
+from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
+from chalicelib.adapters.memory_stores import InMemorySenderControl
+from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
+from chalicelib.domain.pacing import number_rate, pair_rate
+from chalicelib.domain.replies import MenuReply, MenuRow, TemplateReply, TextReply, reply_to_dict
+from chalicelib.domain.residents import Resident
+from chalicelib.domain.retry_policy import MAX_SEND_ATTEMPTS
+from chalicelib.domain.service_window import REOPEN_TEMPLATE
+from chalicelib.services.ports import GraphApiError
+from chalicelib.services.send_queued_message import (
+    Clock,
+    Outbox,
+    RetryLaterError,
+    SendingPolicy,
+    send_queued_messages,
+)
+from tests.services.conftest import NOW, World
+
+NUMBER = "100000000000001"
+WA_ID = "351916666666"
+
+
+class FakeClock:
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+        self.slept = 0.0
+
+    def now(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.at += timedelta(seconds=seconds)
+
+    def clock(self) -> Clock:
+        return Clock(now=self.now, sleep=self.sleep, jitter=lambda: 0.5)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def control() -> InMemorySenderControl:
+    return InMemorySenderControl()
+
+
+@pytest.fixture
+def outbox(world: World, control: InMemorySenderControl) -> Outbox:
+    return Outbox(
+        messages=world.messages,
+        residents=world.residents,
+        graph=world.sender,
+        limiter=InMemoryRateLimiter(),
+        control=control,
+        dead_letters=world.outbound,
+    )
+
+
+def policy(reopen: tuple[str, ...] | None = ("pt", "es", "en", "ar")) -> SendingPolicy:
+    return SendingPolicy(
+        phone_number_id=NUMBER,
+        number_rate=number_rate(80),
+        pair_rate=pair_rate(),
+        reopen_template_languages=reopen,
+        default_language="pt",
+    )
+
+
+def queue(world: World, *replies, sent_by: str = "bot", recipient: str = WA_ID) -> list[str]:
+    messages = [
+        StoredMessage(
+            id=f"out-{recipient}-{index}-{sent_by}",
+            direction=Direction.OUTBOUND,
+            resident_key=f"wa:{recipient}",
+            conversation_id="conv-1",
+            message_type=reply.kind,
+            body="",
+            payload=reply_to_dict(reply),
+            created_at=NOW,
+            status=DeliveryStatus.QUEUED,
+            status_at=NOW,
+            recipient=recipient,
+            sent_by=sent_by,
+        )
+        for index, reply in enumerate(replies)
+    ]
+    world.messages.add_outbound(messages)
+    return [m.id for m in messages]
+
+
+def send(ids, outbox: Outbox, fake_clock: FakeClock, **kwargs):
+    return send_queued_messages(
+        ids,
+        outbox=outbox,
+        policy=kwargs.pop("policy", policy()),
+        clock=fake_clock.clock(),
+        **kwargs,
+    )
+
+
+def status(world: World, message_id: str) -> StoredMessage:
+    return world.messages.get(message_id)
+
+
+def test_messages_go_out_in_order_with_our_id_as_callback_data(world, outbox, fake_clock) -> None:
+    ids = queue(
+        world,
+        TextReply(text="Olá"),
+        MenuReply(body="Menu", button="Ver", rows=(MenuRow(id="a", title="A"),)),
+    )
+
+    report = send(ids, outbox, fake_clock)
+
+    assert report.sent == ids
+    assert [reply.kind for _, reply in world.sender.sent] == ["text", "menu"]
+    assert world.sender.callback_data == ids
+    assert all(status(world, i).status is DeliveryStatus.SENT for i in ids)
+    assert status(world, ids[0]).wamid == "wamid.out-0"
+
+
+def test_a_redelivered_record_sends_nothing_twice(world, outbox, fake_clock) -> None:
+    ids = queue(world, TextReply(text="Olá"), TextReply(text="Menu"))
+    send(ids, outbox, fake_clock)
+    again = send(ids, outbox, fake_clock)
+    assert again.skipped == ids and len(world.sender.sent) == 2
+
+
+@pytest.mark.parametrize("code", [131026, 131047, 131049, 131050, 130403])
+def test_a_recipients_terminal_error_is_recorded_and_not_retried(
+    world, outbox, fake_clock, code: int
+) -> None:
+    ids = queue(world, TextReply(text="one"), TextReply(text="two"))
+    world.sender.refuse_with.append(GraphApiError(code, "refused", http_status=400))
+
+    report = send(ids, outbox, fake_clock)
+
+    assert report.failed == [ids[0]] and report.sent == [ids[1]]
+    failed = status(world, ids[0])
+    assert (failed.status, failed.error_code) == (DeliveryStatus.FAILED, code)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected_delay"),
+    [
+        (GraphApiError(130429, "Rate limit hit", http_status=400), 1),
+        (GraphApiError(131056, "Pair rate limit hit", http_status=400), 1),
+        (GraphApiError(131000, "Something went wrong", http_status=500), 1),
+        (GraphApiError(-1, "HTTP 502 Bad Gateway", http_status=502), 1),
+        (requests.ConnectTimeout("connect timeout"), 1),
+    ],
+)
+def test_throttling_and_transient_faults_defer_the_rest_of_the_record(
+    world, outbox, fake_clock, error, expected_delay: int
+) -> None:
+    ids = queue(world, TextReply(text="welcome"), TextReply(text="menu"))
+    world.sender.refuse_with.append(error)
+
+    with pytest.raises(RetryLaterError) as deferred:
+        send(ids, outbox, fake_clock)
+
+    assert deferred.value.delay_seconds == expected_delay
+    first = status(world, ids[0])
+    assert (first.status, first.attempts) == (DeliveryStatus.QUEUED, 1)
+    assert status(world, ids[1]).status is DeliveryStatus.QUEUED  # the menu waits its turn
+    assert world.sender.sent == []
+
+    report = send(ids, outbox, fake_clock)  # SQS brings the record back
+    assert report.sent == ids
+
+
+def test_pair_rate_refusals_back_off_four_to_the_x(world, outbox, fake_clock) -> None:
+    (message_id,) = queue(world, TextReply(text="x"))
+    delays = []
+    for _ in range(3):
+        world.sender.refuse_with.append(GraphApiError(131056, "Pair rate limit hit"))
+        with pytest.raises(RetryLaterError) as deferred:
+            send([message_id], outbox, fake_clock)
+        delays.append(deferred.value.delay_seconds)
+    assert delays == [1, 4, 16]
+
+
+def test_after_the_last_attempt_the_message_is_dead_lettered_with_its_reason(
+    world, outbox, fake_clock
+) -> None:
+    (message_id,) = queue(world, TextReply(text="x"))
+    for _ in range(MAX_SEND_ATTEMPTS - 1):
+        world.sender.refuse_with.append(GraphApiError(131016, "Service unavailable"))
+        with pytest.raises(RetryLaterError):
+            send([message_id], outbox, fake_clock, priority=Priority.BULK)
+    world.sender.refuse_with.append(GraphApiError(131016, "Service unavailable"))
+
+    report = send([message_id], outbox, fake_clock, priority=Priority.BULK)
+
+    assert report.dead_lettered == [message_id]
+    ((dead_id, priority, reason),) = world.outbound.dead_lettered
+    assert (dead_id, priority) == (message_id, Priority.BULK)
+    assert reason == f"gave up after {MAX_SEND_ATTEMPTS} attempts: (131016) Service unavailable"
+    stored = status(world, message_id)
+    assert stored.status is DeliveryStatus.FAILED and stored.error_title == reason
+
+
+@pytest.mark.parametrize("code", [190, 100, 132001, 368, 131031, 131048])
+def test_configuration_and_account_errors_pause_the_sender(
+    world, outbox, fake_clock, control, code: int
+) -> None:
+    ids = queue(world, TextReply(text="x"), TextReply(text="y"))
+    world.sender.refuse_with.append(GraphApiError(code, "refused"))
+
+    with pytest.raises(RetryLaterError, match="paused"):
+        send(ids, outbox, fake_clock)
+    assert control.paused_reason(NUMBER) == f"({code}) refused"
+    assert status(world, ids[0]).status is DeliveryStatus.QUEUED
+
+    with pytest.raises(RetryLaterError, match="paused"):  # nothing is even tried while paused
+        send(ids, outbox, fake_clock)
+    assert world.sender.sent == []
+
+    control.resume(NUMBER)
+    assert send(ids, outbox, fake_clock).sent == ids
+
+
+def test_a_reply_that_breaks_metas_limits_fails_at_once(world, outbox, fake_clock) -> None:
+    (message_id,) = queue(world, TextReply(text="x" * 5000))
+    report = send([message_id], outbox, fake_clock)
+    assert report.failed == [message_id]
+    assert "text.body" in status(world, message_id).error_title
+
+
+def _resident_who_last_wrote(world: World, at: datetime, language: str = "ar") -> None:
+    world.database.residents[f"wa:{WA_ID}"] = Resident(
+        key=f"wa:{WA_ID}", wa_id=WA_ID, language=language, last_inbound_at=at, created_at=at
+    )
+
+
+def test_an_agent_reply_inside_the_window_goes_out_as_written(world, outbox, fake_clock) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(hours=2))
+    (message_id,) = queue(world, TextReply(text="Fixed!"), sent_by="agent-7")
+    send([message_id], outbox, fake_clock)
+    assert world.sender.sent == [(WA_ID, TextReply(text="Fixed!"))]
+
+
+def test_outside_the_window_the_reopen_template_goes_instead_and_says_so(
+    world, outbox, fake_clock
+) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(days=2), language="ar")
+    (message_id,) = queue(world, TextReply(text="Fixed!"), sent_by="agent-7")
+
+    send([message_id], outbox, fake_clock)
+
+    assert world.sender.sent == [(WA_ID, TemplateReply(name=REOPEN_TEMPLATE, language="ar"))]
+    stored = status(world, message_id)
+    assert stored.status is DeliveryStatus.SENT
+    assert "re-open template" in stored.note
+    assert stored.payload["name"] == REOPEN_TEMPLATE
+
+
+def test_outside_the_window_without_a_reopen_template_nothing_is_sent(
+    world, outbox, fake_clock
+) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(days=2))
+    (message_id,) = queue(world, TextReply(text="Fixed!"), sent_by="agent-7")
+
+    report = send([message_id], outbox, fake_clock, policy=policy(reopen=None))
+
+    assert report.failed == [message_id] and world.sender.sent == []
+    stored = status(world, message_id)
+    assert stored.error_code == 131047 and "24-hour window" in stored.error_title
+
+
+def test_templates_ignore_the_window(world, outbox, fake_clock) -> None:
+    (message_id,) = queue(
+        world, TemplateReply(name="licence_renewal", language="pt"), sent_by="reminders"
+    )
+    send([message_id], outbox, fake_clock)
+    assert world.sender.sent[0][1].name == "licence_renewal"
+
+
+def test_a_residents_burst_beyond_45_waits_without_sending_faster(
+    world, outbox, fake_clock
+) -> None:
+    ids = queue(world, *(TextReply(text=f"n{i}") for i in range(46)), sent_by="reminders")
+    _resident_who_last_wrote(world, NOW)
+
+    with pytest.raises(RetryLaterError) as deferred:
+        send(ids, outbox, fake_clock)
+
+    assert len(world.sender.sent) == 45
+    assert 5 <= deferred.value.delay_seconds <= 7  # one pair slot every 6 s
+    assert status(world, ids[45]).status is DeliveryStatus.QUEUED
+    assert status(world, ids[45]).attempts == 0  # pacing is not a failed attempt
