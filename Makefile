@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-outbound clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+bench-outbound: install
+	$(BIN)/python benchmarks/outbound.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

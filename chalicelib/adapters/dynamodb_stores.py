@@ -272,14 +272,19 @@ class DynamoDBMessageStore:
         *,
         error_code: int | None = None,
         error_title: str | None = None,
+        message_id: str | None = None,
     ) -> bool:
         allowed = statuses_before(status)
         if not allowed:
             return False
         model = self._model
-        keys = list(model.by_wamid.query(wamid, limit=1))
-        if not keys:
-            return False
+        if message_id is None:
+            # The wamid index is eventually consistent: a status racing mark_sent may miss.
+            # Senders pass our id as callback data, so Meta's statuses normally carry it.
+            keys = list(model.by_wamid.query(wamid, limit=1))
+            if not keys:
+                return False
+            message_id = keys[0].message_id
         actions: list[Action] = [
             model.status.set(status.value),
             model.status_at.set(at),
@@ -290,8 +295,10 @@ class DynamoDBMessageStore:
                 actions.append(model.error_code.set(error_code))
             if error_title is not None:
                 actions.append(model.error_title.set(error_title))
-        condition = model.status.is_in(*(allowed_status.value for allowed_status in allowed))
-        return self._update(keys[0].message_id, actions, condition=condition) is not None
+        condition = model.status.is_in(*(allowed_status.value for allowed_status in allowed)) & (
+            model.wamid == wamid
+        )
+        return self._update(message_id, actions, condition=condition) is not None
 
     def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:
         model = self._model

@@ -189,9 +189,16 @@ class InMemoryMessageStore:
         *,
         error_code: int | None = None,
         error_title: str | None = None,
+        message_id: str | None = None,
     ) -> bool:
         with self.database.lock:
-            message = next((m for m in self.database.messages.values() if m.wamid == wamid), None)
+            if message_id is not None:
+                message = self.database.messages.get(message_id)
+                message = message if message is not None and message.wamid == wamid else None
+            else:
+                message = next(
+                    (m for m in self.database.messages.values() if m.wamid == wamid), None
+                )
             if message is None or message.status not in statuses_before(status):
                 return False
             changes: dict[str, Any] = {"status": status, "status_at": at}

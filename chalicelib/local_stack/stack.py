@@ -6,6 +6,7 @@ and schedules, and the app's HTTP server last, so `GET /health` answering means 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -185,7 +186,14 @@ class LocalStack:
 
     def _start_http(self, app: Any) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import ChaliceRequestHandler, create_local_server
+
+        class QuietRequestHandler(ChaliceRequestHandler):
+            """One log line per webhook drowns what matters in `make run`: keep only errors."""
+
+            def log_request(self, code: Any = "-", size: Any = "-") -> None:
+                if str(code).isdigit() and int(code) >= 400:
+                    super().log_request(code, size)
 
         project_dir = Path(importlib.import_module("app").__file__).parent
         config_file = project_dir / ".chalice" / "config.json"
@@ -197,6 +205,9 @@ class LocalStack:
             config_from_disk=config_from_disk,
         )
         self._http = create_local_server(app, config, self._host, self._port)
+        self._http.server.RequestHandlerClass = functools.partial(
+            QuietRequestHandler, app_object=app, config=config
+        )
         thread = threading.Thread(
             target=self._http.server.serve_forever, name="app-http", daemon=True
         )

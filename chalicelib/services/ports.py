@@ -100,9 +100,11 @@ class MessageStore(Protocol):
         *,
         error_code: int | None = None,
         error_title: str | None = None,
+        message_id: str | None = None,
     ) -> bool:
         """Apply a delivery status reported by Meta, never moving backwards. False when it was
-        unknown, stale or a duplicate."""
+        unknown, stale or a duplicate. `message_id` (our id, echoed by Meta as callback data)
+        finds the message by key; without it the wamid is looked up."""
         ...
 
     def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:

@@ -113,6 +113,7 @@ def _apply_status(event: StatusUpdate, messages: MessageStore) -> int:
         event.timestamp,
         error_code=error.code if error else None,
         error_title=error.title if error else None,
+        message_id=event.biz_opaque_callback_data,
     )
     if status is DeliveryStatus.FAILED and changed:
         metrics.add_metric(name="OutboundFailed", unit=MetricUnit.Count, value=1)

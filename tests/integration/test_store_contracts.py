@@ -465,6 +465,22 @@ class StoreContract:
             None,
         )
 
+    def test_statuses_found_by_our_id_need_the_matching_wamid(self, messages: MessageStore) -> None:
+        reply, wamid = self.sent_message(messages)
+        t1, t2 = NOW + timedelta(seconds=1), NOW + timedelta(seconds=2)
+
+        assert (
+            messages.apply_status("wamid.other", DeliveryStatus.READ, t1, message_id=reply.id)
+            is False
+        )
+        assert messages.apply_status(wamid, DeliveryStatus.DELIVERED, t1, message_id=reply.id)
+        assert messages.apply_status(wamid, DeliveryStatus.READ, t2, message_id=reply.id)
+        assert (
+            messages.apply_status(wamid, DeliveryStatus.DELIVERED, t2, message_id=reply.id) is False
+        )
+        assert messages.apply_status(wamid, DeliveryStatus.READ, t2, message_id="missing") is False
+        assert messages.get(reply.id).status is DeliveryStatus.READ
+
     def test_a_read_may_skip_delivered(self, messages: MessageStore) -> None:
         _, wamid = self.sent_message(messages)
 
