@@ -367,6 +367,7 @@ def main() -> None:
     logger.setLevel("ERROR")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     faults = {"server_error_rate": args.fault_rate, "seed": 7}
+    print(json.dumps({"messages": args.messages, "cap": CAP, "senders": args.concurrency}))
     print("Pipeline without the emulator (sender, pacing, Graph client → simulator over HTTP):")
     report(run_lean_scenario("Clean run (lean)", args.messages, None, args.concurrency))
     report(
@@ -384,9 +385,8 @@ def main() -> None:
     urls = stack.start()
     try:
         sim = urls.simulator or ""
-        info = json.dumps({"messages": args.messages, "cap": CAP, "senders": args.concurrency})
-        print(f"Outbound benchmark {info}")
         count = args.stack_messages
+        print(json.dumps({"messages": count, "cap": CAP, "senders per queue": args.concurrency}))
         timeout = count / 5 + 120  # the emulator, not the pacing, sets the pace here
         report(run_scenario("Clean run", count, None, sim, timeout))
         report(
