@@ -38,7 +38,8 @@ class Outcome:
     queued: int
     accepted: int
     dead_lettered: int
-    lost: int
+    lost: int  # neither accepted, nor dead-lettered, nor still on its way when the run ended
+    unfinished: int  # still queued or being retried when the run ended
     sent_twice: int
     rate_refusals: dict[str, int]
     achieved_per_second: float
@@ -125,6 +126,9 @@ def run_scenario(
 
     stats = requests.get(f"{sim}/_sim/stats", timeout=10).json()
     requests.delete(f"{sim}/_sim/faults", timeout=10)
+    in_flight = {DeliveryStatus.QUEUED, DeliveryStatus.SENDING}
+    leftover = [i for i in enqueued_at if i not in accepted and i not in dead]
+    unfinished = sum(1 for m in deps.messages.get_many(leftover) if m.status in in_flight)
     times = sorted(accepted.values())
     span = (times[-1] - times[0]) if len(times) > 1 else 0.0
     latencies = [accepted[i] - enqueued_at[i] for i in accepted]
@@ -133,7 +137,8 @@ def run_scenario(
         queued=count,
         accepted=len(accepted),
         dead_lettered=len(dead - set(accepted)),
-        lost=count - len(accepted) - len(dead - set(accepted)),
+        lost=count - len(accepted) - len(dead - set(accepted)) - unfinished,
+        unfinished=unfinished,
         sent_twice=stats["duplicates_by_callback_data"],
         rate_refusals={
             code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
@@ -168,6 +173,7 @@ def run_lean_scenario(
     from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
     from chalicelib.domain.pacing import number_rate, pair_rate
     from chalicelib.domain.replies import TemplateReply, reply_to_dict
+    from chalicelib.observability import publish_metrics
     from chalicelib.services.send_queued_message import (
         Clock,
         Outbox,
@@ -261,6 +267,8 @@ def run_lean_scenario(
             except RetryLaterError as later:
                 with lock:
                     heapq.heappush(due, (time.time() + later.delay_seconds, message_id))
+            finally:
+                publish_metrics()  # as the app's middleware does once per invocation
 
     threads = [threading.Thread(target=sender) for _ in range(senders)]
     for thread in threads:
@@ -285,6 +293,7 @@ def run_lean_scenario(
         accepted=len(accepted),
         dead_lettered=len(dead_ids - set(accepted)),
         lost=count - len(accepted) - len(dead_ids - set(accepted)),
+        unfinished=0,  # the lean run ends only when every message is settled
         sent_twice=stats["duplicates_by_callback_data"],
         rate_refusals={
             code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
@@ -316,7 +325,8 @@ def report(outcome: Outcome) -> None:
         f"  queued {outcome.queued}, accepted {outcome.accepted}, dead-lettered {outcome.dead_lettered}"
     )
     print(
-        f"  lost {outcome.lost}, sent twice {outcome.sent_twice}, injected faults {outcome.faults_injected}"
+        f"  lost {outcome.lost}, sent twice {outcome.sent_twice}, still in flight at the end "
+        f"{outcome.unfinished}, injected faults {outcome.faults_injected}"
     )
     print(
         f"  achieved {outcome.achieved_per_second:.1f} msg/s = {outcome.achieved_per_second / CAP:.2f} × cap"
@@ -332,6 +342,20 @@ def report(outcome: Outcome) -> None:
     )
 
 
+def run_lean(args: argparse.Namespace, faults: dict[str, Any]) -> None:
+    print(json.dumps({"messages": args.messages, "cap": CAP, "senders": args.concurrency}))
+    print("Pipeline without the emulator (sender, pacing, Graph client → simulator over HTTP):")
+    report(run_lean_scenario("Clean run (lean)", args.messages, None, args.concurrency))
+    report(
+        run_lean_scenario(
+            f"With {args.fault_rate:.0%} injected 5xx faults (lean)",
+            args.messages,
+            faults,
+            args.concurrency,
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,6 +366,7 @@ def main() -> None:
         "--concurrency", type=int, default=6, help="sender copies (Lambda concurrency)"
     )
     parser.add_argument("--lean-only", action="store_true", help="skip the whole-stack runs")
+    parser.add_argument("--stack-only", action="store_true", help="skip the lean runs")
     parser.add_argument(
         "--stack-messages", type=int, default=300, help="messages for each whole-stack run"
     )
@@ -357,6 +382,7 @@ def main() -> None:
             "CIVICCHAT_STAGE": f"bench{uuid.uuid4().hex[:6]}",
             "LOCAL_WORKER_CONCURRENCY": str(args.concurrency),
             "WHATSAPP_MAX_MPS": str(CAP),
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
             "LOG_LEVEL": "ERROR",
         }
@@ -367,17 +393,8 @@ def main() -> None:
     logger.setLevel("ERROR")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     faults = {"server_error_rate": args.fault_rate, "seed": 7}
-    print(json.dumps({"messages": args.messages, "cap": CAP, "senders": args.concurrency}))
-    print("Pipeline without the emulator (sender, pacing, Graph client → simulator over HTTP):")
-    report(run_lean_scenario("Clean run (lean)", args.messages, None, args.concurrency))
-    report(
-        run_lean_scenario(
-            f"With {args.fault_rate:.0%} injected 5xx faults (lean)",
-            args.messages,
-            faults,
-            args.concurrency,
-        )
-    )
+    if not args.stack_only:
+        run_lean(args, faults)
     if args.lean_only:
         return
     print("\nThe whole local stack (moto, SQS workers, status webhooks) on this machine:")
@@ -392,7 +409,7 @@ def main() -> None:
         report(
             run_scenario(
                 f"With {args.fault_rate:.0%} injected 5xx faults",
-                args.messages,
+                count,
                 faults,
                 sim,
                 timeout * 2,

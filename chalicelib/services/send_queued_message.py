@@ -119,11 +119,32 @@ def _send_one(
     priority: Priority,
     report: SendReport,
 ) -> None:
-    messages = outbox.messages
-    claimed = messages.claim_for_sending(message_id, clock.now())
+    claimed = outbox.messages.claim_for_sending(message_id, clock.now())
     if claimed is None:
         report.skipped.append(message_id)  # already sent, or being sent: never twice
         return
+    try:
+        _send_claimed(claimed, outbox, policy, clock, priority, report)
+    except RetryLaterError:
+        raise
+    except Exception as error:
+        # Anything unforeseen (a store or limiter fault) must not leave the message claimed:
+        # a claimed message is skipped by every later delivery, so it would never be sent.
+        outbox.messages.release_claim(
+            message_id, clock.now(), error_code=None, error_title=f"sender error: {error!r}"
+        )
+        raise
+
+
+def _send_claimed(
+    claimed: StoredMessage,
+    outbox: Outbox,
+    policy: SendingPolicy,
+    clock: Clock,
+    priority: Priority,
+    report: SendReport,
+) -> None:
+    messages, message_id = outbox.messages, claimed.id
     log_extra = {"message_id": message_id, "to": mask_phone(claimed.recipient)}
     requested = reply_from_dict(claimed.payload)
     is_open, language = _window_and_language(claimed, outbox.residents, policy, clock.now())

@@ -300,3 +300,15 @@ def test_a_residents_burst_beyond_45_waits_without_sending_faster(
     assert 5 <= deferred.value.delay_seconds <= 7  # one pair slot every 6 s
     assert status(world, ids[45]).status is DeliveryStatus.QUEUED
     assert status(world, ids[45]).attempts == 0  # pacing is not a failed attempt
+
+
+def test_an_unforeseen_fault_after_the_claim_releases_it(world, outbox, fake_clock) -> None:
+    ids = queue(world, TextReply(text="x"))
+    world.sender.refuse_with.append(RuntimeError("the store hiccuped"))
+
+    with pytest.raises(RuntimeError):
+        send(ids, outbox, fake_clock)
+
+    stored = status(world, ids[0])
+    assert (stored.status, stored.attempts) == (DeliveryStatus.QUEUED, 1)
+    assert send(ids, outbox, fake_clock).sent == ids  # the redelivery sends it
