@@ -50,6 +50,41 @@ class Outcome:
     elapsed_s: float
 
 
+def settle(
+    label: str,
+    enqueued_at: dict[str, float],
+    accepted: dict[str, float],
+    dead: set[str],
+    unfinished: int,
+    stats: dict[str, Any],
+    elapsed: float,
+) -> Outcome:
+    """The figures of one run, from when each message was queued and accepted."""
+    count = len(enqueued_at)
+    dead_only = dead - set(accepted)
+    times = sorted(accepted.values())
+    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
+    latencies = [accepted[i] - enqueued_at[i] for i in accepted]
+    return Outcome(
+        label=label,
+        queued=count,
+        accepted=len(accepted),
+        dead_lettered=len(dead_only),
+        lost=count - len(accepted) - len(dead_only) - unfinished,
+        unfinished=unfinished,
+        sent_twice=stats["duplicates_by_callback_data"],
+        rate_refusals={
+            code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
+        },
+        achieved_per_second=(len(times) - 1) / span if span else 0.0,
+        busiest_second=stats["max_accepted_in_any_1s_window"],
+        latency_p50_s=percentile(latencies, 0.5) if latencies else float("nan"),
+        latency_p99_s=percentile(latencies, 0.99) if latencies else float("nan"),
+        faults_injected=stats["faults_injected"]["total"],
+        elapsed_s=elapsed,
+    )
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -129,27 +164,7 @@ def run_scenario(
     in_flight = {DeliveryStatus.QUEUED, DeliveryStatus.SENDING}
     leftover = [i for i in enqueued_at if i not in accepted and i not in dead]
     unfinished = sum(1 for m in deps.messages.get_many(leftover) if m.status in in_flight)
-    times = sorted(accepted.values())
-    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
-    latencies = [accepted[i] - enqueued_at[i] for i in accepted]
-    return Outcome(
-        label=label,
-        queued=count,
-        accepted=len(accepted),
-        dead_lettered=len(dead - set(accepted)),
-        lost=count - len(accepted) - len(dead - set(accepted)) - unfinished,
-        unfinished=unfinished,
-        sent_twice=stats["duplicates_by_callback_data"],
-        rate_refusals={
-            code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
-        },
-        achieved_per_second=(len(times) - 1) / span if span else 0.0,
-        busiest_second=stats["max_accepted_in_any_1s_window"],
-        latency_p50_s=percentile(latencies, 0.5) if latencies else float("nan"),
-        latency_p99_s=percentile(latencies, 0.99) if latencies else float("nan"),
-        faults_injected=stats["faults_injected"]["total"],
-        elapsed_s=elapsed,
-    )
+    return settle(label, enqueued_at, accepted, dead, unfinished, stats, elapsed)
 
 
 def run_lean_scenario(
@@ -284,27 +299,8 @@ def run_lean_scenario(
     }
     simulator.stop()
     dead_ids = {message_id for message_id, _, _ in dead.dead_lettered}
-    times = sorted(accepted.values())
-    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
-    latencies = [accepted[i] - enqueued_at[i] for i in accepted]
-    return Outcome(
-        label=label,
-        queued=count,
-        accepted=len(accepted),
-        dead_lettered=len(dead_ids - set(accepted)),
-        lost=count - len(accepted) - len(dead_ids - set(accepted)),
-        unfinished=0,  # the lean run ends only when every message is settled
-        sent_twice=stats["duplicates_by_callback_data"],
-        rate_refusals={
-            code: stats["rejected_by_code"].get(code, 0) for code in ("130429", "131056")
-        },
-        achieved_per_second=(len(times) - 1) / span if span else 0.0,
-        busiest_second=stats["max_accepted_in_any_1s_window"],
-        latency_p50_s=percentile(latencies, 0.5) if latencies else float("nan"),
-        latency_p99_s=percentile(latencies, 0.99) if latencies else float("nan"),
-        faults_injected=stats["faults_injected"]["total"],
-        elapsed_s=elapsed,
-    )
+    # The lean run ends only when every message is settled: nothing is still in flight.
+    return settle(label, enqueued_at, accepted, dead_ids, 0, stats, elapsed)
 
 
 def _dead_letters(deps: Any) -> list[tuple[str, ...]]:
