@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_models import StageTables
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
     from chalicelib.domain.messages import Priority
@@ -40,25 +41,23 @@ class Container:
         return load_municipality_file(self.settings.config_path)
 
     @cached_property
-    def _tables_bound(self) -> bool:
+    def tables(self) -> StageTables:
+        """This stage's DynamoDB tables, on one lazily created client shared by every store."""
         from chalicelib.adapters.dynamodb_models import bind_tables
 
-        bind_tables(self.settings.names, self.settings.aws_region)
-        return True
+        return bind_tables(self.settings.names, self.settings.aws_region)
 
     @cached_property
     def residents(self) -> ResidentStore:
         from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
 
-        assert self._tables_bound
-        return DynamoDBResidentStore()
+        return DynamoDBResidentStore(self.tables)
 
     @cached_property
     def messages(self) -> MessageStore:
         from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
 
-        assert self._tables_bound
-        return DynamoDBMessageStore()
+        return DynamoDBMessageStore(self.tables)
 
     @cached_property
     def inbound_queue(self) -> InboundQueue:
@@ -88,15 +87,13 @@ class Container:
     def rate_limiter(self) -> RateLimiter:
         from chalicelib.adapters.dynamodb_rate_limiter import DynamoDBRateLimiter
 
-        assert self._tables_bound
-        return DynamoDBRateLimiter()
+        return DynamoDBRateLimiter(self.tables)
 
     @cached_property
     def sender_control(self) -> SenderControl:
         from chalicelib.adapters.dynamodb_sender_control import DynamoDBSenderControl
 
-        assert self._tables_bound
-        return DynamoDBSenderControl()
+        return DynamoDBSenderControl(self.tables)
 
     @cached_property
     def outbox(self) -> Outbox:
