@@ -20,12 +20,15 @@ from chalicelib.domain.bot import limits
 from chalicelib.domain.bot.config_loader import TEXT_KEYS, ConfigError, load_definition
 from chalicelib.domain.bot.definition import (
     AnswerFaq,
+    FlowOutcome,
     HandOff,
     MunicipalityDefinition,
     Period,
     StartFlow,
+    StepKind,
     TimeRange,
 )
+from chalicelib.domain.tickets import TicketStatus
 from chalicelib.settings import BUNDLED_CONFIG
 
 SHIPPED_LANGUAGES = ("pt", "es", "en", "ar")
@@ -137,14 +140,74 @@ def test_the_bundled_example_keeps_every_section_of_the_sketch(
     assert town.retention.tickets == Period(5, "years")
 
 
+def test_the_bundled_example_runs_its_flows_by_itself(town: MunicipalityDefinition) -> None:
+    report = town.flows["report_problem"]
+    assert report.outcome is FlowOutcome.CREATE_TICKET
+    assert [(step.ask, step.expect, step.optional) for step in report.steps] == [
+        ("category", StepKind.CHOICE, False),
+        ("description", StepKind.TEXT, False),
+        ("photo", StepKind.IMAGE, True),
+        ("location", StepKind.LOCATION, False),
+    ]
+    category = report.steps[0]
+    assert [choice.id for choice in category.choices] == [
+        "pothole",
+        "street_light",
+        "waste",
+        "noise",
+        "other",
+    ]
+    assert {choice.team for choice in category.choices} <= set(town.teams)
+    assert category.choices[0].team == "public_works"
+    assert "📎" in report.steps[3].prompt["pt"]
+    status = town.flows["report_status"]
+    assert status.outcome is FlowOutcome.TICKET_STATUS
+    assert [step.expect for step in status.steps] == [StepKind.REFERENCE]
+    assert status.routes_to is None
+
+
+def test_the_bundled_example_names_tickets_days_and_ratings(town: MunicipalityDefinition) -> None:
+    assert town.tickets is not None
+    assert town.tickets.reference_prefix == "VNR"
+    assert set(town.tickets.statuses) == {status.value for status in TicketStatus}
+    assert town.weekday_names["pt"][0] == "segunda-feira"
+    assert town.weekday_names["en"][6] == "Sunday"
+    assert all(len(names) == 7 for names in town.weekday_names.values())
+    assert town.csat is not None and town.csat.ratings is not None
+    assert town.csat.ratings["pt"] == ("Muito mau", "Mau", "Razoável", "Bom", "Muito bom")
+    # unquoted calling codes are numbers to YAML, and keys of text here
+    assert town.language_by_calling_code["351"] == "pt"
+    assert town.language_by_calling_code["1"] == "en"
+    assert town.language_by_calling_code["966"] == "ar"
+    assert len(town.language_by_calling_code) == 40
+    assert set(town.language_by_calling_code.values()) == set(SHIPPED_LANGUAGES)
+
+
+def test_the_bundled_example_has_every_system_text_in_every_language(
+    town: MunicipalityDefinition,
+) -> None:
+    assert set(town.texts) == set(TEXT_KEYS)
+    assert "flow_unavailable" not in TEXT_KEYS
+    for key in TEXT_KEYS:
+        assert set(town.texts[key]) == set(SHIPPED_LANGUAGES), key
+        assert all(text.strip() for text in town.texts[key].values()), key
+    for language in SHIPPED_LANGUAGES:
+        assert "{reference}" in town.texts["ticket_created"][language]
+        assert "{when}" in town.texts["out_of_hours"][language]
+        assert "{weekday}" in town.texts["when_day"][language]
+
+
 def test_placeholders_are_filled_from_the_municipality_section(
     town: MunicipalityDefinition,
 ) -> None:
-    assert town.consent.text["en"].endswith("Policy: https://example.org/privacy")
+    for language in SHIPPED_LANGUAGES:
+        assert town.consent.text[language].endswith(": https://example.org/privacy")
     assert "https://example.org/renovar" in town.faq["documents"].answer["pt"]
-    assert "Vila Nova do Rio" in town.welcome["es"]
+    assert "Vila Nova do Rio" in town.consent.text["es"]
     # filled per message by the engine, so kept
     assert "{team}" in town.texts["handoff"]["en"]
+    assert "{when}" in town.texts["out_of_hours"]["es"]
+    assert "https://example.org" in town.texts["consent_declined"]["ar"]
 
 
 def test_the_definition_cannot_be_changed(town: MunicipalityDefinition) -> None:
@@ -173,11 +236,15 @@ def test_every_text_of_the_bundled_example_is_in_all_four_languages(
     bundled_data: dict[str, Any],
 ) -> None:
     found = dict(localized_mappings(bundled_data))
-    assert len(found) > 30  # the walk does find the texts
+    assert len(found) > 70  # the walk does find the texts
     for path, texts in found.items():
         assert tuple(texts) == SHIPPED_LANGUAGES, path
         for language, text in texts.items():
-            assert isinstance(text, str) and text.strip(), f"{path}.{language}"
+            # a text, or a list of them (weekday names, ratings)
+            items = text if isinstance(text, list) else [text]
+            assert items, f"{path}.{language}"
+            for item in items:
+                assert isinstance(item, str) and item.strip(), f"{path}.{language}"
 
 
 def test_every_text_of_the_bundled_example_fits_whatsapp(town: MunicipalityDefinition) -> None:
@@ -206,6 +273,18 @@ def test_every_text_of_the_bundled_example_fits_whatsapp(town: MunicipalityDefin
         assert len(town.csat.question[language]) <= limits.INTERACTIVE_BODY
         for team in town.teams.values():
             assert team.display_name[language]
+        for flow in town.flows.values():
+            for step in flow.steps:
+                assert len(step.prompt[language]) <= limits.INTERACTIVE_BODY
+                assert len(step.choices) <= limits.LIST_ROWS
+                for choice in step.choices:
+                    assert len(choice.label[language]) <= limits.ROW_TITLE
+                    if choice.description:
+                        assert len(choice.description[language]) <= limits.ROW_DESCRIPTION
+        assert town.csat.button is not None and town.csat.ratings is not None
+        assert len(town.csat.button[language]) <= limits.LIST_BUTTON
+        for score, label in enumerate(town.csat.ratings[language], start=1):
+            assert len(f"{score} – {label}") <= limits.ROW_TITLE
 
 
 # -- broken variants: one change, exactly these problems -------------------------------------------
@@ -543,10 +622,291 @@ BROKEN: list[tuple[str, list[tuple[tuple[Any, ...], Any]], list[str]]] = [
     ),
 ]
 
+STEPS = ("flows", "report_problem", "steps")
+CATEGORY = (*STEPS, 0, "choices")
+STATUS_STEPS = ("flows", "report_status", "steps")
+ELEVEN_CHOICES = [
+    {"id": f"kind_{n}", "label": {lang: f"Kind {n}" for lang in SHIPPED_LANGUAGES}}
+    for n in range(11)
+]
+# Each rule of the flows, tickets, satisfaction survey, weekday names and calling codes.
+BROKEN_NEW_SECTIONS: list[tuple[str, list[tuple[tuple[Any, ...], Any]], list[str]]] = [
+    (
+        "a choice label too long",
+        [((*CATEGORY, 2, "label", "es"), "Basura y limpieza de calles")],
+        [
+            "flows.report_problem.steps[0].choices[2].label.es: 27 characters, at most 24 "
+            "(WhatsApp list row title)"
+        ],
+    ),
+    (
+        "a choice description too long",
+        [
+            (
+                (*CATEGORY, 2, "description", "en"),
+                "Full bins, litter in the street, dumped furniture, dog mess and broken bins",
+            )
+        ],
+        [
+            "flows.report_problem.steps[0].choices[2].description.en: 75 characters, at most 72 "
+            "(WhatsApp list row description)"
+        ],
+    ),
+    (
+        "a choice without a translation",
+        [((*CATEGORY, 1, "label", "ar"), DELETE)],
+        ["flows.report_problem.steps[0].choices[1].label.ar: missing translation"],
+    ),
+    (
+        "a choice routed to an unknown team",
+        [((*CATEGORY, 0, "team"), "roads")],
+        [
+            "teams: choice routes to unknown team 'roads' at "
+            "flows.report_problem.steps[0].choices[0].team"
+        ],
+    ),
+    (
+        "the same choice twice",
+        [((*CATEGORY, 4, "id"), "pothole")],
+        ["flows.report_problem.steps[0].choices[4].id: 'pothole' is already used by choices[0]"],
+    ),
+    (
+        "a choice list on a text step",
+        [((*STEPS, 1, "choices"), [{"id": "x", "label": {"pt": "x"}}])],
+        [
+            "flows.report_problem.steps[1].choices: only steps expecting choice have choices, "
+            "this one expects text"
+        ],
+    ),
+    (
+        "more choices than one WhatsApp list holds",
+        [(CATEGORY, ELEVEN_CHOICES)],
+        ["flows.report_problem.steps[0].choices: 11 choices, at most 10 (one WhatsApp list)"],
+    ),
+    (
+        "a choice step without choices",
+        [(CATEGORY, DELETE)],
+        ["flows.report_problem.steps[0].choices: missing"],
+    ),
+    (
+        "a choice step with an empty list",
+        [(CATEGORY, [])],
+        ["flows.report_problem.steps[0].choices: at least 1 choice is required"],
+    ),
+    (
+        "a step expecting something the bot cannot take",
+        [((*STEPS, 2, "expect"), "video")],
+        [
+            "flows.report_problem.steps[2].expect: 'video' is not one of "
+            "choice, text, image, location, reference"
+        ],
+    ),
+    (
+        "a step without its prompt",
+        [((*STEPS, 1, "prompt"), DELETE)],
+        ["flows.report_problem.steps[1].prompt: missing"],
+    ),
+    (
+        "a choice prompt longer than a list body",
+        [((*STEPS, 0, "prompt", "en"), "x" * 1025)],
+        [
+            "flows.report_problem.steps[0].prompt.en: 1025 characters, at most 1024 "
+            "(WhatsApp list body)"
+        ],
+    ),
+    (
+        "an optional step that cannot be skipped",
+        [((*STEPS, 1, "optional"), True)],
+        [
+            "flows.report_problem.steps[1].optional: only image steps can be skipped, "
+            "this one expects text"
+        ],
+    ),
+    (
+        "the same answer asked twice",
+        [((*STEPS, 3, "ask"), "description")],
+        ["flows.report_problem.steps[3].ask: 'description' is already asked by steps[1]"],
+    ),
+    (
+        "a flow that both creates and answers",
+        [(("flows", "report_problem", "answers"), "ticket_status")],
+        [
+            "flows.report_problem: has creates and answers: give only one of "
+            "creates: ticket or answers: ticket_status"
+        ],
+    ),
+    (
+        "a flow that neither creates nor answers",
+        [(("flows", "report_status", "answers"), DELETE)],
+        ["flows.report_status: needs one of creates: ticket or answers: ticket_status"],
+    ),
+    (
+        "a flow that creates something else",
+        [(("flows", "report_problem", "creates"), "tickets")],
+        ["flows.report_problem.creates: 'tickets' is not one of ticket"],
+    ),
+    (
+        "a status flow without a reference step",
+        [((*STATUS_STEPS, 0, "expect"), "text")],
+        ["flows.report_status.steps: answers: ticket_status needs a step expecting reference"],
+    ),
+    (
+        "a status flow routed to a team",
+        [(("flows", "report_status", "routes_to"), "front_desk")],
+        ["flows.report_status.routes_to: only a flow that creates tickets routes them"],
+    ),
+    (
+        "ticket flows without a tickets section",
+        [(("tickets",), DELETE)],
+        [
+            "tickets: missing, needed by flows.report_problem (creates: ticket)",
+            "tickets: missing, needed by flows.report_status (answers: ticket_status)",
+        ],
+    ),
+    (
+        "a reference step without a tickets section",
+        [(("tickets",), DELETE), (("flows", "report_status", "answers"), DELETE)],
+        [
+            "tickets: missing, needed by flows.report_problem (creates: ticket)",
+            "flows.report_status: needs one of creates: ticket or answers: ticket_status",
+            "tickets: missing, needed by flows.report_status.steps[0] (expect: reference)",
+        ],
+    ),
+    (
+        "a reference prefix in lowercase",
+        [(("tickets", "reference_prefix"), "vnr")],
+        ["tickets.reference_prefix: 'vnr': use 2 to 6 capital letters, like VNR"],
+    ),
+    (
+        "a ticket status without a name",
+        [(("tickets", "statuses", "closed"), DELETE)],
+        ["tickets.statuses.closed: missing"],
+    ),
+    (
+        "a ticket status the service does not have",
+        [(("tickets", "statuses", "pending"), {lang: "x" for lang in SHIPPED_LANGUAGES})],
+        ["tickets.statuses.pending: unknown ticket status"],
+    ),
+    (
+        "four ratings",
+        [(("csat", "ratings", "en"), ["Poor", "OK", "Good", "Very good"])],
+        ["csat.ratings.en: 4 ratings, exactly 5 are needed (the worst first)"],
+    ),
+    (
+        "a rating too long for its numbered row",
+        [(("csat", "ratings", "pt", 0), "Extremamente mau mesmo")],
+        [
+            "csat.ratings.pt[0]: 22 characters, at most 20 "
+            "(WhatsApp list row title, after its number)"
+        ],
+    ),
+    (
+        "the same rating twice",
+        [(("csat", "ratings", "en", 1), "very poor")],
+        ["csat.ratings.en[1]: 'very poor' is also rating 1"],
+    ),
+    (
+        "ratings in a language not offered",
+        [(("csat", "ratings", "fr"), ["1", "2", "3", "4", "5"])],
+        ["csat.ratings.fr: 'fr' is not in municipality.languages"],
+    ),
+    (
+        "a satisfaction survey without its button",
+        [(("csat", "button"), DELETE)],
+        ["csat.button: missing"],
+    ),
+    (
+        "a satisfaction survey without thanks in one language",
+        [(("csat", "thanks", "es"), DELETE)],
+        ["csat.thanks.es: missing translation"],
+    ),
+    (
+        "six weekday names",
+        [(("weekday_names", "pt"), lambda names: names[:6])],
+        ["weekday_names.pt: 6 names, exactly 7 are needed (Monday first)"],
+    ),
+    (
+        "weekday names in one language only",
+        [(("weekday_names",), lambda names: names["en"])],
+        ["weekday_names: expected one list per language (pt, es, en, ar), got a single list"],
+    ),
+    (
+        "weekday names missing a language",
+        [(("weekday_names", "ar"), DELETE)],
+        ["weekday_names.ar: missing translation"],
+    ),
+    (
+        "no weekday names",
+        [(("weekday_names",), DELETE)],
+        ["weekday_names: missing"],
+    ),
+    (
+        "calling codes that are not 1-3 digits",
+        [
+            (("language_by_calling_code", "3511"), "pt"),
+            (("language_by_calling_code", "+44"), "en"),
+            (("language_by_calling_code", 0), "pt"),
+        ],
+        [
+            "language_by_calling_code.3511: '3511' is not a calling code: 1 to 3 digits, like 351",
+            "language_by_calling_code.+44: '+44' is not a calling code: 1 to 3 digits, like 351",
+            "language_by_calling_code.0: '0' is not a calling code: 1 to 3 digits, like 351",
+        ],
+    ),
+    (
+        "a calling code given as a number and as a text",
+        [(("language_by_calling_code", "351"), "pt")],
+        ["language_by_calling_code.351: '351' is given twice"],
+    ),
+    (
+        "a calling code for a language not offered",
+        [(("language_by_calling_code", 33), "fr")],
+        ["language_by_calling_code.33: 'fr' is not in municipality.languages"],
+    ),
+    (
+        "the removed flow_unavailable text",
+        [(("texts", "flow_unavailable"), {lang: "x" for lang in SHIPPED_LANGUAGES})],
+        ["texts.flow_unavailable: unknown text"],
+    ),
+    (
+        "a ticket confirmation without the reference",
+        [(("texts", "ticket_created", "en"), "Thank you! Our {team} team will look into it.")],
+        ["texts.ticket_created.en: lacks the placeholder {reference}"],
+    ),
+    (
+        "a placeholder the text does not get",
+        [(("texts", "out_of_hours", "pt"), "Estamos fechados até {hours}.")],
+        ["texts.out_of_hours.pt: unknown placeholder {hours}"],
+    ),
+    (
+        "offer buttons that read the same",
+        [(("texts", "back_button", "es"), "Hablar con alguien")],
+        ["texts.back_button.es: same title as person_button (reply buttons must differ)"],
+    ),
+    (
+        "a language button that reads like a consent button",
+        [(("texts", "language_button", "en"), "No thanks")],
+        ["texts.language_button.en: same title as decline_button (reply buttons must differ)"],
+    ),
+    (
+        "a skip button too long",
+        [(("texts", "skip_button", "en"), "Continue without a photo")],
+        ["texts.skip_button.en: 24 characters, at most 20 (WhatsApp reply button title)"],
+    ),
+    (
+        "a choose button too long",
+        [(("texts", "choose_button", "pt"), "Escolher uma das opções")],
+        ["texts.choose_button.pt: 23 characters, at most 20 (WhatsApp list button label)"],
+    ),
+]
+
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
-    [pytest.param(changes, expected, id=name) for name, changes, expected in BROKEN],
+    [
+        pytest.param(changes, expected, id=name)
+        for name, changes, expected in BROKEN + BROKEN_NEW_SECTIONS
+    ],
 )
 def test_a_broken_configuration_reports_exactly_what_is_wrong(
     bundled_data: dict[str, Any],
@@ -578,6 +938,45 @@ def test_every_problem_is_reported_at_once(bundled_data: dict[str, Any]) -> None
             'business_hours.mon-fri: expected "HH:MM-HH:MM"',
             "texts.menu_button: missing",
             "reminders.tax_payment.template: unknown template 'payment_reminder'",
+        ]
+    )
+
+
+def test_every_problem_of_flows_tickets_and_surveys_is_reported_at_once(
+    bundled_data: dict[str, Any],
+) -> None:
+    data = changed(
+        bundled_data,
+        ((*ITEMS, 3, "label", "ar"), DELETE),
+        ((*CATEGORY, 2, "label", "es"), "Basura y limpieza de calles"),
+        ((*CATEGORY, 0, "team"), "roads"),
+        ((*STEPS, 1, "choices"), [{"id": "x", "label": {"pt": "x"}}]),
+        (("flows", "report_status", "creates"), "ticket"),
+        (("tickets",), DELETE),
+        (("csat", "ratings", "en"), ["Bad", "Good"]),
+        (("weekday_names", "es"), ["lunes"]),
+        (("language_by_calling_code", "+351"), "pt"),
+        (("language_by_calling_code", 33), "fr"),
+        (("texts", "flow_unavailable"), {"pt": "x"}),
+    )
+    assert sorted(problems_of(data)) == sorted(
+        [
+            "main_menu.items[3].label.ar: missing translation",
+            "flows.report_problem.steps[0].choices[2].label.es: 27 characters, at most 24 "
+            "(WhatsApp list row title)",
+            "teams: choice routes to unknown team 'roads' at "
+            "flows.report_problem.steps[0].choices[0].team",
+            "flows.report_problem.steps[1].choices: only steps expecting choice have choices, "
+            "this one expects text",
+            "flows.report_status: has creates and answers: give only one of "
+            "creates: ticket or answers: ticket_status",
+            "tickets: missing, needed by flows.report_problem (creates: ticket)",
+            "tickets: missing, needed by flows.report_status.steps[0] (expect: reference)",
+            "csat.ratings.en: 2 ratings, exactly 5 are needed (the worst first)",
+            "weekday_names.es: 1 name, exactly 7 are needed (Monday first)",
+            "language_by_calling_code.+351: '+351' is not a calling code: 1 to 3 digits, like 351",
+            "language_by_calling_code.33: 'fr' is not in municipality.languages",
+            "texts.flow_unavailable: unknown text",
         ]
     )
 
@@ -614,6 +1013,7 @@ def test_the_language_list_must_fit_one_whatsapp_list(bundled_data: dict[str, An
                 "teams: missing",
                 "welcome: missing",
                 "texts: missing",
+                "weekday_names: missing",
                 "language_names: missing",
                 "consent: missing",
                 "main_menu: missing",

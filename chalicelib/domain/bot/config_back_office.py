@@ -11,7 +11,15 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
-from chalicelib.domain.bot.config_reader import LIST_BODY, TEXT_MESSAGE, Reader, join
+from chalicelib.domain.bot import limits
+from chalicelib.domain.bot.config_reader import (
+    LIST_BODY,
+    LIST_BUTTON,
+    TEXT_MESSAGE,
+    Limit,
+    Reader,
+    join,
+)
 from chalicelib.domain.bot.definition import (
     BusinessHours,
     Csat,
@@ -25,12 +33,20 @@ from chalicelib.domain.bot.definition import (
     Template,
     TimeRange,
 )
+from chalicelib.domain.bot.matching import words
 
 ASSIGNMENTS = ("least_busy", "round_robin")
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")  # what Meta accepts as a template name
 _TEMPLATE_CATEGORIES = ("utility", "marketing", "authentication")
 _SHORTCUT = re.compile(r"^/\w+$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CSAT_SCORES = 5
+# The rating rows are titled "N – label", so the label gets what the number leaves of the title.
+CSAT_ROW_TITLE = "{score} – {label}"
+_RATING: Limit = (
+    limits.ROW_TITLE - len(CSAT_ROW_TITLE.format(score=CSAT_SCORES, label="")),
+    "WhatsApp list row title, after its number",
+)
 
 
 class BackOfficeSections(Reader):
@@ -253,12 +269,49 @@ class BackOfficeSections(Reader):
         data = self.mapping(value, "csat")
         if data is None:
             return None
-        self.keys(data, "csat", ("ask_after_resolution", "question"))
+        self.keys(data, "csat", ("ask_after_resolution", "question", "button", "ratings", "thanks"))
         ask = self.flag(data.get("ask_after_resolution"), "csat.ask_after_resolution")
-        question = None
-        if ask or data.get("question") is not None:
+
+        def needed(key: str) -> bool:  # all of it when the question is asked; checked if given
+            return bool(ask) or data.get(key) is not None
+
+        question = button = thanks = ratings = None
+        if needed("question"):
             question = self.localized(data.get("question"), "csat.question", limit=LIST_BODY)
-        return Csat(ask_after_resolution=bool(ask), question=question)
+        if needed("button"):
+            button = self.localized(data.get("button"), "csat.button", limit=LIST_BUTTON)
+        if needed("ratings"):
+            ratings = self.localized_list(
+                data.get("ratings"),
+                "csat.ratings",
+                count=CSAT_SCORES,
+                noun="rating",
+                order="the worst first",
+                limit=_RATING,
+            )
+            self.distinct_ratings(ratings or {})
+        if needed("thanks"):
+            thanks = self.localized(data.get("thanks"), "csat.thanks", limit=TEXT_MESSAGE)
+        return Csat(
+            ask_after_resolution=bool(ask),
+            question=question,
+            button=button,
+            ratings=ratings,
+            thanks=thanks,
+        )
+
+    def distinct_ratings(self, ratings: Mapping[str, tuple[str, ...]]) -> None:
+        """A typed rating label must name one score."""
+        for language, labels in ratings.items():
+            first: dict[tuple[str, ...], int] = {}
+            for i, label in enumerate(labels):
+                key = words(label)
+                if key in first:
+                    self.problem(
+                        f"csat.ratings.{language}[{i}]",
+                        f"'{label}' is also rating {first[key] + 1}",
+                    )
+                first.setdefault(key, i)
 
     def retention(self, value: Any) -> Retention | None:
         data = self.mapping(value, "retention")

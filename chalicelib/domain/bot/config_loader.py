@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain.bot import limits
-from chalicelib.domain.bot.config_back_office import ASSIGNMENTS, BackOfficeSections
+from chalicelib.domain.bot.config_back_office import ASSIGNMENTS
+from chalicelib.domain.bot.config_flows import FlowSections
 from chalicelib.domain.bot.config_reader import (
     BUTTON_TITLE,
     BUTTONS_BODY,
@@ -36,8 +37,6 @@ from chalicelib.domain.bot.definition import (
     Attachment,
     Consent,
     FaqEntry,
-    Flow,
-    FlowStep,
     HandOff,
     Localized,
     MainMenu,
@@ -58,16 +57,42 @@ _T = TypeVar("_T")
 TEXT_KEYS: Mapping[str, tuple[Limit, frozenset[str]]] = MappingProxyType(
     {
         "menu_button": (LIST_BUTTON, frozenset()),  # opens the main menu list
-        "language_button": (LIST_BUTTON, frozenset()),  # opens the language list
+        "language_button": (LIST_BUTTON, frozenset()),  # opens the language list; a consent button
         "anything_else": (LIST_BODY, frozenset()),  # the menu again, after an answer
         "not_understood": (LIST_BODY, frozenset()),  # the menu again, after unknown input
         "language_prompt": (LIST_BODY, frozenset()),  # above the language list
         "handoff": (TEXT_MESSAGE, frozenset({"team"})),
-        "flow_unavailable": (TEXT_MESSAGE, frozenset({"option", "team"})),
-        "out_of_hours": (TEXT_MESSAGE, frozenset()),  # added to a handoff outside hours
+        "out_of_hours": (TEXT_MESSAGE, frozenset({"when"})),  # added to a handoff outside hours
         "team_languages": (TEXT_MESSAGE, frozenset({"languages"})),  # team lacks their language
+        "answer_soon": (TEXT_MESSAGE, frozenset({"minutes"})),  # added to a handoff within hours
+        # {when} of out_of_hours, for the next opening: today, tomorrow, or another day
+        "when_today": (TEXT_MESSAGE, frozenset({"time"})),
+        "when_tomorrow": (TEXT_MESSAGE, frozenset({"time"})),
+        "when_day": (TEXT_MESSAGE, frozenset({"weekday", "date", "time"})),
+        "consent_declined": (TEXT_MESSAGE, frozenset()),
+        "opted_out": (TEXT_MESSAGE, frozenset()),  # after an opt-out keyword
+        "opted_in": (TEXT_MESSAGE, frozenset()),  # after an opt-in keyword
+        "only_text": (LIST_BODY, frozenset()),  # the menu again, after a photo, voice note, ...
+        "choose_button": (LIST_BUTTON, frozenset()),  # opens the choices of a flow step
+        "skip_button": (BUTTON_TITLE, frozenset()),  # skips an optional photo
+        "reprompt_choice": (LIST_BODY, frozenset()),
+        "reprompt_photo": (BUTTONS_BODY, frozenset()),
+        "reprompt_location": (TEXT_MESSAGE, frozenset()),
+        "reprompt_reference": (TEXT_MESSAGE, frozenset({"example"})),
+        "ticket_created": (TEXT_MESSAGE, frozenset({"reference", "team"})),
+        "ticket_status": (TEXT_MESSAGE, frozenset({"reference", "status", "category", "date"})),
+        "ticket_not_found": (TEXT_MESSAGE, frozenset({"reference"})),
+        "offer_person": (BUTTONS_BODY, frozenset()),  # after two messages not understood
+        "person_button": (BUTTON_TITLE, frozenset()),
+        "back_button": (BUTTON_TITLE, frozenset()),
     }
 )
+# Placeholders a text cannot do without: the resident must learn their ticket's reference.
+_REQUIRED_PLACEHOLDERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"ticket_created": ("reference",)}
+)
+WEEKDAYS = 7
+_CALLING_CODE = re.compile(r"^[1-9][0-9]{0,2}$")
 
 _SECTIONS = (
     "municipality",
@@ -92,6 +117,9 @@ _SECTIONS = (
     "templates",
     "csat",
     "retention",
+    "tickets",
+    "weekday_names",
+    "language_by_calling_code",
 )
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
 _MEDIA_TYPES = ("document", "image", "video", "audio")
@@ -107,11 +135,10 @@ def load_definition(data: Mapping[str, Any]) -> MunicipalityDefinition:
     return definition
 
 
-class _Loader(BackOfficeSections):
+class _Loader(FlowSections):
     def __init__(self) -> None:
         super().__init__()
         self.faq_ids: set[str] = set()
-        self.flow_ids: set[str] = set()
         self.opt_out: set[tuple[str, ...]] = set()
 
     def load(self, data: Any) -> MunicipalityDefinition | None:
@@ -126,11 +153,14 @@ class _Loader(BackOfficeSections):
         opt_out = self.keyword_list(root.get("opt_out_keywords"), "opt_out_keywords")
         self.opt_out = {words(keyword) for keyword in opt_out}
         faq = self.faq(root.get("faq"))
-        flows = self.flows(root.get("flows"))
+        tickets = self.optional(root, "tickets", self.tickets)
+        flows = self.flows(root.get("flows"), tickets_given=root.get("tickets") is not None)
         welcome = self.localized(root.get("welcome"), "welcome", limit=TEXT_MESSAGE)
         texts = self.texts(root.get("texts"))
+        weekday_names = self.weekday_names(root.get("weekday_names"))
         names = self.localized(root.get("language_names"), "language_names", limit=ROW_TITLE)
-        consent = self.consent(root.get("consent"))
+        by_calling_code = self.language_by_calling_code(root.get("language_by_calling_code"))
+        consent = self.consent(root.get("consent"), texts.get("language_button"))
         main_menu = self.main_menu(root.get("main_menu"))
         routing = self.routing(root.get("routing"))
         assignment = "least_busy"
@@ -154,6 +184,7 @@ class _Loader(BackOfficeSections):
             or names is None
             or consent is None
             or main_menu is None
+            or weekday_names is None
         ):
             return None
         return MunicipalityDefinition(
@@ -183,6 +214,9 @@ class _Loader(BackOfficeSections):
             templates=templates,
             csat=csat,
             retention=retention,
+            tickets=tickets,
+            weekday_names=weekday_names,
+            language_by_calling_code=by_calling_code,
         )
 
     def optional(self, root: Mapping[str, Any], key: str, read: Callable[[Any], _T]) -> _T | None:
@@ -248,9 +282,46 @@ class _Loader(BackOfficeSections):
             text = self.localized(data.get(key), f"texts.{key}", limit=limit, runtime=runtime)
             if text is not None:
                 texts[key] = text
+        for key, names in _REQUIRED_PLACEHOLDERS.items():
+            for language, text in texts.get(key, {}).items():
+                for name in names:
+                    if f"{{{name}}}" not in text:
+                        self.problem(f"texts.{key}.{language}", f"lacks the placeholder {{{name}}}")
+        self.distinct_buttons(
+            [
+                ("texts.person_button", texts.get("person_button")),
+                ("texts.back_button", texts.get("back_button")),
+            ]
+        )
         return MappingProxyType(texts)
 
-    def consent(self, value: Any) -> Consent | None:
+    def weekday_names(self, value: Any) -> Mapping[str, tuple[str, ...]] | None:
+        if value is None:
+            self.missing("weekday_names")
+            return None
+        return self.localized_list(
+            value, "weekday_names", count=WEEKDAYS, noun="name", order="Monday first"
+        )
+
+    def language_by_calling_code(self, value: Any) -> Mapping[str, str]:
+        """Phone calling codes ("351", unquoted 351 too) → the language to greet them in."""
+        path = "language_by_calling_code"
+        data = self.mapping(value, path) if value is not None else None
+        languages: dict[str, str] = {}
+        for key, raw in (data or {}).items():
+            where = f"{path}.{key}"
+            code = str(key).strip() if isinstance(key, int | str) else ""
+            if isinstance(key, bool) or not _CALLING_CODE.match(code):
+                self.problem(where, f"'{key}' is not a calling code: 1 to 3 digits, like 351")
+                code = ""
+            elif code in languages:
+                self.problem(where, f"'{code}' is given twice")
+            language = self.language(raw, where)
+            if code and language is not None:
+                languages.setdefault(code, language)
+        return MappingProxyType(languages)
+
+    def consent(self, value: Any, language_button: Localized | None) -> Consent | None:
         data = self.mapping(value, "consent")
         if data is None:
             return None
@@ -265,17 +336,14 @@ class _Loader(BackOfficeSections):
         decline = self.localized(
             data.get("decline_button"), "consent.decline_button", limit=BUTTON_TITLE
         )
-        same = [
-            language
-            for language in self.languages
-            if accept and decline and language in accept and language in decline
-            if words(accept[language]) == words(decline[language])
-        ]
-        for language in same:
-            self.problem(
-                f"consent.decline_button.{language}",
-                "same title as accept_button (reply buttons must differ)",
-            )
+        # the consent prompt offers the language list as its third button
+        self.distinct_buttons(
+            [
+                ("consent.accept_button", accept),
+                ("consent.decline_button", decline),
+                ("texts.language_button", language_button),
+            ]
+        )
         text = self.localized(data.get("text"), "consent.text", limit=BUTTONS_BODY)
         version = self.text(version, "consent.version")
         if version is None or text is None or accept is None or decline is None:
@@ -376,52 +444,6 @@ class _Loader(BackOfficeSections):
         if media_type is None or url is None:
             return None
         return Attachment(media_type=media_type, url=url, filename=filename, caption=caption)
-
-    def flows(self, value: Any) -> Mapping[str, Flow]:
-        flows: dict[str, Flow] = {}
-        data = self.mapping(value, "flows") if value is not None else None
-        for key, raw in (data or {}).items():
-            path = join("flows", key)
-            flow_id = self.key_identifier(key, path)
-            entry = self.mapping(raw, path)
-            if flow_id is None or entry is None:
-                continue
-            if flow_id in BUILTIN_FLOWS:
-                self.problem(path, "a built-in flow, it cannot be redefined")
-                continue
-            self.flow_ids.add(flow_id)
-            self.keys(entry, path, ("steps", "creates", "routes_to"))
-            steps = tuple(
-                step
-                for i, raw_step in enumerate(self.sequence(entry.get("steps"), f"{path}.steps"))
-                if (step := self.flow_step(raw_step, f"{path}.steps[{i}]")) is not None
-            )
-            if entry.get("steps") == []:
-                self.problem(f"{path}.steps", "at least one step is required")
-            creates = None
-            if entry.get("creates") is not None:
-                creates = self.identifier(entry["creates"], f"{path}.creates")
-            routes_to = None
-            if entry.get("routes_to") is not None:
-                routes_to = self.team_reference(
-                    entry["routes_to"], f"{path}.routes_to", "flow routes to"
-                )
-            flows[flow_id] = Flow(id=flow_id, steps=steps, creates=creates, routes_to=routes_to)
-        return MappingProxyType(flows)
-
-    def flow_step(self, value: Any, path: str) -> FlowStep | None:
-        data = self.mapping(value, path)
-        if data is None:
-            return None
-        self.keys(data, path, ("ask", "choices", "optional"))
-        ask = self.identifier(data.get("ask"), f"{path}.ask")
-        choices: tuple[str, ...] = ()
-        if data.get("choices") is not None:
-            choices = self.text_list(data["choices"], f"{path}.choices")
-        optional = False
-        if data.get("optional") is not None:
-            optional = bool(self.flag(data["optional"], f"{path}.optional"))
-        return FlowStep(ask=ask, choices=choices, optional=optional) if ask else None
 
     # -- the menu --------------------------------------------------------------------------------
 

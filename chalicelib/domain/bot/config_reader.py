@@ -5,7 +5,7 @@ carries on so that one run reports everything."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.domain.bot import limits
 from chalicelib.domain.bot.definition import Localized, Period, TimeRange
 from chalicelib.domain.bot.errors import ConfigProblem
+from chalicelib.domain.bot.matching import words
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -267,3 +268,66 @@ class Reader:
             if self.languages and language not in self.languages:
                 self.problem(join(path, language), f"'{language}' is not in municipality.languages")
         return MappingProxyType(texts)
+
+    def localized_list(
+        self,
+        value: Any,
+        path: str,
+        *,
+        count: int,
+        noun: str,
+        order: str,
+        limit: Limit | None = None,
+    ) -> Mapping[str, tuple[str, ...]] | None:
+        """Exactly `count` texts in every language; `noun` and `order` ("name", "Monday first")
+        explain the count when it is wrong."""
+        if isinstance(value, list | tuple):
+            languages = ", ".join(self.languages) or "each language"
+            self.problem(path, f"expected one list per language ({languages}), got a single list")
+            return None
+        data = self.mapping(value, path)
+        if data is None:
+            return None
+        lists: dict[str, tuple[str, ...]] = {}
+        for language in self.languages:
+            where = join(path, language)
+            raw = data.get(language)
+            if raw is None or raw == []:
+                self.problem(where, "missing translation")
+                continue
+            items = self.sequence(raw, where)
+            texts = []
+            for i, item in enumerate(items):
+                text = self.text(item, join(where, i))
+                if text is not None:
+                    text = self.fill(text, join(where, i))
+                    self.check_length(text, join(where, i), limit)
+                    texts.append(text)
+            if items and len(items) != count:
+                plural = "" if len(items) == 1 else "s"
+                self.problem(
+                    where, f"{len(items)} {noun}{plural}, exactly {count} are needed ({order})"
+                )
+            elif len(texts) == count:
+                lists[language] = tuple(texts)
+        for language in data:
+            if self.languages and language not in self.languages:
+                self.problem(join(path, language), f"'{language}' is not in municipality.languages")
+        return MappingProxyType(lists)
+
+    def distinct_buttons(self, buttons: Sequence[tuple[str, Localized | None]]) -> None:
+        """Reply buttons sent together (given by path, in order) must read differently: WhatsApp
+        refuses two equal titles, and residents who type a title must get the one they meant."""
+        for language in self.languages:
+            seen: dict[tuple[str, ...], str] = {}
+            for path, titles in buttons:
+                if not titles or language not in titles:
+                    continue
+                key = words(titles[language])
+                if key in seen:
+                    self.problem(
+                        join(path, language),
+                        f"same title as {seen[key]} (reply buttons must differ)",
+                    )
+                else:
+                    seen[key] = path.rsplit(".", 1)[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 Localized = Mapping[str, str]  # language code → text, one entry per configured language
@@ -69,19 +70,50 @@ class MainMenu:
         return next((item for item in self.items if item.id == item_id), None)
 
 
+class StepKind(StrEnum):
+    """What a flow step waits for."""
+
+    CHOICE = "choice"  # one of `choices`, sent as a list (≤ 10 rows)
+    TEXT = "text"  # free text
+    IMAGE = "image"  # a photo (optional steps offer a skip button)
+    LOCATION = "location"  # a WhatsApp location pin, or a typed address
+    REFERENCE = "reference"  # a ticket reference such as VNR-2026-000123
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choice:
+    id: str  # also the list row id WhatsApp sends back
+    label: Localized
+    description: Localized | None = None
+    team: str | None = None  # overrides the flow's routes_to for tickets in this category
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowStep:
-    ask: str
-    choices: tuple[str, ...] = ()
+    ask: str  # the answer's name, e.g. "category", "description"
+    expect: StepKind
+    prompt: Localized
+    choices: tuple[Choice, ...] = ()  # CHOICE steps only
     optional: bool = False
+
+
+class FlowOutcome(StrEnum):
+    CREATE_TICKET = "create_ticket"  # `creates: ticket` in the file
+    TICKET_STATUS = "ticket_status"  # `answers: ticket_status`: tell the status of a reference
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Flow:
     id: str
     steps: tuple[FlowStep, ...]
-    creates: str | None = None
-    routes_to: str | None = None  # a team id
+    outcome: FlowOutcome
+    routes_to: str | None = None  # a team id: who handles the tickets it creates
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tickets:
+    reference_prefix: str  # "VNR" → VNR-2026-000123
+    statuses: Mapping[str, Localized]  # TicketStatus value → how residents read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +146,21 @@ class BusinessHours:
         if local.date() in self.holidays:
             return False
         return any(local.time() in span for span in self.weekly.get(local.weekday(), ()))
+
+    def next_opening(self, local: datetime, *, horizon_days: int = 31) -> datetime | None:
+        """The next moment agents start work after `local` (aware, local time), or None when
+        nothing opens within `horizon_days`. When open at `local`, that is `local` itself."""
+        if self.is_open(local):
+            return local
+        for offset in range(horizon_days + 1):
+            day = local.date() + timedelta(days=offset)
+            if day in self.holidays:
+                continue
+            for span in sorted(self.weekly.get(day.weekday(), ()), key=lambda s: s.start):
+                start = datetime.combine(day, span.start, tzinfo=local.tzinfo)
+                if start > local:
+                    return start
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,8 +228,13 @@ class Notification:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Csat:
+    """The 1–5 satisfaction question sent after a conversation with a person is resolved."""
+
     ask_after_resolution: bool
-    question: Localized | None = None
+    question: Localized | None = None  # list body; set when ask_after_resolution
+    button: Localized | None = None  # the list button that opens the ratings
+    ratings: Mapping[str, tuple[str, ...]] | None = None  # language → 5 labels, 1 (worst) first
+    thanks: Localized | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +279,9 @@ class MunicipalityDefinition:
     templates: Mapping[str, Template]
     csat: Csat | None = None
     retention: Retention | None = None
+    tickets: Tickets | None = None  # required when a flow creates tickets or tells their status
+    weekday_names: Mapping[str, tuple[str, ...]]  # language → 7 names, Monday first
+    language_by_calling_code: Mapping[str, str]  # "351" → "pt": a first guess from the number
 
     @property
     def zone(self) -> ZoneInfo:
