@@ -1,65 +1,35 @@
 """The residents' bot: one inbound message → the conversation's new state, replies and events.
 
 A pure state transition: no I/O, no clock reads (`now` comes in), nothing sent or stored here.
-`state` is the conversation's `bot_state`, a JSON-serialisable dict that only this module reads
-and writes; an empty one is a new conversation.
+`state` is the conversation's `bot_state`, a JSON-serialisable dict that only the bot reads and
+writes (see `state`); an empty one is a new conversation.
 
-What it does today: welcome + main menu; FAQ answers chosen from the menu or recognised by
-keywords; handing the conversation to a team (then staying silent, the agents have it); the
-language picker. Menu flows it cannot run yet are handed to their team with an honest text.
+In order: opt-out/opt-in keywords (always); silence while a person has the conversation; the
+answer to a rating question; consent; then the menu or the flow in progress.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.bot.definition import (
-    AnswerFaq,
-    FaqEntry,
-    HandOff,
-    MenuItem,
-    MunicipalityDefinition,
-    StartFlow,
-)
-from chalicelib.domain.bot.events import BotEvent, FaqAnswered, HandoffRequested, LanguageChosen
-from chalicelib.domain.bot.matching import contains_phrase, count_matches, same_words, words
-from chalicelib.domain.replies import MediaReply, MenuReply, MenuRow, Reply, TextReply
+from chalicelib.domain.bot.consent import ask_for_consent, has_consented
+from chalicelib.domain.bot.csat import ask_csat, is_csat_answer, rating, thank
+from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.bot.events import BotEvent, LanguageChosen, OptedIn, OptedOut
+from chalicelib.domain.bot.flows import continue_flow
+from chalicelib.domain.bot.language_guess import guess_language
+from chalicelib.domain.bot.matching import same_words
+from chalicelib.domain.bot.menu import respond_in_menu
+from chalicelib.domain.bot.phrasebook import LANGUAGE_ROW, OFFER_MENU, OFFER_PERSON, Phrasebook
+from chalicelib.domain.bot.state import STATE_VERSION, BotState, Mode, Outcome, read_state
+from chalicelib.domain.bot.turns import BotInput, BotTurn
+from chalicelib.domain.bot.understanding import is_menu_keyword, typed
+from chalicelib.domain.replies import TextReply
 
-STATE_VERSION = 1
-LANGUAGE_ROW_PREFIX = "language:"  # list row ids of the language picker; menu item ids have no ":"
-RUNNABLE_FLOWS = frozenset({"choose_language"})
-
-# Message types whose text is something the resident typed or tapped; a photo's caption is not
-# a question for the FAQ.
-_TYPED = frozenset({"text", "interactive", "button"})
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-class Mode(StrEnum):
-    MENU = "menu"
-    CHOOSING_LANGUAGE = "choosing_language"
-    WITH_PERSON = "with_person"  # handed off: agents answer, the bot stays silent
-
-
-@dataclass(frozen=True, kw_only=True)
-class BotInput:
-    message_type: str  # text, interactive, button, image, location, ... as WhatsApp names them
-    text: str | None = None  # typed text, or the title of a tapped button or row
-    reply_id: str | None = None  # the id of a tapped button or list row
-    resident_language: str | None = None  # the language stored for the resident, if any
-    resident_phone: str | None = None  # wa_id digits, when the resident has not hidden them
-
-
-@dataclass(frozen=True, kw_only=True)
-class BotTurn:
-    state: dict[str, Any]
-    replies: tuple[Reply, ...] = ()
-    events: tuple[BotEvent, ...] = ()
+__all__ = ["STATE_VERSION", "BotInput", "BotTurn", "advance", "ask_csat", "is_csat_answer"]
 
 
 def advance(
@@ -68,193 +38,95 @@ def advance(
     """The bot's answer to one inbound message. `now` must be timezone-aware."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    if state.get("mode") == Mode.WITH_PERSON:
-        return BotTurn(state=dict(state))
-    language = _conversation_language(definition, state, event)
-    bot = _Bot(definition, language, now)
-    outcome = bot.respond(
-        event, new=not state, choosing_language=state.get("mode") == Mode.CHOOSING_LANGUAGE
+    stored = dict(state) if isinstance(state, Mapping) else {}
+    current = read_state(stored)
+    if (keyword_turn := _opt_keyword(definition, stored, current, event)) is not None:
+        return keyword_turn
+    if current.mode is Mode.WITH_PERSON:
+        return BotTurn(state=stored)
+
+    language = _known_language(definition, current, event)
+    guessed: tuple[BotEvent, ...] = ()
+    if language is None:
+        language = _guess(definition, event)
+        guessed = (LanguageChosen(language=language, guessed=True),)
+    current = dataclasses.replace(current, language=language)
+    book = Phrasebook(definition, language)
+
+    if (score := rating(current, event)) is not None:
+        outcome = thank(book, current, score)
+    elif not has_consented(definition, event):
+        outcome = ask_for_consent(book, current, event)
+    else:
+        outcome = _respond(book, current, event, now, new=not stored)
+    return BotTurn(
+        state=outcome.state.to_dict(), replies=outcome.replies, events=guessed + outcome.events
     )
-    if not state:
-        welcome = TextReply(text=definition.welcome[outcome.language])
-        outcome = replace(outcome, replies=(welcome, *outcome.replies))
-    return BotTurn(state=outcome.state(), replies=outcome.replies, events=outcome.events)
 
 
-def _conversation_language(
-    definition: MunicipalityDefinition, state: Mapping[str, Any], event: BotInput
-) -> str:
-    """The conversation's language once set, else the resident's, else the default."""
+def _respond(
+    book: Phrasebook, state: BotState, event: BotInput, now: datetime, *, new: bool
+) -> Outcome:
+    if state.mode is Mode.IN_FLOW:
+        flow = book.definition.flows.get(state.flow or "")
+        if flow is None or state.step >= len(flow.steps):
+            state = state.menu()  # a flow the configuration no longer has
+        elif is_menu_keyword(book.definition, typed(event)):
+            return Outcome(state=state.menu(), replies=(book.main_menu(),))
+        elif not _leaves_flow(book.definition, event):
+            return continue_flow(book, state, flow, event, now)
+        else:
+            state = state.menu()
+    return respond_in_menu(book, state, event, now, new=new)
+
+
+def _leaves_flow(definition: MunicipalityDefinition, event: BotInput) -> bool:
+    """A tap on an earlier main menu, language list or offer: the resident moved on."""
+    reply_id = event.reply_id
+    if not reply_id:
+        return False
     return (
-        definition.supported_language(state.get("language"))
-        or definition.supported_language(event.resident_language)
+        definition.main_menu.item(reply_id) is not None
+        or reply_id.startswith(LANGUAGE_ROW)
+        or reply_id in (OFFER_PERSON, OFFER_MENU)
+    )
+
+
+def _opt_keyword(
+    definition: MunicipalityDefinition, stored: dict[str, Any], state: BotState, event: BotInput
+) -> BotTurn | None:
+    """STOP / START and the like, whatever the conversation is doing; its state is kept."""
+    text = typed(event)
+    if text is None:
+        return None
+    keyword_event: OptedOut | OptedIn | None = None
+    key = ""
+    if (keyword := _keyword(text, definition.opt_out_keywords)) is not None:
+        keyword_event, key = OptedOut(keyword=keyword), "opted_out"
+    elif (keyword := _keyword(text, definition.opt_in_keywords)) is not None:
+        keyword_event, key = OptedIn(keyword=keyword), "opted_in"
+    if keyword_event is None:
+        return None
+    language = _known_language(definition, state, event) or _guess(definition, event)
+    reply = TextReply(text=definition.text(key, language))
+    return BotTurn(state=stored, replies=(reply,), events=(keyword_event,))
+
+
+def _keyword(text: str, keywords: tuple[str, ...]) -> str | None:
+    return next((keyword for keyword in keywords if same_words(text, keyword)), None)
+
+
+def _known_language(
+    definition: MunicipalityDefinition, state: BotState, event: BotInput
+) -> str | None:
+    """The conversation's language once set, else the resident's."""
+    return definition.supported_language(state.language) or definition.supported_language(
+        event.resident_language
+    )
+
+
+def _guess(definition: MunicipalityDefinition, event: BotInput) -> str:
+    return (
+        guess_language(definition, text=typed(event), phone=event.resident_phone)
         or definition.default_language
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Outcome:
-    replies: tuple[Reply, ...]
-    language: str
-    mode: Mode = Mode.MENU
-    events: tuple[BotEvent, ...] = ()
-    team: str | None = None
-
-    def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "v": STATE_VERSION,
-            "language": self.language,
-            "mode": self.mode.value,
-        }
-        if self.team is not None:
-            state["team"] = self.team
-        return state
-
-
-@dataclass(frozen=True)
-class _Bot:
-    definition: MunicipalityDefinition
-    language: str
-    now: datetime
-
-    def respond(self, event: BotInput, *, new: bool, choosing_language: bool) -> _Outcome:
-        typed = event.text if event.message_type in _TYPED and event.text else None
-        chosen = self.chosen_language(event.reply_id, typed if choosing_language else None)
-        if chosen is not None:
-            return self.switch_language(chosen)
-        item = self.chosen_item(event.reply_id, typed)
-        if item is not None:
-            return self.select(item)
-        faq = self.faq_for(typed) if typed else None
-        if faq is not None:
-            return self.answer(faq, matched_by="keywords")
-        if new or (typed and self.asks_for_menu(typed)):
-            return self.menu(self.definition.main_menu.title[self.language])
-        return self.menu(self.text("not_understood"))
-
-    # -- understanding -------------------------------------------------------------------------
-
-    def chosen_language(self, reply_id: str | None, typed: str | None) -> str | None:
-        if reply_id and reply_id.startswith(LANGUAGE_ROW_PREFIX):
-            return self.definition.supported_language(reply_id.removeprefix(LANGUAGE_ROW_PREFIX))
-        if typed:
-            for code, name in self.definition.language_names.items():
-                if same_words(typed, name) or same_words(typed, code):
-                    return code
-        return None
-
-    def chosen_item(self, reply_id: str | None, typed: str | None) -> MenuItem | None:
-        menu = self.definition.main_menu
-        if reply_id and (item := menu.item(reply_id)) is not None:
-            return item
-        if typed:  # a menu label typed out, in any language
-            for item in menu.items:
-                if any(same_words(typed, label) for label in item.label.values()):
-                    return item
-        return None
-
-    def faq_for(self, typed: str) -> FaqEntry | None:
-        """The FAQ whose keywords the text mentions most; the first listed wins a tie."""
-        text_words = words(typed)
-        best, best_count = None, 0
-        for entry in self.definition.faq.values():
-            count = count_matches(text_words, entry.keywords)
-            if count > best_count:
-                best, best_count = entry, count
-        return best
-
-    def asks_for_menu(self, typed: str) -> bool:
-        text_words = words(typed)
-        return any(contains_phrase(text_words, words(k)) for k in self.definition.menu_keywords)
-
-    # -- acting --------------------------------------------------------------------------------
-
-    def select(self, item: MenuItem) -> _Outcome:
-        match item.action:
-            case AnswerFaq(faq=faq_id):
-                return self.answer(self.definition.faq[faq_id], matched_by="menu")
-            case HandOff(team=team):
-                return self.hand_off(
-                    team, self.text("handoff"), HandoffRequested(team=team, reason="menu")
-                )
-            case StartFlow(flow="choose_language"):
-                return self.language_list()
-            case StartFlow(flow=flow_id):
-                flow = self.definition.flows[flow_id]
-                team = flow.routes_to or self.definition.fallback_team.id
-                text = _fill(self.text("flow_unavailable"), option=item.label[self.language])
-                event = HandoffRequested(team=team, reason="flow_unavailable", flow=flow_id)
-                return self.hand_off(team, text, event)
-        raise AssertionError(f"unknown menu action {item.action!r}")
-
-    def answer(self, faq: FaqEntry, *, matched_by: str) -> _Outcome:
-        answer = faq.answer[self.language]
-        replies: list[Reply] = [TextReply(text=answer, preview_url="https://" in answer)]
-        if faq.attachment is not None:
-            caption = faq.attachment.caption
-            replies.append(
-                MediaReply(
-                    media_type=faq.attachment.media_type,
-                    link=faq.attachment.url,
-                    caption=caption[self.language] if caption else None,
-                    filename=faq.attachment.filename,
-                )
-            )
-        menu = self.menu(self.text("anything_else"))
-        return _Outcome(
-            replies=(*replies, *menu.replies),
-            language=self.language,
-            events=(FaqAnswered(faq=faq.id, matched_by=matched_by),),
-        )
-
-    def hand_off(self, team_id: str, text: str, event: HandoffRequested) -> _Outcome:
-        team = self.definition.teams[team_id]
-        parts = [_fill(text, team=team.display_name[self.language])]
-        if self.language not in team.languages:
-            names = ", ".join(self.definition.language_names[code] for code in team.languages)
-            parts.append(_fill(self.text("team_languages"), languages=names))
-        if not self.definition.is_staffed(self.now):
-            parts.append(self.text("out_of_hours"))
-        return _Outcome(
-            replies=(TextReply(text="\n\n".join(parts)),),
-            language=self.language,
-            mode=Mode.WITH_PERSON,
-            events=(event,),
-            team=team_id,
-        )
-
-    def language_list(self) -> _Outcome:
-        rows = tuple(
-            MenuRow(id=f"{LANGUAGE_ROW_PREFIX}{code}", title=self.definition.language_names[code])
-            for code in self.definition.languages
-        )
-        menu = MenuReply(
-            body=self.text("language_prompt"), button=self.text("language_button"), rows=rows
-        )
-        return _Outcome(replies=(menu,), language=self.language, mode=Mode.CHOOSING_LANGUAGE)
-
-    def switch_language(self, language: str) -> _Outcome:
-        bot = _Bot(self.definition, language, self.now)
-        menu = bot.menu(self.definition.main_menu.title[language])
-        return _Outcome(
-            replies=menu.replies, language=language, events=(LanguageChosen(language=language),)
-        )
-
-    def menu(self, body: str) -> _Outcome:
-        rows = tuple(
-            MenuRow(
-                id=item.id,
-                title=item.label[self.language],
-                description=item.description[self.language] if item.description else None,
-            )
-            for item in self.definition.main_menu.items
-        )
-        reply = MenuReply(body=body, button=self.text("menu_button"), rows=rows)
-        return _Outcome(replies=(reply,), language=self.language)
-
-    def text(self, key: str) -> str:
-        return self.definition.text(key, self.language)
-
-
-def _fill(text: str, **values: str) -> str:
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)

@@ -1,10 +1,13 @@
 """What the bot decided, besides what it says: the caller records these and acts on them (queue
-the conversation for a team, store the resident's language). The engine never does either."""
+the conversation for a team, store the resident's language and consent, create a ticket). The
+engine never does any of it itself."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
+
+from chalicelib.domain.tickets import Location
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -13,16 +16,18 @@ class HandoffRequested:
 
     kind: ClassVar[str] = "handoff_requested"
     team: str
-    reason: str  # "menu": the resident chose to talk to a person; "flow_unavailable": see `flow`
-    flow: str | None = None  # the menu flow the bot cannot run yet and handed off instead
+    reason: str  # "menu": chosen from the menu; "not_understood": accepted after two misses
+    flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LanguageChosen:
-    """The resident picked a language: store it as theirs."""
+    """Store `language` as the resident's. `guessed`: from their number or first words, not
+    picked from the list."""
 
     kind: ClassVar[str] = "language_chosen"
     language: str
+    guessed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,11 +39,98 @@ class FaqAnswered:
     matched_by: str  # "menu" | "keywords"
 
 
-BotEvent = HandoffRequested | LanguageChosen | FaqAnswered
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentGiven:
+    """Record consent to the privacy notice of `version`, now; from here on data is kept."""
+
+    kind: ClassVar[str] = "consent_given"
+    version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentDeclined:
+    """Record the refusal; keep nothing about the resident beyond that."""
+
+    kind: ClassVar[str] = "consent_declined"
+    version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptedOut:
+    """The resident sent an opt-out keyword: no business-initiated message may reach them."""
+
+    kind: ClassVar[str] = "opted_out"
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptedIn:
+    """An opt-in keyword: business-initiated messages are allowed again."""
+
+    kind: ClassVar[str] = "opted_in"
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhotoAnswer:
+    message_id: str  # the inbound message's wamid
+    media_id: str
+    mime_type: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketRequested:
+    """Create a ticket from a finished flow. The replies of the same turn contain the
+    placeholder {reference}; the caller allocates the reference and fills it in
+    (BotTurn.with_reference)."""
+
+    kind: ClassVar[str] = "ticket_requested"
+    flow: str
+    team: str
+    category: str | None = None
+    description: str | None = None
+    photos: tuple[PhotoAnswer, ...] = ()
+    location: Location | None = None
+    address: str | None = None
+    language: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CsatRated:
+    """The resident rated the resolved conversation, 1 (worst) to 5."""
+
+    kind: ClassVar[str] = "csat_rated"
+    score: int
+
+
+BotEvent = (
+    HandoffRequested
+    | LanguageChosen
+    | FaqAnswered
+    | ConsentGiven
+    | ConsentDeclined
+    | OptedOut
+    | OptedIn
+    | TicketRequested
+    | CsatRated
+)
 
 
 def event_to_dict(event: BotEvent) -> dict[str, Any]:
     return {"kind": event.kind, **asdict(event)}
 
 
-__all__ = ["BotEvent", "FaqAnswered", "HandoffRequested", "LanguageChosen", "event_to_dict"]
+__all__ = [
+    "BotEvent",
+    "ConsentDeclined",
+    "ConsentGiven",
+    "CsatRated",
+    "FaqAnswered",
+    "HandoffRequested",
+    "LanguageChosen",
+    "OptedIn",
+    "OptedOut",
+    "PhotoAnswer",
+    "TicketRequested",
+    "event_to_dict",
+]

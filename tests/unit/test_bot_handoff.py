@@ -1,0 +1,93 @@
+"""Handing a conversation to a person: which team, its languages, and when they will answer."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.domain.bot.definition import BusinessHours, HandOff
+from chalicelib.domain.bot.events import HandoffRequested
+from chalicelib.domain.replies import TextReply
+from tests.unit.bot_definitions import (
+    CHRISTMAS_EVE_EVENING,
+    MENU_STATE,
+    SATURDAY_EVENING,
+    TUESDAY_EVENING,
+    TUESDAY_MORNING,
+    message,
+    send,
+    town,
+)
+
+TOWN = town()
+HANDOFF = "A person from the front desk will answer you."
+
+
+def hand_off_text(definition, now: datetime, language: str = "en") -> str:  # type: ignore[no-untyped-def]
+    state = {**MENU_STATE, "language": language}
+    turn = send(definition, state, message(reply_id="human"), now)
+    assert turn.events == (HandoffRequested(team="front_desk", reason="menu"),)
+    assert turn.state == {"v": 2, "language": language, "mode": "with_person",
+                          "team": "front_desk"}  # fmt: skip
+    (reply,) = turn.replies
+    assert isinstance(reply, TextReply)
+    return reply.text
+
+
+def test_in_office_hours_with_an_sla_the_resident_learns_how_soon() -> None:
+    assert hand_off_text(TOWN, TUESDAY_MORNING) == f"{HANDOFF}\n\nUsually within 15 minutes."
+
+
+def test_in_office_hours_without_an_sla_nothing_is_promised() -> None:
+    assert hand_off_text(town(sla=None), TUESDAY_MORNING) == HANDOFF
+
+
+@pytest.mark.parametrize(
+    ("now", "when"),
+    [
+        (datetime(2026, 11, 24, 7, 0, tzinfo=UTC), "today at 09:00"),
+        (TUESDAY_EVENING, "tomorrow at 09:00"),
+        (SATURDAY_EVENING, "on Monday 30/11 at 09:00"),
+        (CHRISTMAS_EVE_EVENING, "on Saturday 26/12 at 09:00"),  # Christmas Day is a holiday
+        (datetime(2026, 7, 6, 7, 30, tzinfo=UTC), "today at 09:00"),  # 08:30 in Lisbon's summer
+        (datetime(2026, 7, 6, 16, 30, tzinfo=UTC), "tomorrow at 09:00"),  # 17:30 WEST: closed
+    ],
+)
+def test_out_of_hours_the_resident_learns_when_the_office_opens(now: datetime, when: str) -> None:
+    assert hand_off_text(TOWN, now) == f"{HANDOFF}\n\nWe're closed; we open {when}."
+
+
+def test_the_opening_is_told_in_the_conversations_language() -> None:
+    assert hand_off_text(TOWN, SATURDAY_EVENING, "pt") == (
+        "Uma pessoa de atendimento vai responder.\n\n"
+        "Estamos fechados; abrimos na segunda-feira, 30/11, às 09:00."
+    )
+
+
+def test_without_business_hours_someone_is_always_there() -> None:
+    assert hand_off_text(town(business_hours=None), SATURDAY_EVENING) == (
+        f"{HANDOFF}\n\nUsually within 15 minutes."
+    )
+
+
+def test_when_nothing_opens_soon_no_time_is_promised() -> None:
+    never = BusinessHours(weekly={})
+    assert hand_off_text(town(business_hours=never), TUESDAY_MORNING) == HANDOFF
+
+
+def test_a_team_that_does_not_speak_the_language_says_which_it_speaks() -> None:
+    items = tuple(
+        dataclasses.replace(item, action=HandOff("public_works")) if item.id == "human" else item
+        for item in TOWN.main_menu.items
+    )
+    definition = town(main_menu=dataclasses.replace(TOWN.main_menu, items=items), sla=None)
+    turn = send(definition, MENU_STATE, message(reply_id="human"), SATURDAY_EVENING)
+    assert turn.replies == (
+        TextReply(
+            text="A person from public works will answer you.\n\nThey speak: Português.\n\n"
+            "We're closed; we open on Monday 30/11 at 09:00."
+        ),
+    )
+    assert turn.events == (HandoffRequested(team="public_works", reason="menu"),)
