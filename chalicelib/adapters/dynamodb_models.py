@@ -34,6 +34,7 @@ from pynamodb.models import Model
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.tickets import Location, Ticket, TicketAttachment, TicketStatus
 from chalicelib.resource_names import ResourceNames
 
 QUEUED_MARKER = "queued"  # the only value of the sparse `queued_since` index's hash key
@@ -64,6 +65,7 @@ class ResidentModel(Model):
     consent_version = UnicodeAttribute(null=True)
     consent_at = UTCDateTimeAttribute(null=True)
     opted_out = BooleanAttribute(default=False)
+    opted_out_at = UTCDateTimeAttribute(null=True)
     tags = ListAttribute(of=UnicodeAttribute, null=True)
     custom_fields = MapAttribute(null=True)  # raw map of str → str
     last_inbound_at = UTCDateTimeAttribute(null=True)
@@ -83,6 +85,7 @@ class ResidentModel(Model):
             consent_version=resident.consent_version,
             consent_at=resident.consent_at,
             opted_out=resident.opted_out,
+            opted_out_at=resident.opted_out_at,
             tags=list(resident.tags),
             custom_fields=dict(resident.custom_fields),
             last_inbound_at=resident.last_inbound_at,
@@ -102,6 +105,7 @@ class ResidentModel(Model):
             consent_version=self.consent_version,
             consent_at=self.consent_at,
             opted_out=bool(self.opted_out),
+            opted_out_at=self.opted_out_at,
             tags=tuple(self.tags or ()),
             custom_fields=_plain_dict(self.custom_fields),
             last_inbound_at=self.last_inbound_at,
@@ -137,6 +141,9 @@ class ConversationModel(Model):
     opened_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     last_inbound_at = UTCDateTimeAttribute(null=True)
+    resolved_at = UTCDateTimeAttribute(null=True)
+    csat_score = NumberAttribute(null=True)
+    csat_at = UTCDateTimeAttribute(null=True)
     # PynamoDB adds `version = read version` (or "does not exist") to every save and stores +1.
     version = VersionAttribute()
 
@@ -157,6 +164,9 @@ class ConversationModel(Model):
             opened_at=conversation.opened_at,
             updated_at=conversation.updated_at,
             last_inbound_at=conversation.last_inbound_at,
+            resolved_at=conversation.resolved_at,
+            csat_score=conversation.csat_score,
+            csat_at=conversation.csat_at,
             **version,
         )
 
@@ -171,6 +181,9 @@ class ConversationModel(Model):
             opened_at=self.opened_at,
             updated_at=self.updated_at,
             last_inbound_at=self.last_inbound_at,
+            resolved_at=self.resolved_at,
+            csat_score=None if self.csat_score is None else int(self.csat_score),
+            csat_at=self.csat_at,
             version=int(self.version or 0),
         )
 
@@ -235,6 +248,10 @@ class MessageModel(Model):
     sent_by = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     note = UnicodeAttribute(null=True)
+    media_key = UnicodeAttribute(null=True)  # inbound media kept in the media archive
+    # What record_media was told about the kept file; not part of StoredMessage.
+    media_mime_type = UnicodeAttribute(null=True)
+    media_size = NumberAttribute(null=True)
     queued_marker = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)  # retention, not set yet
 
@@ -268,6 +285,7 @@ class MessageModel(Model):
             sent_by=message.sent_by,
             attempts=message.attempts,
             note=message.note,
+            media_key=message.media_key,
             queued_marker=QUEUED_MARKER if message.status is DeliveryStatus.QUEUED else None,
         )
 
@@ -293,6 +311,137 @@ class MessageModel(Model):
             sent_by=self.sent_by,
             attempts=int(self.attempts or 0),
             note=self.note,
+            media_key=self.media_key,
+        )
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+SEQUENCE_KEY_PREFIX = "#seq#"  # references never start with "#"
+
+
+def sequence_key(prefix: str, year: int) -> str:
+    """The item of `tickets` holding the yearly counter of a reference prefix."""
+    return f"{SEQUENCE_KEY_PREFIX}{prefix}#{year}"
+
+
+class TicketsByResident(GlobalSecondaryIndex["TicketModel"]):
+    """Sparse: the sequence items carry no resident_key, so only tickets are in it."""
+
+    class Meta:
+        index_name = "by_resident"
+        projection = AllProjection()
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class LocationMap(MapAttribute[str, Any]):
+    latitude = NumberAttribute()
+    longitude = NumberAttribute()
+    name = UnicodeAttribute(null=True)
+    address = UnicodeAttribute(null=True)
+
+
+class AttachmentMap(MapAttribute[str, Any]):
+    message_id = UnicodeAttribute()
+    media_key = UnicodeAttribute()
+    mime_type = UnicodeAttribute(null=True)
+
+
+class TicketModel(Model):
+    """A ticket, keyed by its reference. The same table holds the yearly reference counters
+    (`sequence_key`), which have only `reference` and `counter`: they are written with
+    UpdateItem ADD and never read as tickets."""
+
+    logical_name: ClassVar[str] = "tickets"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    reference = UnicodeAttribute(hash_key=True)
+    resident_key = UnicodeAttribute()
+    conversation_id = UnicodeAttribute()
+    flow = UnicodeAttribute()
+    category = UnicodeAttribute(null=True)
+    team = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    location = LocationMap(null=True)
+    address = UnicodeAttribute(null=True)
+    attachments = ListAttribute(of=AttachmentMap, null=True)
+    status = UnicodeAttribute(default=TicketStatus.OPEN.value)
+    language = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    counter = NumberAttribute(null=True)  # sequence items only
+
+    by_resident = TicketsByResident()
+
+    @classmethod
+    def from_ticket(cls, ticket: Ticket) -> TicketModel:
+        location = ticket.location
+        return cls(
+            ticket.reference,
+            resident_key=ticket.resident_key,
+            conversation_id=ticket.conversation_id,
+            flow=ticket.flow,
+            category=ticket.category,
+            team=ticket.team,
+            description=ticket.description,
+            location=None
+            if location is None
+            else LocationMap(
+                latitude=location.latitude,
+                longitude=location.longitude,
+                name=location.name,
+                address=location.address,
+            ),
+            address=ticket.address,
+            attachments=[
+                AttachmentMap(
+                    message_id=attachment.message_id,
+                    media_key=attachment.media_key,
+                    mime_type=attachment.mime_type,
+                )
+                for attachment in ticket.attachments
+            ],
+            status=ticket.status.value,
+            language=ticket.language,
+            created_at=ticket.created_at,
+            updated_at=ticket.updated_at,
+        )
+
+    def to_ticket(self) -> Ticket:
+        location = self.location
+        return Ticket(
+            reference=self.reference,
+            resident_key=self.resident_key,
+            conversation_id=self.conversation_id,
+            flow=self.flow,
+            category=self.category,
+            team=self.team,
+            description=self.description,
+            location=None
+            if location is None
+            else Location(
+                latitude=location.latitude,
+                longitude=location.longitude,
+                name=location.name,
+                address=location.address,
+            ),
+            address=self.address,
+            attachments=tuple(
+                TicketAttachment(
+                    message_id=attachment.message_id,
+                    media_key=attachment.media_key,
+                    mime_type=attachment.mime_type or "",
+                )
+                for attachment in self.attachments or ()
+            ),
+            status=TicketStatus(self.status),
+            language=self.language,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
         )
 
 
@@ -321,6 +470,7 @@ MODEL_CLASSES: tuple[type[Model], ...] = (
     ConversationModel,
     MessageModel,
     RateLimitModel,
+    TicketModel,
 )
 
 
@@ -335,6 +485,7 @@ class StageTables:
     conversations: type[ConversationModel]
     messages: type[MessageModel]
     rate_limits: type[RateLimitModel]
+    tickets: type[TicketModel]
 
     @property
     def connection(self) -> Connection:
@@ -388,10 +539,11 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
     conversations = _bind(ConversationModel, names, region, host)
     messages = _bind(MessageModel, names, region, host)
     rate_limits = _bind(RateLimitModel, names, region, host)
+    tickets = _bind(TicketModel, names, region, host)
     # A PynamoDB Connection serves any number of tables once it knows their key schemas;
     # building the TableConnections makes no request and creates no client yet.
     shared = residents._get_connection().connection
-    for model in (conversations, messages, rate_limits):
+    for model in (conversations, messages, rate_limits, tickets):
         table_connection = model._get_connection()
         shared.add_meta_table(table_connection.get_meta_table())
         table_connection.connection = shared
@@ -400,6 +552,7 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         conversations=conversations,
         messages=messages,
         rate_limits=rate_limits,
+        tickets=tickets,
     )
 
 

@@ -3,9 +3,10 @@
 Every request goes through botocore (PynamoDB's client, or the one injected into
 `stage_tables`), so a benchmark can count them with a botocore event hook. Budgets:
 
-- `load`: 1 GetItem for the resident, plus 1 for their current conversation.
-- `save_turn`: exactly 1 TransactWriteItems.
-- `claim_for_sending`, `mark_sent`, `mark_failed`: 1 UpdateItem.
+- `load`: 1 GetItem for the resident, plus 1 for their current conversation; `get`: 1 GetItem.
+- `save_turn`: exactly 1 TransactWriteItems (the turn's tickets ride in it).
+- `set_opted_out`, `save_conversation`: 1 write.
+- `claim_for_sending`, `mark_sent`, `mark_failed`, `mark_skipped`, `record_media`: 1 UpdateItem.
 - `apply_status`: 1 Query on `by_wamid`, then 1 UpdateItem.
 """
 
@@ -85,6 +86,13 @@ class DynamoDBResidentStore:
         transaction.save(self._tables.conversations.from_conversation(turn.conversation))
         for reply in turn.replies:
             transaction.save(messages.from_message(reply))
+        tickets = self._tables.tickets
+        for ticket in turn.tickets:
+            # A reference is handed out once (next_number); a clash means a bug or a race, and
+            # retrying the turn takes a new number.
+            transaction.save(
+                tickets.from_ticket(ticket), condition=tickets.reference.does_not_exist()
+            )
         try:
             with transaction:
                 pass  # the context manager commits on exit
@@ -101,6 +109,58 @@ class DynamoDBResidentStore:
                 f"(read at version {turn.conversation.version}) lost a race"
             ) from error
         return True
+
+    def get(self, resident_key: str) -> Resident | None:
+        try:
+            return self._tables.residents.get(resident_key, consistent_read=True).to_resident()
+        except DoesNotExist:
+            return None
+
+    def set_opted_out(
+        self,
+        resident_key: str,
+        opted_out: bool,
+        at: datetime,
+        *,
+        wa_id: str | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """One conditional UpdateItem, which also creates a minimal resident when unknown.
+
+        It changes only the opt-out attributes, while save_turn puts the whole resident: both
+        run in the inbound worker for one resident at a time (one FIFO group per resident), so
+        neither can overwrite the other with a stale copy."""
+        model = self._tables.residents
+        actions: list[Action] = [
+            model.opted_out.set(opted_out),
+            model.opted_out_at.set(at),
+            model.created_at.set(model.created_at | at),
+        ]
+        if wa_id:
+            actions.append(model.wa_id.set(model.wa_id | wa_id))
+        if user_id:
+            actions.append(model.user_id.set(model.user_id | user_id))
+        # Stored as fixed-width UTC text, so comparing strings compares instants.
+        newer = model.opted_out_at.does_not_exist() | (model.opted_out_at < at)
+        try:
+            model(resident_key).update(actions=actions, condition=newer)
+        except UpdateError as error:
+            if error.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def save_conversation(self, conversation: Conversation) -> None:
+        # The VersionAttribute makes the put conditional on the version read, as in save_turn.
+        try:
+            self._tables.conversations.from_conversation(conversation).save()
+        except PutError as error:
+            if error.cause_response_code == _CONDITION_FAILED:
+                raise ConcurrentUpdateError(
+                    f"conversation {conversation.id} (read at version {conversation.version}) "
+                    "was saved by someone else"
+                ) from error
+            raise
 
     def _inbound_was_duplicate(self, error: TransactWriteError, message_id: str) -> bool | None:
         """True: the inbound message was stored already. False: another writer won the race for
@@ -299,6 +359,36 @@ class DynamoDBMessageStore:
             model.wamid == wamid
         )
         return self._update(message_id, actions, condition=condition) is not None
+
+    def mark_skipped(self, message_id: str, reason: str, now: datetime) -> bool:
+        model = self._model
+        updated = self._update(
+            message_id,
+            [
+                model.status.set(DeliveryStatus.SKIPPED.value),
+                model.status_at.set(now),
+                # In both: `note` says why it differs from what was asked, and views listing
+                # why messages did not go out read error_title.
+                model.note.set(reason),
+                model.error_title.set(reason),
+                model.queued_marker.remove(),
+            ],
+            condition=model.status.is_in(DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value),
+        )
+        return updated is not None
+
+    def record_media(self, message_id: str, media_key: str, mime_type: str, size: int) -> None:
+        model = self._model
+        self._update_existing(
+            message_id,
+            [
+                model.media_key.set(media_key),
+                model.media_mime_type.set(mime_type)
+                if mime_type
+                else model.media_mime_type.remove(),
+                model.media_size.set(size),
+            ],
+        )
 
     def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:
         model = self._model

@@ -24,17 +24,21 @@ from chalicelib.domain.messages import (
     statuses_before,
 )
 from chalicelib.domain.residents import Resident
+from chalicelib.domain.tickets import Ticket
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
 
 
 @dataclass
 class InMemoryDatabase:
-    """The three tables, keyed like their DynamoDB twins. Conversations are stored with the
-    version they were saved at (the domain object's `version`)."""
+    """The tables, keyed like their DynamoDB twins. Conversations are stored with the version
+    they were saved at (the domain object's `version`). `ticket_numbers` holds the last number
+    handed out per (reference prefix, year)."""
 
     residents: dict[str, Resident] = field(default_factory=dict)
     conversations: dict[str, Conversation] = field(default_factory=dict)
     messages: dict[str, StoredMessage] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    ticket_numbers: dict[tuple[str, int], int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
@@ -74,6 +78,9 @@ class InMemoryResidentStore:
                     f"conversation {turn.conversation.id} is at version {stored_version}, "
                     f"read at {turn.conversation.version}"
                 )
+            taken = [ticket.reference for ticket in turn.tickets if ticket.reference in db.tickets]
+            if taken:
+                raise ConcurrentUpdateError(f"ticket references taken already: {taken}")
             db.messages[turn.inbound.id] = _stored(turn.inbound)
             db.residents[turn.resident.key] = copy.deepcopy(turn.resident)
             db.conversations[turn.conversation.id] = copy.deepcopy(
@@ -81,7 +88,50 @@ class InMemoryResidentStore:
             )
             for reply in turn.replies:
                 db.messages[reply.id] = _stored(reply)
+            for ticket in turn.tickets:
+                db.tickets[ticket.reference] = copy.deepcopy(ticket)
             return True
+
+    def get(self, resident_key: str) -> Resident | None:
+        with self.database.lock:
+            return copy.deepcopy(self.database.residents.get(resident_key))
+
+    def set_opted_out(
+        self,
+        resident_key: str,
+        opted_out: bool,
+        at: datetime,
+        *,
+        wa_id: str | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        db = self.database
+        with db.lock:
+            resident = db.residents.get(resident_key) or Resident(key=resident_key, created_at=at)
+            if resident.opted_out_at is not None and resident.opted_out_at >= at:
+                return False
+            db.residents[resident_key] = replace(
+                resident,
+                opted_out=opted_out,
+                opted_out_at=at,
+                wa_id=resident.wa_id or wa_id,
+                user_id=resident.user_id or user_id,
+            )
+            return True
+
+    def save_conversation(self, conversation: Conversation) -> None:
+        db = self.database
+        with db.lock:
+            stored = db.conversations.get(conversation.id)
+            stored_version = stored.version if stored else 0
+            if stored_version != conversation.version:
+                raise ConcurrentUpdateError(
+                    f"conversation {conversation.id} is at version {stored_version}, "
+                    f"read at {conversation.version}"
+                )
+            db.conversations[conversation.id] = copy.deepcopy(
+                replace(conversation, version=conversation.version + 1)
+            )
 
 
 class InMemoryMessageStore:
@@ -210,6 +260,28 @@ class InMemoryMessageStore:
             self._set(message.id, **changes)
             return True
 
+    def mark_skipped(self, message_id: str, reason: str, now: datetime) -> bool:
+        with self.database.lock:
+            message = self.database.messages.get(message_id)
+            if message is None or message.status not in (
+                DeliveryStatus.QUEUED,
+                DeliveryStatus.SENDING,
+            ):
+                return False
+            self._set(
+                message_id,
+                status=DeliveryStatus.SKIPPED,
+                status_at=now,
+                note=reason,
+                error_title=reason,
+            )
+            return True
+
+    def record_media(self, message_id: str, media_key: str, mime_type: str, size: int) -> None:
+        with self.database.lock:
+            self._existing(message_id)
+            self._set(message_id, media_key=media_key)
+
     def list_queued_before(self, before: datetime, limit: int = 100) -> list[StoredMessage]:
         with self.database.lock:
             queued = sorted(
@@ -232,6 +304,30 @@ class InMemoryMessageStore:
         updated = replace(self.database.messages[message_id], **changes)
         self.database.messages[message_id] = updated
         return copy.deepcopy(updated)
+
+
+class InMemoryTicketStore:
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database or InMemoryDatabase()
+
+    def get(self, reference: str) -> Ticket | None:
+        with self.database.lock:
+            return copy.deepcopy(self.database.tickets.get(reference))
+
+    def next_number(self, prefix: str, year: int) -> int:
+        with self.database.lock:
+            numbers = self.database.ticket_numbers
+            numbers[(prefix, year)] = numbers.get((prefix, year), 0) + 1
+            return numbers[(prefix, year)]
+
+    def list_for_resident(self, resident_key: str, limit: int = 20) -> list[Ticket]:
+        with self.database.lock:
+            theirs = sorted(
+                (t for t in self.database.tickets.values() if t.resident_key == resident_key),
+                key=lambda ticket: ticket.created_at,
+                reverse=True,
+            )
+            return copy.deepcopy(theirs[: max(limit, 0)])
 
 
 class InMemoryOutboundQueue:

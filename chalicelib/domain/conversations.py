@@ -27,4 +27,7 @@ class Conversation:
     opened_at: datetime
     updated_at: datetime
     last_inbound_at: datetime | None = None
+    resolved_at: datetime | None = None
+    csat_score: int | None = None  # 1–5, the resident's rating after resolution
+    csat_at: datetime | None = None
     version: int = 0  # optimistic lock: the version this copy was read at (0 = never stored)

@@ -22,6 +22,7 @@ class DeliveryStatus(StrEnum):
     READ = "read"
     PLAYED = "played"
     FAILED = "failed"
+    SKIPPED = "skipped"  # outbound, never sent: the resident opted out before it left
 
 
 _PROGRESS = [
@@ -78,3 +79,4 @@ class StoredMessage:
     sent_by: str | None = None  # outbound: "bot", an agent id, "reminders", ...
     attempts: int = 0  # outbound: failed send attempts so far
     note: str | None = None  # outbound: why what was sent differs from what was asked
+    media_key: str | None = None  # inbound media kept in the media archive, once fetched

@@ -27,6 +27,7 @@ class Resident:
     consent_version: str | None = None
     consent_at: datetime | None = None
     opted_out: bool = False
+    opted_out_at: datetime | None = None  # when the last opt-out or opt-in was made
     tags: tuple[str, ...] = ()
     custom_fields: dict[str, str] = field(default_factory=dict)
     last_inbound_at: datetime | None = None

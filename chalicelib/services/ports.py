@@ -13,6 +13,7 @@ from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Priority, StoredMessage
 from chalicelib.domain.replies import Reply
 from chalicelib.domain.residents import Resident
+from chalicelib.domain.tickets import Ticket
 
 
 class ConcurrentUpdateError(Exception):
@@ -31,6 +32,7 @@ class InboundTurn:
     resident_is_new: bool
     conversation: Conversation
     replies: tuple[StoredMessage, ...]
+    tickets: tuple[Ticket, ...] = ()  # created by this turn; their references must be new
 
 
 class ResidentStore(Protocol):
@@ -41,6 +43,42 @@ class ResidentStore(Protocol):
     def save_turn(self, turn: InboundTurn) -> bool:
         """Store the turn atomically. False (and nothing written) when the inbound message was
         already stored: a duplicate delivery. Raises ConcurrentUpdateError on a version clash."""
+        ...
+
+    def get(self, resident_key: str) -> Resident | None:
+        """The resident alone (one read), e.g. to check an opt-out before a bulk send."""
+        ...
+
+    def set_opted_out(
+        self,
+        resident_key: str,
+        opted_out: bool,
+        at: datetime,
+        *,
+        wa_id: str | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """Record an opt-out (True) or opt-in (False) made at `at`, creating a minimal resident
+        when unknown. Older news never overwrites newer: False when the stored choice was made
+        after `at` (or is the same), and nothing changes."""
+        ...
+
+    def save_conversation(self, conversation: Conversation) -> None:
+        """Store a conversation changed outside an inbound turn (resolved by an agent, CSAT
+        asked), checking its version like save_turn; raises ConcurrentUpdateError."""
+        ...
+
+
+class TicketStore(Protocol):
+    def get(self, reference: str) -> Ticket | None: ...
+
+    def next_number(self, prefix: str, year: int) -> int:
+        """The next number of `prefix`'s sequence for `year` (1, 2, ...), atomically: two
+        callers never get the same one. Numbers lost to failed turns are not reused."""
+        ...
+
+    def list_for_resident(self, resident_key: str, limit: int = 20) -> list[Ticket]:
+        """The resident's tickets, newest first."""
         ...
 
 
@@ -111,12 +149,46 @@ class MessageStore(Protocol):
         """Outbound messages still queued since before `before` (their SQS send was lost)."""
         ...
 
+    def mark_skipped(self, message_id: str, reason: str, now: datetime) -> bool:
+        """queued/sending → skipped, never sent (e.g. the resident opted out). False when the
+        message was not in one of those states."""
+        ...
+
+    def record_media(self, message_id: str, media_key: str, mime_type: str, size: int) -> None:
+        """Note that an inbound message's media is kept at `media_key` (idempotent)."""
+        ...
+
 
 class OutboundQueue(Protocol):
     def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None: ...
 
     def dead_letter(self, message_ids: Sequence[str], priority: Priority, reason: str) -> None:
         """Park messages that will not be retried on the queue's dead-letter queue, with why."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaJob:
+    """Fetch an inbound photo/document/voice note from the Graph API and keep it privately.
+    Meta's download URL lives 5 minutes, the media id 7 days: the job re-asks for a URL."""
+
+    message_id: str  # the inbound wamid
+    media_id: str
+    resident_key: str
+    mime_type: str = ""
+
+
+class MediaQueue(Protocol):
+    def enqueue(self, jobs: Sequence[MediaJob]) -> None: ...
+
+
+class MediaArchive(Protocol):
+    """Private, encrypted storage for residents' media (S3 in AWS)."""
+
+    def put(self, key: str, content: bytes, mime_type: str) -> None: ...
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        """(content, mime type), or None when nothing is kept under `key`."""
         ...
 
 

@@ -1,15 +1,19 @@
 """Use case: Meta posts a webhook. Check it, acknowledge fast, lose nothing.
 
-Inbound messages go onto the inbound FIFO queue (one group per resident, deduplicated by wamid)
-so that each resident's messages are handled in order by the inbound worker; delivery statuses are
+Inbound messages and marketing stop/resume choices (`user_preferences`) go onto the inbound FIFO
+queue (one group per resident, deduplicated by wamid or by the choice itself) so that each
+resident's messages and choices are handled in order by the inbound worker; delivery statuses are
 applied here directly, since each is one small conditional write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.domain.messages import DeliveryStatus
 from chalicelib.observability import MetricUnit, logger, mask_resident_key, metrics
@@ -21,15 +25,20 @@ from chalicelib.whatsapp.events import (
     UserPreferenceUpdate,
 )
 from chalicelib.whatsapp.signature import SignatureCheck, verify_signature
-from chalicelib.whatsapp.webhook_parser import envelope_for, parse_webhook
+from chalicelib.whatsapp.webhook_parser import (
+    envelope_for,
+    parse_webhook,
+    preference_envelope_for,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookReceipt:
     status_code: int
     message: str
-    queued: int = 0
+    queued: int = 0  # inbound messages
     statuses_applied: int = 0
+    preferences_queued: int = 0
 
 
 def receive_webhook(
@@ -64,10 +73,16 @@ def receive_webhook(
         logger.warning("webhook content skipped", extra={"problem": problem})
 
     inbound = [event for event in parsed.events if isinstance(event, InboundMessage)]
+    preferences = [event for event in parsed.events if isinstance(event, UserPreferenceUpdate)]
+    # One enqueue, in payload order: a resident's messages and choices keep their order.
+    queued_items = [
+        _queue_item(event)
+        for event in parsed.events
+        if isinstance(event, InboundMessage | UserPreferenceUpdate)
+    ]
+    if queued_items:
+        inbound_queue().enqueue(queued_items)
     if inbound:
-        inbound_queue().enqueue(
-            [(message.sender.key, message.wamid, envelope_for(message)) for message in inbound]
-        )
         metrics.add_metric(name="InboundMessages", unit=MetricUnit.Count, value=len(inbound))
         for message in inbound:
             logger.info(
@@ -79,15 +94,22 @@ def receive_webhook(
                 },
             )
 
+    if preferences:
+        metrics.add_metric(name="UserPreferences", unit=MetricUnit.Count, value=len(preferences))
+        for preference in preferences:
+            logger.info(
+                "user preference queued",
+                extra={
+                    "resident": mask_resident_key(preference.sender.key),
+                    "category": preference.category,
+                    "value": preference.value,
+                },
+            )
+
     applied = 0
     for event in parsed.events:
         if isinstance(event, StatusUpdate):
             applied += _apply_status(event, messages())
-        elif isinstance(event, UserPreferenceUpdate):
-            logger.info(
-                "marketing preference reported by WhatsApp",
-                extra={"resident": mask_resident_key(event.sender.key), "value": event.value},
-            )
         elif isinstance(event, AccountError):
             metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=len(event.errors))
             for error in event.errors:
@@ -95,7 +117,35 @@ def receive_webhook(
                     "WhatsApp reported an account-level error",
                     extra={"code": error.code, "title": error.title, "details": error.details},
                 )
-    return WebhookReceipt(200, "ok", queued=len(inbound), statuses_applied=applied)
+    return WebhookReceipt(
+        200,
+        "ok",
+        queued=len(inbound),
+        statuses_applied=applied,
+        preferences_queued=len(preferences),
+    )
+
+
+def _queue_item(event: InboundMessage | UserPreferenceUpdate) -> tuple[str, str, dict[str, Any]]:
+    """(message group, deduplication id, body) for the inbound FIFO queue."""
+    if isinstance(event, InboundMessage):
+        return event.sender.key, event.wamid, envelope_for(event)
+    return event.sender.key, preference_dedup_id(event), preference_envelope_for(event)
+
+
+_DEDUP_ID_MAX = 128
+_DEDUP_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation)
+
+
+def preference_dedup_id(update: UserPreferenceUpdate) -> str:
+    """The same choice redelivered by Meta gets the same id (SQS drops it for 5 minutes; later
+    copies are harmless: applying one twice changes nothing). Readable when SQS accepts it as
+    is (≤128 ASCII letters, digits, punctuation), else a digest of it."""
+    seconds = int(update.timestamp.timestamp())
+    readable = f"pref:{update.sender.key}:{update.category}:{update.value}:{seconds}"
+    if len(readable) <= _DEDUP_ID_MAX and set(readable) <= _DEDUP_ID_CHARACTERS:
+        return readable
+    return "pref:" + hashlib.sha256(readable.encode()).hexdigest()
 
 
 def _apply_status(event: StatusUpdate, messages: MessageStore) -> int:

@@ -4,10 +4,12 @@ every message once, as fast as Meta allows and never faster.
 For each message, in order:
 1. claim it (queued → sending, a conditional write), so an SQS redelivery or a Lambda retry
    never sends it twice; a message someone else claimed or sent is skipped;
-2. fit it to the 24-hour window (a free-form reply outside it becomes the re-open template);
-3. take a pacing slot shared by every concurrent sender: the recipient's pair rate (if it must
+2. a bulk message (anything the town hall starts: reminders, notifications, broadcasts) to a
+   resident who opted out is marked `skipped` and never sent, however long ago it was queued;
+3. fit it to the 24-hour window (a free-form reply outside it becomes the re-open template);
+4. take a pacing slot shared by every concurrent sender: the recipient's pair rate (if it must
    wait, only that recipient's record is deferred) and the number's throughput cap;
-4. send, with our message id as callback data, and record Meta's wamid.
+5. send, with our message id as callback data, and record Meta's wamid.
 
 Refusals are handled by class (see whatsapp/errors.py): a recipient's terminal error is recorded
 on the message; throttling and transient faults are retried later with backoff and jitter, and
@@ -27,10 +29,16 @@ from datetime import datetime, timedelta
 from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.pacing import Rate
 from chalicelib.domain.replies import reply_from_dict, reply_to_dict
-from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW
+from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW, Resident
 from chalicelib.domain.retry_policy import exhausted, retry_delay_seconds
 from chalicelib.domain.service_window import fit_to_window, window_open
-from chalicelib.observability import MetricUnit, logger, mask_phone, metrics
+from chalicelib.observability import (
+    MetricUnit,
+    logger,
+    mask_phone,
+    mask_resident_key,
+    metrics,
+)
 from chalicelib.services.pacing import acquire_send_slot
 from chalicelib.services.pacing_ports import RateLimiter
 from chalicelib.services.ports import (
@@ -45,6 +53,7 @@ from chalicelib.whatsapp.errors import ErrorClass, classify
 from chalicelib.whatsapp.payloads import PayloadError
 
 PAUSED_RECHECK_SECONDS = 180  # see infra: OUTBOUND_MAX_RECEIVE_COUNT
+OPTED_OUT = "opted_out"  # why a bulk message was skipped
 
 
 class RetryLaterError(Exception):
@@ -90,7 +99,8 @@ class Clock:
 class SendReport:
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # claimed or sent by someone else
+    opted_out: list[str] = field(default_factory=list)  # bulk, to a resident who opted out
     dead_lettered: list[str] = field(default_factory=list)
 
 
@@ -146,8 +156,17 @@ def _send_claimed(
 ) -> None:
     messages, message_id = outbox.messages, claimed.id
     log_extra = {"message_id": message_id, "to": mask_phone(claimed.recipient)}
+    resident: Resident | None = None
+    if priority is Priority.BULK or claimed.priority is Priority.BULK:
+        # Read now, not when it was queued: an opt-out may have come in since.
+        resident = outbox.residents.get(claimed.resident_key)
+        if resident is not None and resident.opted_out:
+            _skip_opted_out(claimed, messages, clock, report)
+            return
     requested = reply_from_dict(claimed.payload)
-    is_open, language = _window_and_language(claimed, outbox.residents, policy, clock.now())
+    is_open, language = _window_and_language(
+        claimed, resident, outbox.residents, policy, clock.now()
+    )
     decision = fit_to_window(
         requested,
         is_open=is_open,
@@ -288,15 +307,34 @@ def _fail(
     report.failed.append(message_id)
 
 
+def _skip_opted_out(
+    claimed: StoredMessage, messages: MessageStore, clock: Clock, report: SendReport
+) -> None:
+    """No Graph call and no pacing slot: the message is marked skipped and stays unsent."""
+    messages.mark_skipped(claimed.id, OPTED_OUT, clock.now())
+    metrics.add_metric(name="OutboundSkippedOptedOut", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "bulk message not sent: the resident opted out",
+        extra={"message_id": claimed.id, "resident": mask_resident_key(claimed.resident_key)},
+    )
+    report.opted_out.append(claimed.id)
+
+
 def _window_and_language(
-    message: StoredMessage, residents: ResidentStore, policy: SendingPolicy, now: datetime
+    message: StoredMessage,
+    resident: Resident | None,
+    residents: ResidentStore,
+    policy: SendingPolicy,
+    now: datetime,
 ) -> tuple[bool, str]:
     """A bot reply answers a message that has just opened the window, so while it is younger
-    than the window it needs no lookup; anything else asks when the resident last wrote."""
+    than the window it needs no lookup; anything else asks when the resident last wrote
+    (`resident` when it was read already)."""
     young = now - message.created_at < CUSTOMER_SERVICE_WINDOW - timedelta(minutes=1)
     if message.sent_by == "bot" and young:
         return True, policy.default_language
-    resident, _ = residents.load(message.resident_key)
+    if resident is None:
+        resident = residents.get(message.resident_key)
     if resident is None:
         return False, policy.default_language
     return window_open(resident.last_inbound_at, now), resident.language or policy.default_language

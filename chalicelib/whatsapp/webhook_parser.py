@@ -583,3 +583,31 @@ def _contact_for(sender: Sender) -> dict[str, Any]:
     if sender.user_id is not None:
         contact["user_id"] = sender.user_id
     return contact
+
+
+def preference_envelope_for(update: UserPreferenceUpdate) -> dict[str, Any]:
+    """A minimal `user_preferences` webhook holding just `update` and its sender's contact, so
+    that `parse_webhook(preference_envelope_for(u)).events == (u,)`: queued like a message and
+    re-parsed by the inbound worker. Meta's metadata is not kept on the event and not needed."""
+    sender = update.sender
+    preference: dict[str, Any] = {}
+    if sender.wa_id is not None:
+        preference["wa_id"] = sender.wa_id
+    if sender.user_id is not None:
+        preference["user_id"] = sender.user_id
+    preference.update(
+        category=update.category,
+        value=update.value,
+        timestamp=int(update.timestamp.timestamp()),  # an int, as Meta sends it here
+    )
+    if update.detail:
+        preference["detail"] = update.detail
+    value = {
+        "messaging_product": "whatsapp",
+        "contacts": [_contact_for(sender)],
+        "user_preferences": [preference],
+    }
+    return {
+        "object": WHATSAPP_OBJECT,
+        "entry": [{"changes": [{"value": value, "field": "user_preferences"}]}],
+    }

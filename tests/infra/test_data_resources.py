@@ -16,6 +16,7 @@ from chalicelib.resource_names import ResourceNames
 from infra.data_resources import (
     MAX_RECEIVE_COUNT,
     OUTBOUND_MAX_RECEIVE_COUNT,
+    QUEUE_RESOURCE_IDS,
     QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     data_resources,
     table_resource_id,
@@ -42,6 +43,10 @@ EXPECTED_TABLES = {
         },
     },
     "civicchat-prod-pacing": {"keys": {"limit_key": "HASH"}, "indexes": {}},
+    "civicchat-prod-tickets": {
+        "keys": {"reference": "HASH"},
+        "indexes": {"by_resident": ({"resident_key": "HASH", "created_at": "RANGE"}, "ALL")},
+    },
 }
 
 
@@ -124,6 +129,7 @@ def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> Non
     assert ttl == {
         "civicchat-prod-residents": None,
         "civicchat-prod-conversations": None,
+        "civicchat-prod-tickets": None,
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
     }
@@ -137,7 +143,7 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
         for q in with_redrive.values()
     }
     # Each queue either has its own dead-letter queue or is one; none is shared.
-    assert len(dead_letter_ids) == len(with_redrive) == 3
+    assert len(dead_letter_ids) == len(with_redrive) == 4
     assert set(queues) == set(with_redrive) | dead_letter_ids
     for queue in with_redrive.values():
         properties = queue["Properties"]
@@ -159,7 +165,7 @@ def test_queue_names_and_fifo(template: dict[str, Any]) -> None:
     }
     inbound = queues[NAMES.inbound_queue]
     assert (inbound["FifoQueue"], inbound["ContentBasedDeduplication"]) == (True, False)
-    for name in (NAMES.outbound_replies_queue, NAMES.outbound_bulk_queue):
+    for name in (NAMES.outbound_replies_queue, NAMES.outbound_bulk_queue, NAMES.media_queue):
         assert "FifoQueue" not in queues[name]
 
 
@@ -176,7 +182,9 @@ def test_outputs_name_existing_resources(template: dict[str, Any]) -> None:
 
 def test_resources_depend_only_on_the_stage() -> None:
     assert data_resources(ResourceNames("prod")) == data_resources(ResourceNames("prod"))
-    assert json.dumps(data_resources(ResourceNames("dev"))).count("civicchat-dev-") == 10
+    # Every table, every queue and its dead-letter queue, the media bucket.
+    named = len(MODEL_CLASSES) + 2 * len(QUEUE_RESOURCE_IDS) + 1
+    assert json.dumps(data_resources(ResourceNames("dev"))).count("civicchat-dev-") == named
 
 
 def test_provision_creates_everything_in_moto(moto_endpoint: str, aws_env: str) -> None:

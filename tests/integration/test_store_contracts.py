@@ -5,6 +5,7 @@ moto's CloudFormation from the real template)."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -18,17 +19,27 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import bind_tables, stage_tables
 from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore, DynamoDBResidentStore
+from chalicelib.adapters.dynamodb_ticket_store import DynamoDBTicketStore
 from chalicelib.adapters.memory_stores import (
     InMemoryDatabase,
     InMemoryInboundQueue,
     InMemoryMessageStore,
     InMemoryOutboundQueue,
     InMemoryResidentStore,
+    InMemoryTicketStore,
 )
 from chalicelib.adapters.sqs_queues import QueueSendError, SqsInboundQueue, SqsOutboundQueue
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.tickets import (
+    Location,
+    Ticket,
+    TicketAttachment,
+    TicketStatus,
+    format_reference,
+    media_object_key,
+)
 from chalicelib.resource_names import ResourceNames
 from chalicelib.services.ports import (
     ConcurrentUpdateError,
@@ -37,6 +48,7 @@ from chalicelib.services.ports import (
     MessageStore,
     OutboundQueue,
     ResidentStore,
+    TicketStore,
 )
 from infra.local_emulator import provision
 
@@ -148,6 +160,40 @@ def next_turn(previous: InboundTurn, conversation: Conversation, **bot_state: An
     )
 
 
+def a_prefix() -> str:
+    """A reference prefix of its own, so counters in a shared table start from nothing."""
+    return "".join(chr(ord("A") + int(digit, 16) % 26) for digit in uuid.uuid4().hex[:6])
+
+
+def a_ticket(turn: InboundTurn, number: int = 1, at: datetime = NOW, **changes: Any) -> Ticket:
+    """A ticket with every field set, made by `turn`."""
+    key = turn.resident.key
+    ticket = Ticket(
+        reference=format_reference(a_prefix(), at.year, number),
+        resident_key=key,
+        conversation_id=turn.conversation.id,
+        flow="report_problem",
+        category="pothole",
+        team="public_works",
+        description="Buraco enorme à porta do nº 12 — cuidado!",
+        location=Location(latitude=38.7223, longitude=-9.1393, name="Praça", address="Rua A, 1"),
+        address=None,
+        attachments=(
+            TicketAttachment(
+                message_id=turn.inbound.id,
+                media_key=media_object_key(key, turn.inbound.id),
+                mime_type="image/jpeg",
+            ),
+            TicketAttachment(message_id="wamid.other", media_key="residents/x/media/y"),
+        ),
+        status=TicketStatus.OPEN,
+        language="pt",
+        created_at=at,
+        updated_at=at,
+    )
+    return replace(ticket, **changes)
+
+
 def stored_as(message: StoredMessage) -> StoredMessage:
     """What a store gives back: an inbound message's wamid is its id."""
     if message.direction is Direction.INBOUND and message.wamid is None:
@@ -172,6 +218,11 @@ class StoreContract:
     @pytest.fixture
     def messages(self, stores: tuple[ResidentStore, MessageStore]) -> MessageStore:
         return stores[1]
+
+    @pytest.fixture
+    def tickets(self, stores: tuple[ResidentStore, MessageStore]) -> TicketStore:
+        """A ticket store on the same database as `stores`."""
+        raise NotImplementedError
 
     # load / save_turn
 
@@ -516,12 +567,302 @@ class StoreContract:
         assert messages.apply_status(turn.inbound.id, DeliveryStatus.READ, NOW) is False
         assert messages.get(turn.inbound.id) == stored_as(turn.inbound)
 
+    # residents: get, opt-out and opt-in, conversations saved outside a turn
+
+    def test_get_reads_the_resident_alone(self, residents: ResidentStore) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+
+        assert residents.get(turn.resident.key) == turn.resident
+        assert residents.get(unique("wa:34")) is None
+
+    def test_opt_out_and_csat_fields_round_trip(self, residents: ResidentStore) -> None:
+        turn = first_turn()
+        resolved = NOW + timedelta(hours=1)
+        turn = replace(
+            turn,
+            resident=replace(turn.resident, opted_out=True, opted_out_at=NOW),
+            conversation=replace(
+                turn.conversation,
+                status=ConversationStatus.RESOLVED,
+                resolved_at=resolved,
+                csat_score=4,
+                csat_at=resolved + timedelta(minutes=2),
+            ),
+        )
+        residents.save_turn(turn)
+
+        resident, conversation = residents.load(turn.resident.key)
+
+        assert resident == turn.resident
+        assert conversation == replace(turn.conversation, version=1)
+
+    def test_an_opt_out_of_a_stranger_creates_a_minimal_resident(
+        self, residents: ResidentStore
+    ) -> None:
+        key = unique("wa:34")
+
+        assert residents.set_opted_out(key, True, NOW, wa_id=key.removeprefix("wa:")) is True
+
+        assert residents.get(key) == Resident(
+            key=key,
+            wa_id=key.removeprefix("wa:"),
+            opted_out=True,
+            opted_out_at=NOW,
+            created_at=NOW,
+        )
+        assert residents.load(key) == (residents.get(key), None)
+
+    def test_an_opt_out_changes_nothing_else(self, residents: ResidentStore) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+        later = NOW + timedelta(minutes=5)
+
+        assert residents.set_opted_out(turn.resident.key, True, later, wa_id="999") is True
+
+        assert residents.get(turn.resident.key) == replace(
+            turn.resident, opted_out=True, opted_out_at=later
+        )
+
+    def test_older_news_never_overwrites_a_newer_choice(self, residents: ResidentStore) -> None:
+        key = unique("bsuid:")
+        t1, t2, t3 = (NOW + timedelta(seconds=s) for s in (1, 2, 3))
+
+        assert residents.set_opted_out(key, True, t2, user_id=key.removeprefix("bsuid:"))
+        assert residents.set_opted_out(key, False, t1) is False  # a late resume
+        assert residents.set_opted_out(key, True, t2) is False  # the same news again
+        assert residents.set_opted_out(key, False, t2) is False  # same instant: first one wins
+        stopped = residents.get(key)
+        assert stopped is not None
+        assert (stopped.opted_out, stopped.opted_out_at, stopped.created_at) == (True, t2, t2)
+        assert stopped.user_id == key.removeprefix("bsuid:")
+
+        assert residents.set_opted_out(key, False, t3) is True
+        resumed = residents.get(key)
+        assert resumed is not None
+        assert (resumed.opted_out, resumed.opted_out_at, resumed.created_at) == (False, t3, t2)
+
+    def test_a_conversation_saved_alone_moves_the_version_on(
+        self, residents: ResidentStore
+    ) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+        _, conversation = residents.load(turn.resident.key)
+        assert conversation is not None
+        resolved = replace(
+            conversation,
+            status=ConversationStatus.RESOLVED,
+            resolved_at=NOW + timedelta(hours=2),
+            assignee="agent-7",
+        )
+
+        residents.save_conversation(resolved)
+
+        _, stored = residents.load(turn.resident.key)
+        assert stored == replace(resolved, version=2)
+        rated = replace(stored, csat_score=5, csat_at=NOW + timedelta(hours=3))
+        residents.save_conversation(rated)
+        assert residents.load(turn.resident.key)[1] == replace(rated, version=3)
+
+    def test_a_conversation_saved_alone_checks_the_version(self, residents: ResidentStore) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+        _, conversation = residents.load(turn.resident.key)
+        assert conversation is not None
+        residents.save_turn(next_turn(turn, conversation, node="winner"))
+
+        with pytest.raises(ConcurrentUpdateError):
+            residents.save_conversation(replace(conversation, status=ConversationStatus.RESOLVED))
+        with pytest.raises(ConcurrentUpdateError):  # version 0: must not exist yet
+            residents.save_conversation(replace(conversation, version=0))
+
+        _, stored = residents.load(turn.resident.key)
+        assert stored is not None
+        assert (stored.version, stored.status, stored.bot_state["node"]) == (
+            2,
+            ConversationStatus.BOT,
+            "winner",
+        )
+        fresh = a_conversation(turn.resident.key, unique("conv-"))
+        residents.save_conversation(fresh)  # a new one, version 0, is created
+        with pytest.raises(ConcurrentUpdateError):
+            residents.save_conversation(fresh)
+
+    # skipped and media
+
+    def test_a_queued_or_claimed_message_can_be_skipped(self, messages: MessageStore) -> None:
+        key = unique("wa:34")
+        queued, claimed = a_reply(key, None, priority=Priority.BULK), a_reply(key, None)
+        messages.add_outbound([queued, claimed])
+        messages.claim_for_sending(claimed.id, NOW)
+        later = NOW + timedelta(seconds=5)
+
+        assert messages.mark_skipped(queued.id, "opted_out", later) is True
+        assert messages.mark_skipped(claimed.id, "opted_out", later) is True
+
+        for message in (queued, claimed):
+            stored = messages.get(message.id)
+            assert stored is not None
+            assert (stored.status, stored.status_at, stored.note, stored.error_title) == (
+                DeliveryStatus.SKIPPED,
+                later,
+                "opted_out",
+                "opted_out",
+            )
+            assert stored.wamid is None
+        assert messages.get(queued.id).priority is Priority.BULK  # round-trips with the rest
+        assert messages.claim_for_sending(queued.id, later) is None  # never sent now
+        assert messages.mark_skipped(queued.id, "again", later) is False
+
+    def test_only_unsent_messages_can_be_skipped(self, messages: MessageStore) -> None:
+        reply, _ = self.sent_message(messages)
+
+        assert messages.mark_skipped(reply.id, "opted_out", NOW) is False
+        assert messages.mark_skipped(unique("missing-"), "opted_out", NOW) is False
+        assert messages.get(reply.id).status is DeliveryStatus.SENT
+
+    def test_a_skipped_message_takes_no_status_and_leaves_the_sweep(
+        self, messages: MessageStore
+    ) -> None:
+        long_ago = datetime(1997, 1, 1, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
+        reply = a_reply(unique("wa:34"), None, at=long_ago)
+        messages.add_outbound([reply])
+
+        messages.mark_skipped(reply.id, "opted_out", NOW)
+
+        listed = messages.list_queued_before(long_ago + timedelta(1), limit=1000)
+        assert reply.id not in [m.id for m in listed]
+        assert messages.requeue(reply.id, NOW) is not None  # an operator may still replay it
+
+    def test_kept_media_is_recorded_on_the_inbound_message(
+        self, residents: ResidentStore, messages: MessageStore
+    ) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+        key = media_object_key(turn.resident.key, turn.inbound.id)
+
+        messages.record_media(turn.inbound.id, key, "image/jpeg", 48213)
+        messages.record_media(turn.inbound.id, key, "image/jpeg", 48213)  # a job run twice
+
+        assert messages.get(turn.inbound.id) == replace(stored_as(turn.inbound), media_key=key)
+        with pytest.raises(KeyError):
+            messages.record_media(unique("wamid.NONE"), key, "image/jpeg", 1)
+
+    # tickets
+
+    def test_a_turns_tickets_are_saved_with_it(
+        self, residents: ResidentStore, tickets: TicketStore
+    ) -> None:
+        turn = first_turn()
+        ticket = a_ticket(turn)
+        typed = a_ticket(
+            turn,
+            category=None,
+            team=None,
+            description=None,
+            location=None,
+            address="Rua das Flores 7, 2º esq.",
+            attachments=(),
+            language=None,
+            status=TicketStatus.IN_PROGRESS,
+            created_at=NOW + timedelta(seconds=1),
+        )
+
+        assert residents.save_turn(replace(turn, tickets=(ticket, typed))) is True
+
+        assert tickets.get(ticket.reference) == ticket
+        assert tickets.get(typed.reference) == typed
+        assert tickets.get(format_reference(a_prefix(), 2026, 1)) is None
+
+    def test_a_duplicate_inbound_writes_no_ticket(
+        self, residents: ResidentStore, tickets: TicketStore
+    ) -> None:
+        turn = first_turn()
+        residents.save_turn(turn)
+
+        again = replace(turn, tickets=(a_ticket(turn),))
+
+        assert residents.save_turn(again) is False
+        assert tickets.get(again.tickets[0].reference) is None
+
+    def test_a_taken_reference_clashes_and_writes_nothing(
+        self, residents: ResidentStore, messages: MessageStore, tickets: TicketStore
+    ) -> None:
+        first = first_turn()
+        ticket = a_ticket(first)
+        residents.save_turn(replace(first, tickets=(ticket,)))
+        rival = first_turn()
+        stolen = replace(a_ticket(rival), reference=ticket.reference)
+
+        with pytest.raises(ConcurrentUpdateError):
+            residents.save_turn(replace(rival, tickets=(stolen,)))
+
+        assert tickets.get(ticket.reference) == ticket
+        assert messages.get(rival.inbound.id) is None
+        assert residents.get(rival.resident.key) is None
+
+    def test_a_residents_tickets_are_listed_newest_first(
+        self, residents: ResidentStore, tickets: TicketStore
+    ) -> None:
+        turn = first_turn()
+        made = [
+            a_ticket(turn, number=n, at=NOW + timedelta(minutes=n), flow=f"flow{n}")
+            for n in (2, 3, 1)
+        ]
+        residents.save_turn(replace(turn, tickets=tuple(made)))
+        someone_else = first_turn()
+        residents.save_turn(replace(someone_else, tickets=(a_ticket(someone_else),)))
+
+        listed = tickets.list_for_resident(turn.resident.key)
+
+        assert [t.flow for t in listed] == ["flow3", "flow2", "flow1"]
+        assert listed[0] == made[1]
+        assert [t.flow for t in tickets.list_for_resident(turn.resident.key, limit=2)] == [
+            "flow3",
+            "flow2",
+        ]
+        assert tickets.list_for_resident(unique("wa:34")) == []
+
+    def test_numbers_count_up_per_prefix_and_year(self, tickets: TicketStore) -> None:
+        prefix, other = a_prefix(), a_prefix()
+
+        assert [tickets.next_number(prefix, 2026) for _ in range(3)] == [1, 2, 3]
+        assert tickets.next_number(prefix, 2027) == 1
+        assert tickets.next_number(other, 2026) == 1
+        assert tickets.next_number(prefix, 2026) == 4
+        # The counters share the table with the tickets but are never taken for one.
+        assert tickets.get(f"#seq#{prefix}#2026") is None
+        assert tickets.list_for_resident(prefix) == []
+
+    def test_concurrent_callers_never_get_the_same_number(self, tickets: TicketStore) -> None:
+        prefix = a_prefix()
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def take() -> None:
+            for _ in range(5):
+                number = tickets.next_number(prefix, 2026)
+                with lock:
+                    got.append(number)
+
+        threads = [threading.Thread(target=take) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(got) == list(range(1, 21))
+
 
 class TestInMemoryStores(StoreContract):
     @pytest.fixture
     def stores(self) -> tuple[ResidentStore, MessageStore]:
         database = InMemoryDatabase()
         return InMemoryResidentStore(database), InMemoryMessageStore(database)
+
+    @pytest.fixture
+    def tickets(self, stores: tuple[InMemoryResidentStore, InMemoryMessageStore]) -> TicketStore:
+        return InMemoryTicketStore(stores[0].database)
 
     def test_callers_cannot_change_what_is_stored(
         self, stores: tuple[InMemoryResidentStore, InMemoryMessageStore]
@@ -561,6 +902,10 @@ class TestDynamoDBStores(StoreContract):
         tables = stage_tables(moto_stage, REGION)
         return DynamoDBResidentStore(tables), DynamoDBMessageStore(tables)
 
+    @pytest.fixture
+    def tickets(self, moto_stage: ResourceNames, aws_env: str) -> TicketStore:
+        return DynamoDBTicketStore(stage_tables(moto_stage, REGION))
+
     def test_an_injected_client_carries_every_request(
         self, moto_stage: ResourceNames, aws_env: str
     ) -> None:
@@ -578,6 +923,64 @@ class TestDynamoDBStores(StoreContract):
         messages.claim_for_sending(turn.replies[0].id, NOW)
 
         assert set(operations) == {"TransactWriteItems", "GetItem", "UpdateItem"}
+
+    def test_request_budgets_of_tickets_and_opt_outs(
+        self, moto_stage: ResourceNames, aws_env: str
+    ) -> None:
+        client = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+        operations: list[str] = []
+        client.meta.events.register(
+            "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
+        )
+        tables = stage_tables(moto_stage, REGION, dynamodb_client=client)
+        residents, messages = DynamoDBResidentStore(tables), DynamoDBMessageStore(tables)
+        tickets = DynamoDBTicketStore(tables)
+        turn = first_turn(n_replies=2)
+
+        def requests(action: Callable[[], object]) -> list[str]:
+            operations.clear()
+            action()
+            return list(operations)
+
+        with_tickets = replace(turn, tickets=(a_ticket(turn), a_ticket(turn, number=2)))
+        assert requests(lambda: residents.save_turn(with_tickets)) == ["TransactWriteItems"]
+        assert requests(lambda: residents.get(turn.resident.key)) == ["GetItem"]
+        assert requests(lambda: residents.set_opted_out(turn.resident.key, True, NOW)) == [
+            "UpdateItem"
+        ]
+        assert requests(lambda: residents.set_opted_out(turn.resident.key, True, NOW)) == [
+            "UpdateItem"
+        ]
+        assert requests(lambda: tickets.next_number(a_prefix(), 2026)) == ["UpdateItem"]
+        assert requests(lambda: tickets.list_for_resident(turn.resident.key)) == ["Query"]
+        assert requests(lambda: messages.mark_skipped(turn.replies[0].id, "x", NOW)) == [
+            "UpdateItem"
+        ]
+        assert requests(
+            lambda: messages.record_media(turn.inbound.id, "residents/k/media/m", "image/png", 9)
+        ) == ["UpdateItem"]
+
+    def test_kept_medias_type_and_size_are_stored_on_the_item(
+        self, moto_stage: ResourceNames, aws_env: str
+    ) -> None:
+        tables = stage_tables(moto_stage, REGION)
+        turn = first_turn()
+        DynamoDBResidentStore(tables).save_turn(turn)
+
+        DynamoDBMessageStore(tables).record_media(turn.inbound.id, "k", "image/jpeg", 48213)
+
+        item = tables.messages.get(turn.inbound.id)
+        assert (item.media_key, item.media_mime_type, item.media_size) == ("k", "image/jpeg", 48213)
+
+    def test_ticket_counters_stay_out_of_the_residents_index(
+        self, moto_stage: ResourceNames, aws_env: str
+    ) -> None:
+        tables = stage_tables(moto_stage, REGION)
+        prefix = a_prefix()
+        DynamoDBTicketStore(tables).next_number(prefix, 2026)
+
+        counter = tables.tickets.get(f"#seq#{prefix}#2026")
+        assert (counter.counter, counter.resident_key, counter.created_at) == (1, None, None)
 
     def test_one_stage_is_one_lazy_connection(self, moto_stage: ResourceNames) -> None:
         tables = stage_tables(moto_stage, REGION)

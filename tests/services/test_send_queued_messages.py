@@ -3,6 +3,9 @@ and a fake clock: every error class, redelivery, pausing, dead letters, the 24 h
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,6 +19,7 @@ from chalicelib.domain.replies import MenuReply, MenuRow, TemplateReply, TextRep
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.retry_policy import MAX_SEND_ATTEMPTS
 from chalicelib.domain.service_window import REOPEN_TEMPLATE
+from chalicelib.observability import logger, mask_phone, metrics
 from chalicelib.services.ports import GraphApiError
 from chalicelib.services.send_queued_message import (
     Clock,
@@ -312,3 +316,137 @@ def test_an_unforeseen_fault_after_the_claim_releases_it(world, outbox, fake_clo
     stored = status(world, ids[0])
     assert (stored.status, stored.attempts) == (DeliveryStatus.QUEUED, 1)
     assert send(ids, outbox, fake_clock).sent == ids  # the redelivery sends it
+
+
+# --- residents who opted out ------------------------------------------------------------------
+
+
+class CountingLimiter(InMemoryRateLimiter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.acquired: list[str] = []
+
+    def acquire(self, key, rate, now_us, *, max_delay_us=0):
+        self.acquired.append(key)
+        return super().acquire(key, rate, now_us, max_delay_us=max_delay_us)
+
+
+@pytest.fixture
+def limiter() -> CountingLimiter:
+    return CountingLimiter()
+
+
+@pytest.fixture
+def counted_outbox(outbox: Outbox, limiter: CountingLimiter) -> Outbox:
+    return dataclasses.replace(outbox, limiter=limiter)
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[logging.LogRecord]]:
+    """What the sender logs, before any formatter masks digits that slipped through."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    level = logger.log_level
+    logger.addHandler(handler)
+    logger.setLevel("INFO")
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def queue_bulk(world: World, *replies, recipient: str = WA_ID) -> list[str]:
+    ids = queue(world, *replies, sent_by="reminders", recipient=recipient)
+    world.database.messages.update(
+        {i: dataclasses.replace(world.database.messages[i], priority=Priority.BULK) for i in ids}
+    )
+    return ids
+
+
+def opt_out(world: World, at: datetime = NOW - timedelta(minutes=1)) -> None:
+    assert world.residents.set_opted_out(f"wa:{WA_ID}", True, at, wa_id=WA_ID)
+
+
+def test_a_bulk_message_to_a_resident_who_opted_out_is_never_sent(
+    world, counted_outbox, limiter, fake_clock, log_records
+) -> None:
+    opt_out(world)
+    metrics.clear_metrics()
+    (message_id,) = queue_bulk(world, TemplateReply(name="licence_renewal", language="pt"))
+
+    report = send([message_id], counted_outbox, fake_clock, priority=Priority.BULK)
+
+    assert report.opted_out == [message_id] and report.sent == []
+    assert world.sender.sent == []  # no Graph call
+    assert limiter.acquired == []  # no pacing slot taken
+    stored = status(world, message_id)
+    assert (stored.status, stored.status_at, stored.note, stored.wamid) == (
+        DeliveryStatus.SKIPPED,
+        NOW,
+        "opted_out",
+        None,
+    )
+    assert "OutboundSkippedOptedOut" in metrics.metric_set
+    (record,) = [r for r in log_records if r.getMessage().startswith("bulk message not sent")]
+    assert record.resident == f"wa:{mask_phone(WA_ID)}"
+    metrics.clear_metrics()
+
+
+def test_an_opt_out_after_queueing_skips_what_has_not_left_yet(
+    world, counted_outbox, limiter, fake_clock
+) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(hours=1))
+    first, second = queue_bulk(world, TextReply(text="Reunião hoje"), TextReply(text="Lembrete"))
+    assert send([first], counted_outbox, fake_clock, priority=Priority.BULK).sent == [first]
+
+    opt_out(world, at=NOW)  # the stop arrives while `second` waits on the bulk queue
+    report = send([second], counted_outbox, fake_clock, priority=Priority.BULK)
+
+    assert report.opted_out == [second]
+    assert [reply.text for _, reply in world.sender.sent] == ["Reunião hoje"]
+    assert status(world, second).status is DeliveryStatus.SKIPPED
+    assert len(limiter.acquired) == 2  # the pair and number slots of the first message only
+    again = send([second], counted_outbox, fake_clock, priority=Priority.BULK)  # redelivered
+    assert again.skipped == [second] and len(world.sender.sent) == 1
+
+
+def test_a_resident_who_opted_in_again_gets_bulk_messages(world, outbox, fake_clock) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(hours=1))
+    opt_out(world, at=NOW - timedelta(hours=2))
+    world.residents.set_opted_out(f"wa:{WA_ID}", False, NOW - timedelta(hours=1))
+    (message_id,) = queue_bulk(world, TextReply(text="Lembrete"))
+
+    assert send([message_id], outbox, fake_clock, priority=Priority.BULK).sent == [message_id]
+
+
+def test_replies_still_reach_a_resident_who_opted_out(world, outbox, fake_clock) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(hours=1))
+    opt_out(world)
+    bot = queue(world, TextReply(text="Olá"))
+    agent = queue(world, TextReply(text="Resolvido!"), sent_by="agent-7")
+
+    report = send([*bot, *agent], outbox, fake_clock)
+
+    assert report.sent == [*bot, *agent] and report.opted_out == []
+
+
+def test_a_bulk_message_is_bulk_whichever_queue_brings_it(world, outbox, fake_clock) -> None:
+    opt_out(world)
+    stored_bulk = queue_bulk(world, TextReply(text="a"), recipient=WA_ID)
+    from_bulk_queue = queue(world, TextReply(text="b"), sent_by="notifications")
+
+    assert send(stored_bulk, outbox, fake_clock).opted_out == stored_bulk
+    assert send(from_bulk_queue, outbox, fake_clock, priority=Priority.BULK).opted_out == (
+        from_bulk_queue
+    )
+    assert world.sender.sent == []
+
+
+def test_a_bulk_message_to_an_unknown_resident_goes_out(world, outbox, fake_clock) -> None:
+    (message_id,) = queue_bulk(
+        world, TemplateReply(name="licence_renewal", language="pt"), recipient="351917777777"
+    )
+
+    assert send([message_id], outbox, fake_clock, priority=Priority.BULK).sent == [message_id]
