@@ -43,6 +43,11 @@ def bulk_sender(event):
     return workers.process_outbound_batch(event.to_dict())
 
 
+@app.on_sqs_message(queue=_names.media_queue, batch_size=5, name="media_fetcher")
+def media_fetcher(event):
+    return workers.process_media_batch(event.to_dict())
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="requeue_stalled_outbound")
 def requeue_stalled_outbound(event):
     return {"requeued": workers.requeue_stalled_outbound()}

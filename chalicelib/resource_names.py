@@ -29,6 +29,19 @@ class ResourceNames:
     def outbound_bulk_queue(self) -> str:
         return f"{self.prefix}-outbound-bulk"
 
+    @property
+    def media_queue(self) -> str:
+        # Standard, not FIFO: fetching one resident's photos in any order is fine.
+        return f"{self.prefix}-inbound-media"
+
+    def media_bucket(self, account_id: str, region: str) -> str:
+        """The media bucket's name. S3 names are global across every AWS account, so the account
+        and region are part of it. The template passes `${AWS::AccountId}`/`${AWS::Region}` (it
+        is rendered with `Fn::Sub`); the app never builds it: the deployment hands it the name in
+        `CIVICCHAT_MEDIA_BUCKET` (see settings)."""
+        # S3 wants lower case; the `${...}` placeholders must keep theirs.
+        return f"{self.prefix.lower()}-media-{account_id}-{region}"
+
     def dead_letter_queue(self, queue_name: str) -> str:
         if queue_name.endswith(".fifo"):
             return queue_name.removesuffix(".fifo") + "-dlq.fifo"

@@ -13,6 +13,9 @@ from chalicelib.resource_names import ResourceNames
 
 BUNDLED_CONFIG = Path(__file__).parent / "config" / "example-town.yaml"
 DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v23.0"
+# Set by the deployment (the bucket's name holds the AWS account id, see ResourceNames) and by
+# the local stack; only the media worker needs it, so it is checked when the archive is built.
+MEDIA_BUCKET_VARIABLE = "CIVICCHAT_MEDIA_BUCKET"
 
 
 class SettingsError(Exception):
@@ -31,10 +34,16 @@ class Settings:
     config_path: Path
     whatsapp_max_mps: int = 80  # the number's throughput cap; Meta's default tier
     log_level: str = "INFO"
+    media_bucket: str | None = None  # see MEDIA_BUCKET_VARIABLE
 
     @property
     def names(self) -> ResourceNames:
         return ResourceNames(self.stage)
+
+    def required_media_bucket(self) -> str:
+        if not self.media_bucket:
+            raise SettingsError(f"environment variable {MEDIA_BUCKET_VARIABLE} is not set")
+        return self.media_bucket
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -67,6 +76,7 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         config_path=Path(environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG),
         whatsapp_max_mps=_positive_int(environ, "WHATSAPP_MAX_MPS", 80),
         log_level=environ.get("LOG_LEVEL", "INFO"),
+        media_bucket=environ.get(MEDIA_BUCKET_VARIABLE, "").strip() or None,
     )
 
 

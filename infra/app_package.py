@@ -1,12 +1,15 @@
 """Package the Chalice app for CloudFormation and patch what Chalice cannot express.
 
 `chalice package --merge-template` renders the functions, API and event sources and merges in
-the data template (tables, queues). Two things are then fixed in the merged template:
+the data template (tables, queues, the media bucket, whose media expire after the municipality
+config's `retention.messages`). Then the merged template is patched:
 
 * every SQS event source gets `FunctionResponseTypes: [ReportBatchItemFailures]`, without which
   Lambda ignores the `batchItemFailures` our consumers return and deletes failed messages;
 * an event source on one of our own queues points at it with `Fn::GetAtt`, so CloudFormation
-  creates the queue before the mapping instead of racing it.
+  creates the queue before the mapping instead of racing it;
+* every function gets the media bucket's name in `CIVICCHAT_MEDIA_BUCKET` (the name holds the
+  account id, known only to CloudFormation), and the role may read and write its objects.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.resource_names import ResourceNames
-from infra.data_resources import QUEUE_RESOURCE_IDS
+from chalicelib.settings import BUNDLED_CONFIG, MEDIA_BUCKET_VARIABLE
+from infra.data_resources import MEDIA_BUCKET_RESOURCE_ID, QUEUE_RESOURCE_IDS, retention_days
 from infra.template import data_template
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -30,12 +34,17 @@ class PackagingError(Exception):
     pass
 
 
-def package_app(stage: str, out_dir: Path, *, region: str = "eu-west-1") -> dict[str, Any]:
-    """Write `sam.json` and `deployment.zip` into `out_dir`; returns the patched template."""
+def package_app(
+    stage: str, out_dir: Path, *, region: str = "eu-west-1", config_path: Path = BUNDLED_CONFIG
+) -> dict[str, Any]:
+    """Write `sam.json` and `deployment.zip` into `out_dir`; returns the patched template.
+    `config_path` is the municipality config the functions run with (the bundled one unless
+    the stage sets CIVICCHAT_CONFIG); its retention decides when media expire."""
     names = ResourceNames(stage)
     out_dir.mkdir(parents=True, exist_ok=True)
     merge = out_dir / "data-template.json"
-    merge.write_text(json.dumps(data_template(names), indent=2))
+    template = data_template(names, media_retention_days=media_retention_days(config_path))
+    merge.write_text(json.dumps(template, indent=2))
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "CIVICCHAT_STAGE": stage, "AWS_DEFAULT_REGION": region}
     result = subprocess.run(  # noqa: S603 - our own venv's chalice, fixed arguments
@@ -54,13 +63,30 @@ def package_app(stage: str, out_dir: Path, *, region: str = "eu-west-1") -> dict
     return template
 
 
+def media_retention_days(config_path: Path) -> int | None:
+    from chalicelib.adapters.config_file import load_municipality_file
+
+    retention = load_municipality_file(config_path).retention
+    if retention is None or retention.messages is None:
+        return None
+    return retention_days(retention.messages)
+
+
 def patch_template(template: dict[str, Any], names: ResourceNames) -> dict[str, Any]:
     queue_ids = {
         getattr(names, attr): resource_id for resource_id, attr in QUEUE_RESOURCE_IDS.items()
     }
-    for resource in template.get("Resources", {}).values():
+    resources = template.get("Resources", {})
+    has_media_bucket = MEDIA_BUCKET_RESOURCE_ID in resources
+    for resource in resources.values():
+        if resource.get("Type") == "AWS::IAM::Role" and has_media_bucket:
+            _grant_media_bucket(resource)
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
+        if has_media_bucket:
+            environment = resource.setdefault("Properties", {}).setdefault("Environment", {})
+            variables = environment.setdefault("Variables", {})
+            variables[MEDIA_BUCKET_VARIABLE] = {"Ref": MEDIA_BUCKET_RESOURCE_ID}
         for event in resource.get("Properties", {}).get("Events", {}).values():
             if event.get("Type") != "SQS":
                 continue
@@ -70,6 +96,25 @@ def patch_template(template: dict[str, Any], names: ResourceNames) -> dict[str, 
             if queue_id is not None:
                 properties["Queue"] = {"Fn::GetAtt": [queue_id, "Arn"]}
     return template
+
+
+def _grant_media_bucket(role: dict[str, Any]) -> None:
+    """Objects of the media bucket only: no listing, no bucket settings, no deletes."""
+    statement = {
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": {"Fn::Sub": f"${{{MEDIA_BUCKET_RESOURCE_ID}.Arn}}/*"},
+    }
+    policies = role.setdefault("Properties", {}).setdefault("Policies", [])
+    if policies:
+        policies[0]["PolicyDocument"]["Statement"].append(statement)
+    else:
+        policies.append(
+            {
+                "PolicyName": "MediaBucketObjects",
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+            }
+        )
 
 
 def _queue_name(queue_arn: Any) -> str | None:

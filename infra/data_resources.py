@@ -1,4 +1,5 @@
-"""CloudFormation resources for the stage's data: the DynamoDB tables and the SQS queues.
+"""CloudFormation resources for the stage's data: the DynamoDB tables, the SQS queues and the
+private S3 bucket of residents' media.
 
 Tables are derived from the PynamoDB models (keys, attribute definitions, indexes, projections,
 TTL attribute): the models are the one definition, and AWS, moto and the code cannot disagree.
@@ -6,12 +7,14 @@ TTL attribute): the models are the one definition, and AWS, moto and the code ca
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
+from chalicelib.domain.bot.definition import Period
 from chalicelib.resource_names import ResourceNames
 
 # AWS advises at least six times the consuming function's timeout (30 s in .chalice/config.json).
@@ -36,20 +39,75 @@ QUEUE_RESOURCE_IDS = {
     "InboundQueue": "inbound_queue",
     "OutboundRepliesQueue": "outbound_replies_queue",
     "OutboundBulkQueue": "outbound_bulk_queue",
+    "MediaQueue": "media_queue",
 }
+MEDIA_BUCKET_RESOURCE_ID = "MediaBucket"
 
 
 def dead_letter_resource_id(queue_resource_id: str) -> str:
     return queue_resource_id.removesuffix("Queue") + "DeadLetterQueue"
 
 
-def data_resources(names: ResourceNames) -> Resources:
+def data_resources(names: ResourceNames, *, media_retention_days: int | None = None) -> Resources:
+    """`media_retention_days`: how long residents' media is kept (the config's
+    `retention.messages`, see `retention_days`); None keeps it until deleted."""
     resources: Resources = {}
     for model in MODEL_CLASSES:
         resources[table_resource_id(model)] = table_resource(model, names)
     for resource_id, attribute in QUEUE_RESOURCE_IDS.items():
         resources.update(queue_with_dead_letter(resource_id, getattr(names, attribute), names))
+    resources[MEDIA_BUCKET_RESOURCE_ID] = media_bucket_resource(names, media_retention_days)
     return resources
+
+
+def media_bucket_resource(names: ResourceNames, retention_days: int | None) -> dict[str, Any]:
+    """Residents' photos, documents and voice notes: never public, encrypted at rest, and
+    expired after the retention."""
+    properties: dict[str, Any] = {
+        "BucketName": {"Fn::Sub": names.media_bucket("${AWS::AccountId}", "${AWS::Region}")},
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        },
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ]
+        },
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        # No VersioningConfiguration: unversioned, so deleting an object really deletes it.
+    }
+    if retention_days is not None:
+        if retention_days < 1:
+            raise ValueError(f"media retention must be at least one day, not {retention_days}")
+        properties["LifecycleConfiguration"] = {
+            "Rules": [
+                {
+                    "Id": "expire-residents-media",
+                    "Status": "Enabled",
+                    "ExpirationInDays": retention_days,
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        }
+    return {
+        "Type": "AWS::S3::Bucket",
+        # Like the tables: residents' data outlives the stack.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+_DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+
+
+def retention_days(period: Period) -> int:
+    """A calendar period as whole days for S3 (which only counts days): "24 months" → 731.
+    Rounded up, so nothing is deleted before its period is over."""
+    return math.ceil(period.amount * _DAYS_PER_UNIT[period.unit])
 
 
 def table_resource(model: type[Model], names: ResourceNames) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
 from chalicelib.resource_names import ResourceNames
 from infra.data_resources import (
+    MEDIA_BUCKET_RESOURCE_ID,
     QUEUE_RESOURCE_IDS,
     data_resources,
     dead_letter_resource_id,
@@ -14,17 +15,22 @@ from infra.data_resources import (
 )
 
 
-def data_template(names: ResourceNames) -> dict[str, Any]:
+def data_template(
+    names: ResourceNames, *, media_retention_days: int | None = None
+) -> dict[str, Any]:
+    """`media_retention_days` comes from the municipality config (`retention.messages`, see
+    `data_resources.retention_days`); without it media is kept until deleted."""
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"civicchat {names.stage}: DynamoDB tables and SQS queues",
-        "Resources": data_resources(names),
+        "Description": f"civicchat {names.stage}: DynamoDB tables, SQS queues, media bucket",
+        "Resources": data_resources(names, media_retention_days=media_retention_days),
         "Outputs": data_outputs(),
     }
 
 
 def data_outputs() -> dict[str, Any]:
-    """`<Table>Name`/`<Table>Arn` per table; `<Queue>Url`/`<Queue>Arn` per queue and DLQ."""
+    """`<Table>Name`/`<Table>Arn` per table; `<Queue>Url`/`<Queue>Arn` per queue and DLQ;
+    `MediaBucketName`/`MediaBucketArn`."""
     outputs: dict[str, Any] = {}
     for model in MODEL_CLASSES:
         table_id = table_resource_id(model)
@@ -34,4 +40,7 @@ def data_outputs() -> dict[str, Any]:
         for resource_id in (queue_id, dead_letter_resource_id(queue_id)):
             outputs[f"{resource_id}Url"] = {"Value": {"Ref": resource_id}}
             outputs[f"{resource_id}Arn"] = {"Value": {"Fn::GetAtt": [resource_id, "Arn"]}}
+    bucket = MEDIA_BUCKET_RESOURCE_ID
+    outputs[f"{bucket}Name"] = {"Value": {"Ref": bucket}}
+    outputs[f"{bucket}Arn"] = {"Value": {"Fn::GetAtt": [bucket, "Arn"]}}
     return outputs

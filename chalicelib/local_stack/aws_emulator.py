@@ -46,6 +46,17 @@ class AwsEmulator:
                 Name=f"{names.prefix}-{rule_name}", ScheduleExpression=expression, State="ENABLED"
             )
 
+    def media_bucket(self, names: ResourceNames, region: str) -> str:
+        """The media bucket the provisioned stack made (its name holds moto's account id)."""
+        import boto3
+
+        cloudformation = boto3.client(
+            "cloudformation", endpoint_url=self.endpoint, region_name=region
+        )
+        stack = cloudformation.describe_stacks(StackName=names.stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return outputs["MediaBucketName"]
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()

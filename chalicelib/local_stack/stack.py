@@ -67,7 +67,7 @@ class LocalStack:
         endpoint = self._emulator.start()
         self._env["AWS_ENDPOINT_URL"] = endpoint
 
-        from chalicelib.settings import get_settings
+        from chalicelib.settings import MEDIA_BUCKET_VARIABLE, get_settings
 
         get_settings.cache_clear()
         settings = get_settings()
@@ -82,6 +82,11 @@ class LocalStack:
         self._emulator.provision(
             settings.names, settings.aws_region, [(name, expr) for name, expr, _ in schedules]
         )
+        # The deployment sets it from the stack; locally the bucket is moto's.
+        self._env[MEDIA_BUCKET_VARIABLE] = self._emulator.media_bucket(
+            settings.names, settings.aws_region
+        )
+        get_settings.cache_clear()
 
         if self._simulator is not None:
             self._simulator.templates = _template_languages(definition)

@@ -40,6 +40,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, 
         "InboundWorker.InboundWorkerSqsEventSource",
         "ReplySender.ReplySenderSqsEventSource",
         "BulkSender.BulkSenderSqsEventSource",
+        "MediaFetcher.MediaFetcherSqsEventSource",
     }
     for event in events.values():
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -49,7 +50,7 @@ def test_event_sources_point_at_the_stacks_own_queues(template: dict[str, Any]) 
     queues = {
         event["Properties"]["Queue"]["Fn::GetAtt"][0] for event in _sqs_events(template).values()
     }
-    assert queues == {"InboundQueue", "OutboundRepliesQueue", "OutboundBulkQueue"}
+    assert queues == {"InboundQueue", "OutboundRepliesQueue", "OutboundBulkQueue", "MediaQueue"}
     for queue_id in queues:
         assert template["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
 
@@ -58,3 +59,37 @@ def test_the_data_resources_are_merged_in(template: dict[str, Any]) -> None:
     tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert len(tables) >= 3
     assert all(t["Properties"]["PointInTimeRecoverySpecification"] for t in tables)
+
+
+def test_every_function_is_told_the_media_bucket(template: dict[str, Any]) -> None:
+    for function in _functions(template).values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["CIVICCHAT_MEDIA_BUCKET"] == {"Ref": "MediaBucket"}
+    assert template["Resources"]["MediaBucket"]["Type"] == "AWS::S3::Bucket"
+
+
+def test_the_functions_may_read_and_write_media_objects_only(template: dict[str, Any]) -> None:
+    roles = {
+        function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for function in _functions(template).values()
+    }
+    for role_id in roles:
+        statements = [
+            statement
+            for policy in template["Resources"][role_id]["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+        media = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+        assert media == [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": {"Fn::Sub": "${MediaBucket.Arn}/*"},
+            }
+        ]
+
+
+def test_media_expire_after_the_configs_message_retention(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["MediaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    # example-town.yaml: retention.messages = 24 months
+    assert [(rule["Status"], rule["ExpirationInDays"]) for rule in rules] == [("Enabled", 731)]

@@ -1,0 +1,62 @@
+"""Residents' media in the stage's private S3 bucket (encrypted at rest, never public).
+
+The boto3 client is created on first use (boto3 is imported only then: it is the bulk of a cold
+start), unless one is injected.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+# The bucket encrypts by default too; asking on every put means an object is never stored in
+# clear, even in a bucket whose default encryption was changed by hand.
+SERVER_SIDE_ENCRYPTION = "AES256"
+_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class S3MediaArchive:
+    """Implements `MediaArchive`: one object per key, its Content-Type the media's MIME type."""
+
+    def __init__(
+        self, bucket: str, s3_client: Any | None = None, *, region_name: str | None = None
+    ) -> None:
+        self._bucket = bucket
+        self._client = s3_client
+        self._region_name = region_name
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3MediaArchive({self._bucket!r})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3  # deferred: only paid by the media worker
+
+                    self._client = boto3.client("s3", region_name=self._region_name)
+        return self._client
+
+    def put(self, key: str, content: bytes, mime_type: str) -> None:
+        self.client.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=content,
+            ContentType=mime_type or "application/octet-stream",
+            ServerSideEncryption=SERVER_SIDE_ENCRYPTION,
+        )
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING_OBJECT_CODES:
+                return None
+            raise
+        with response["Body"] as body:
+            content = body.read()
+        return content, response.get("ContentType") or "application/octet-stream"
