@@ -191,10 +191,13 @@ def handling_benchmark(messages: int) -> None:
         def dynamodb(calls: Counter[tuple[str, str]]) -> int:
             return sum(n for (service, _), n in calls.items() if service == "dynamodb")
 
-        residents = max(1, messages // 2)
+        residents = max(1, messages // 3)
         for i in range(messages):
-            wa_id = f"35191{i % residents:07d}"  # half new residents, half returning ones
-            body = text_webhook(wa_id, f"wamid.bench-{uuid.uuid4().hex}", "lixo")
+            # Each resident says hello (new: asked for consent), accepts, then asks a question.
+            wa_id = f"35191{i % residents:07d}"
+            body = text_webhook(
+                wa_id, f"wamid.bench-{uuid.uuid4().hex}", conversation_turn(i, residents)
+            )
             headers = {
                 "Content-Type": "application/json",
                 "X-Hub-Signature-256": sign(body, APP_SECRET),
@@ -250,20 +253,26 @@ def handling_benchmark(messages: int) -> None:
     print(f"  receive+store   max {max(handled)}  (target ≤ 4)")
 
 
+def conversation_turn(i: int, residents: int) -> str:
+    return ("Olá", "Aceito")[i // residents] if i // residents < 2 else "lixo"
+
+
 def code_only_benchmark(messages: int) -> None:
     """The same path with the in-memory stores and queues: what our own code costs."""
     from itertools import count
 
     from chalicelib.adapters.config_file import load_municipality_file
+    from chalicelib.adapters.memory_media import InMemoryMediaQueue
     from chalicelib.adapters.memory_stores import (
         InMemoryDatabase,
         InMemoryInboundQueue,
         InMemoryMessageStore,
         InMemoryOutboundQueue,
         InMemoryResidentStore,
+        InMemoryTicketStore,
     )
     from chalicelib.observability import logger, publish_metrics
-    from chalicelib.services.handle_inbound_message import handle_inbound_message
+    from chalicelib.services.handle_inbound_message import InboundPorts, handle_inbound_message
     from chalicelib.services.receive_webhook import receive_webhook
     from chalicelib.settings import BUNDLED_CONFIG
     from chalicelib.whatsapp.signature import sign
@@ -274,10 +283,19 @@ def code_only_benchmark(messages: int) -> None:
     database = InMemoryDatabase()
     residents, store = InMemoryResidentStore(database), InMemoryMessageStore(database)
     inbound, outbound = InMemoryInboundQueue(), InMemoryOutboundQueue()
+    ports = InboundPorts(
+        residents=residents,
+        messages=store,
+        tickets=InMemoryTicketStore(database),
+        outbound=outbound,
+        media=InMemoryMediaQueue(),
+    )
     ids = count()
     samples: list[float] = []
     for i in range(messages):
-        body = text_webhook(f"35192{i % max(1, messages // 2):07d}", f"wamid.mem-{i}", "lixo")
+        residents_count = max(1, messages // 3)
+        wa_id = f"35192{i % residents_count:07d}"
+        body = text_webhook(wa_id, f"wamid.mem-{i}", conversation_turn(i, residents_count))
         signature = sign(body, APP_SECRET)
         start = time.perf_counter()
         receive_webhook(
@@ -292,9 +310,7 @@ def code_only_benchmark(messages: int) -> None:
             handle_inbound_message(
                 message,
                 definition=definition,
-                residents=residents,
-                messages=store,
-                outbound=outbound,
+                ports=ports,
                 now=message.timestamp,
                 new_id=lambda: f"c{next(ids)}",
             )

@@ -18,14 +18,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="start the whole service locally: AWS emulator, app, workers, schedules and the "
         "WhatsApp simulator (configured by PORT, SIMULATOR_PORT, WHATSAPP_*, CIVICCHAT_CONFIG)",
     )
-    from chalicelib import operator_commands
+    from chalicelib import config_commands, operator_commands
 
     operator_commands.add_commands(commands)
+    config_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
-    if args.command in ("dlq", "sender"):
+    if args.command in ("dlq", "sender", "conversation"):
         return operator_commands.run(args)
+    if args.command == "config":
+        return config_commands.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

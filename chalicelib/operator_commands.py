@@ -1,5 +1,5 @@
 """Operator commands on a deployed stage, or on the stack `make run` started (`--local`):
-the dead-letter queues and the sender's pause switch."""
+the dead-letter queues, the sender's pause switch, and resolving a resident's conversation."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ def add_commands(commands: Any) -> None:
     sender_actions = sender.add_subparsers(dest="action", required=True)
     for action in ("status", "resume"):
         _target_arguments(sender_actions.add_parser(action))
+
+    conversation = commands.add_parser("conversation", help="a resident's current conversation")
+    conversation_actions = conversation.add_subparsers(dest="action", required=True)
+    resolve = conversation_actions.add_parser(
+        "resolve", help="resolve it (and ask the resident to rate it, if the config says so)"
+    )
+    resolve.add_argument("--phone", required=True, help="the resident's WhatsApp number (wa_id)")
+    resolve.add_argument("--by", default="operator", help="who resolved it, for the log")
+    _target_arguments(resolve)
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +77,14 @@ class Target:
         return DynamoDBSenderControl()
 
     @cached_property
+    def residents(self) -> Any:
+        from chalicelib.adapters.dynamodb_models import bind_tables
+        from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
+
+        bind_tables(self.names, self.region)
+        return DynamoDBResidentStore()
+
+    @cached_property
     def dead_letters(self) -> Any:
         from chalicelib.adapters.sqs_queues import SqsDeadLetterQueue
 
@@ -92,6 +109,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     target = _target(args)
     if args.command == "dlq":
         return _dlq(args, target, out)
+    if args.command == "conversation":
+        return _resolve(args, target, out)
     return _sender(args, target, out)
 
 
@@ -153,4 +172,30 @@ def _sender(args: argparse.Namespace, target: Target, out: Callable[[str], None]
         return 0
     reason = target.control.paused_reason(target.phone_number_id)
     out(f"sender for {target.phone_number_id}: " + (f"PAUSED — {reason}" if reason else "running"))
+    return 0
+
+
+def _resolve(args: argparse.Namespace, target: Target, out: Callable[[str], None]) -> int:
+    from pathlib import Path
+
+    from chalicelib.adapters.config_file import load_municipality_file
+    from chalicelib.services.resolve_conversation import resolve_conversation
+    from chalicelib.settings import BUNDLED_CONFIG
+
+    phone = "".join(ch for ch in args.phone if ch.isdigit())
+    definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
+    resolution = resolve_conversation(
+        f"wa:{phone}",
+        resolved_by=args.by,
+        definition=definition,
+        residents=target.residents,
+        messages=target.messages,
+        outbound=target.outbound,
+        now=datetime.now(UTC),
+    )
+    if resolution.conversation_id is None:
+        out(f"no conversation with {args.phone}")
+        return 1
+    asked = "; satisfaction question sent" if resolution.csat_asked else ""
+    out(f"conversation {resolution.conversation_id} resolved{asked}")
     return 0

@@ -18,16 +18,21 @@ if TYPE_CHECKING:
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
     from chalicelib.domain.messages import Priority
+    from chalicelib.services.handle_inbound_message import InboundPorts
     from chalicelib.services.pacing_ports import RateLimiter
     from chalicelib.services.ports import (
         InboundQueue,
+        MediaArchive,
+        MediaQueue,
         MessageSender,
         MessageStore,
         OutboundQueue,
         ResidentStore,
         SenderControl,
+        TicketStore,
     )
     from chalicelib.services.send_queued_message import Clock, Outbox, SendingPolicy
+    from chalicelib.services.store_inbound_media import MediaSource
 
 
 class Container:
@@ -52,6 +57,24 @@ class Container:
         from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
 
         return DynamoDBResidentStore(self.tables)
+
+    @cached_property
+    def tickets(self) -> TicketStore:
+        from chalicelib.adapters.dynamodb_ticket_store import DynamoDBTicketStore
+
+        return DynamoDBTicketStore(self.tables)
+
+    @cached_property
+    def inbound_ports(self) -> InboundPorts:
+        from chalicelib.services.handle_inbound_message import InboundPorts
+
+        return InboundPorts(
+            residents=self.residents,
+            messages=self.messages,
+            tickets=self.tickets,
+            outbound=self.outbound_queue,
+            media=self.media_queue,
+        )
 
     @cached_property
     def messages(self) -> MessageStore:
@@ -141,6 +164,31 @@ class Container:
 
     @cached_property
     def sender(self) -> MessageSender:
+        from chalicelib.whatsapp.graph_api_client import GraphApiClient
+
+        return GraphApiClient(
+            base_url=self.settings.whatsapp_api_url,
+            access_token=self.settings.whatsapp_access_token,
+            phone_number_id=self.settings.whatsapp_phone_number_id,
+        )
+
+    @cached_property
+    def media_queue(self) -> MediaQueue:
+        from chalicelib.adapters.sqs_media_queue import SqsMediaQueue
+
+        return SqsMediaQueue(self.settings.names.media_queue)
+
+    @cached_property
+    def media_archive(self) -> MediaArchive:
+        """Raises SettingsError when the deployment did not name the bucket."""
+        from chalicelib.adapters.s3_media_archive import S3MediaArchive
+
+        return S3MediaArchive(
+            self.settings.required_media_bucket(), region_name=self.settings.aws_region
+        )
+
+    @cached_property
+    def media_graph(self) -> MediaSource:
         from chalicelib.whatsapp.graph_api_client import GraphApiClient
 
         return GraphApiClient(

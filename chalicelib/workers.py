@@ -58,22 +58,24 @@ def _delay(event_source_arn: str, receipt_handle: str, seconds: int) -> None:
 
 
 def _handle_inbound_record(record: Any) -> None:
+    from chalicelib.services.apply_user_preference import apply_user_preference
     from chalicelib.services.handle_inbound_message import handle_inbound_message
-    from chalicelib.whatsapp.events import InboundMessage
+    from chalicelib.whatsapp.events import InboundMessage, UserPreferenceUpdate
     from chalicelib.whatsapp.webhook_parser import parse_webhook
 
     parsed = parse_webhook(json.loads(record.body))
     deps = container()
     for message in parsed.events:
+        if isinstance(message, UserPreferenceUpdate):  # a marketing stop/resume
+            apply_user_preference(message, residents=deps.residents)
+            continue
         if not isinstance(message, InboundMessage):
             continue
         logger.set_correlation_id(message.wamid)
         handle_inbound_message(
             message,
             definition=deps.definition,
-            residents=deps.residents,
-            messages=deps.messages,
-            outbound=deps.outbound_queue,
+            ports=deps.inbound_ports,
             now=utc_now(),
             new_id=new_id,
         )
@@ -121,3 +123,35 @@ def requeue_stalled_outbound() -> int:
 
     deps = container()
     return requeue(messages=deps.messages, outbound=deps.outbound_queue, now=utc_now())
+
+
+def process_media_batch(event: dict[str, Any]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    # As for the senders: report every failed record (SQS brings it back after the visibility
+    # timeout, then parks it on the dead-letter queue) rather than failing the whole batch.
+    return process_partial_response(
+        event=event,
+        record_handler=_handle_media_record,
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+    )
+
+
+def _handle_media_record(record: Any) -> None:
+    from chalicelib.adapters.sqs_media_queue import MediaJobFormatError, media_job_from_body
+    from chalicelib.services.store_inbound_media import store_inbound_media
+
+    try:
+        job = media_job_from_body(record.body)
+    except MediaJobFormatError:
+        logger.exception("media job dropped: unreadable", extra={"sqs_id": record.message_id})
+        return
+    deps = container()
+    logger.set_correlation_id(job.message_id)
+    store_inbound_media(
+        job, graph=deps.media_graph, archive=deps.media_archive, messages=deps.messages
+    )

@@ -1,9 +1,13 @@
 """Use case: one inbound message from a resident, taken off the inbound queue in order.
 
-Everything the message changes (the message itself, the resident, the conversation and the bot's
-replies) is saved in one atomic write; only then are the replies queued for sending. A redelivery
-of the same message finds it stored, writes nothing, and re-queues any reply that never left —
-so a resident gets each answer exactly once however often Meta or SQS repeat themselves.
+Everything the message changes (the message itself, the resident, the conversation, the bot's
+replies and any ticket it creates) is saved in one atomic write; only then are the replies
+queued for sending and media queued for fetching. A redelivery of the same message finds it
+stored, writes nothing, and re-queues any reply that never left — so a resident gets each answer
+exactly once however often Meta or SQS repeat themselves.
+
+Consent first: until a resident accepts the privacy notice, only what is needed to ask is kept —
+the message's id and type (for de-duplication), never its content or the resident's profile.
 """
 
 from __future__ import annotations
@@ -14,67 +18,110 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition
-from chalicelib.domain.bot.engine import BotInput, advance
-from chalicelib.domain.bot.events import HandoffRequested, LanguageChosen
+from chalicelib.domain.bot.engine import advance, is_csat_answer
+from chalicelib.domain.bot.events import (
+    BotEvent,
+    ConsentDeclined,
+    ConsentGiven,
+    CsatRated,
+    HandoffRequested,
+    LanguageChosen,
+    OptedIn,
+    OptedOut,
+    TicketRequested,
+)
+from chalicelib.domain.bot.turns import BotInput, BotTurn
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
-from chalicelib.domain.replies import Reply, reply_summary, reply_to_dict
-from chalicelib.domain.residents import Resident
+from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.tickets import (
+    Location,
+    Ticket,
+    TicketAttachment,
+    TicketLookup,
+    find_reference,
+    format_reference,
+    media_object_key,
+)
 from chalicelib.observability import MetricUnit, logger, mask_resident_key, metrics
-from chalicelib.services.ports import InboundTurn, MessageStore, OutboundQueue, ResidentStore
-from chalicelib.whatsapp.events import InboundMessage, MediaMessage, ReactionMessage, SystemMessage
+from chalicelib.services.ports import (
+    InboundTurn,
+    MediaJob,
+    MediaQueue,
+    MessageStore,
+    OutboundQueue,
+    ResidentStore,
+    TicketStore,
+)
+from chalicelib.services.queued_replies import queued_bot_reply
+from chalicelib.whatsapp.events import (
+    InboundMessage,
+    LocationMessage,
+    MediaMessage,
+    SystemMessage,
+)
 
-# Kept in the conversation's history, never answered: a 👍 or a "changed number" notice is not
-# the resident asking for something.
-_NOT_FOR_THE_BOT = (ReactionMessage, SystemMessage)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundPorts:
+    residents: ResidentStore
+    messages: MessageStore
+    tickets: TicketStore
+    outbound: OutboundQueue
+    media: MediaQueue
 
 
 @dataclass(frozen=True, slots=True)
 class InboundOutcome:
     duplicate: bool
     reply_ids: tuple[str, ...]
+    ticket: str | None = None  # the reference of a ticket this message created
 
 
 def handle_inbound_message(
     message: InboundMessage,
     *,
     definition: MunicipalityDefinition,
-    residents: ResidentStore,
-    messages: MessageStore,
-    outbound: OutboundQueue,
+    ports: InboundPorts,
     now: datetime,
     new_id: Callable[[], str],
 ) -> InboundOutcome:
-    resident, conversation = residents.load(message.sender.key)
+    resident, conversation = ports.residents.load(message.sender.key)
     resident_is_new = resident is None
     if resident is None:
-        resident = _new_resident(message, now)
-    resident = _refresh_profile(resident, message)
+        resident = Resident(
+            key=message.sender.key,
+            wa_id=message.sender.wa_id,
+            user_id=message.sender.user_id,
+            created_at=now,
+        )
 
-    if conversation is None or conversation.status is ConversationStatus.RESOLVED:
+    bot_input = _bot_input(message, resident, definition, ports.tickets)
+    if (
+        conversation is not None
+        and conversation.status is ConversationStatus.RESOLVED
+        and not is_csat_answer(conversation.bot_state, bot_input)
+    ):
+        conversation = None  # a resolved conversation only takes its satisfaction rating
+    if conversation is None:
         conversation = Conversation(
             id=new_id(), resident_key=resident.key, opened_at=now, updated_at=now
         )
 
-    replies: tuple[Reply, ...] = ()
-    if conversation.status is ConversationStatus.BOT and not isinstance(message, _NOT_FOR_THE_BOT):
-        turn = advance(
-            definition,
-            conversation.bot_state,
-            BotInput(
-                message_type=message.message_type,
-                text=message.text_for_bot,
-                reply_id=message.reply_id,
-                resident_language=resident.language,
-                resident_phone=resident.wa_id,
-            ),
-            now,
-        )
-        replies = turn.replies
-        conversation = dataclasses.replace(conversation, bot_state=dict(turn.state))
-        for event in turn.events:
-            resident, conversation = _apply_bot_event(event, resident, conversation)
+    turn = BotTurn(state=dict(conversation.bot_state))
+    if not isinstance(message, SystemMessage):  # a "changed number" notice is not a question
+        turn = advance(definition, conversation.bot_state, bot_input, now)
+    conversation = dataclasses.replace(conversation, bot_state=dict(turn.state))
+    tickets: list[Ticket] = []
+    for event in turn.events:
+        resident, conversation = _apply_bot_event(event, resident, conversation, message, now)
+        if isinstance(event, TicketRequested):
+            ticket = _new_ticket(event, resident, conversation, definition, ports.tickets, now)
+            tickets.append(ticket)
+            turn = turn.with_reference(ticket.reference)
 
+    consented = resident.consent is ConsentState.GIVEN
+    resident = _refresh_profile(resident, message) if consented else _without_profile(resident)
     last_inbound = max(filter(None, (resident.last_inbound_at, message.timestamp)))
     resident = dataclasses.replace(
         resident, last_inbound_at=last_inbound, current_conversation_id=conversation.id
@@ -82,30 +129,175 @@ def handle_inbound_message(
     conversation = dataclasses.replace(conversation, updated_at=now, last_inbound_at=last_inbound)
 
     reply_messages = tuple(
-        _outbound(f"{message.wamid}~r{index}", reply, resident, conversation, now)
-        for index, reply in enumerate(replies)
+        queued_bot_reply(f"{message.wamid}~r{index}", reply, resident, conversation.id, now)
+        for index, reply in enumerate(turn.replies)
     )
-    stored = residents.save_turn(
+    inbound = _inbound(message, resident, conversation, now, reply_messages)
+    stored = ports.residents.save_turn(
         InboundTurn(
-            inbound=_inbound(message, resident, conversation, now, reply_messages),
+            inbound=inbound if consented else _redacted(inbound),
             resident=resident,
             resident_is_new=resident_is_new,
             conversation=conversation,
             replies=reply_messages,
+            tickets=tuple(tickets),
         )
     )
     log_extra = {"wamid": message.wamid, "resident": mask_resident_key(resident.key)}
     if not stored:
         return InboundOutcome(
-            duplicate=True, reply_ids=_requeue_unsent_replies(message, messages, outbound)
+            duplicate=True,
+            reply_ids=_requeue_unsent_replies(message, ports.messages, ports.outbound),
         )
 
     reply_ids = tuple(reply.id for reply in reply_messages)
     if reply_ids:
-        outbound.enqueue(reply_ids, Priority.REPLY)
+        ports.outbound.enqueue(reply_ids, Priority.REPLY)
+    if consented and isinstance(message, MediaMessage):
+        ports.media.enqueue(
+            [
+                MediaJob(
+                    message_id=message.wamid,
+                    media_id=message.media_id,
+                    resident_key=resident.key,
+                    mime_type=message.mime_type,
+                )
+            ]
+        )
     metrics.add_metric(name="InboundStored", unit=MetricUnit.Count, value=1)
+    if tickets:
+        metrics.add_metric(name="TicketsCreated", unit=MetricUnit.Count, value=len(tickets))
+        log_extra["ticket"] = tickets[0].reference
     logger.info("inbound message stored", extra={**log_extra, "replies": len(reply_ids)})
-    return InboundOutcome(duplicate=False, reply_ids=reply_ids)
+    return InboundOutcome(
+        duplicate=False,
+        reply_ids=reply_ids,
+        ticket=tickets[0].reference if tickets else None,
+    )
+
+
+def _bot_input(
+    message: InboundMessage,
+    resident: Resident,
+    definition: MunicipalityDefinition,
+    tickets: TicketStore,
+) -> BotInput:
+    media = message if isinstance(message, MediaMessage) else None
+    location = None
+    if isinstance(message, LocationMessage):
+        location = Location(
+            latitude=message.latitude,
+            longitude=message.longitude,
+            name=message.name,
+            address=message.address,
+        )
+    return BotInput(
+        message_type=message.message_type,
+        text=message.text_for_bot,
+        reply_id=message.reply_id,
+        message_id=message.wamid,
+        media_id=media.media_id if media else None,
+        mime_type=media.mime_type if media else None,
+        location=location,
+        resident_language=resident.language,
+        resident_phone=resident.wa_id,
+        consent=resident.consent,
+        consent_version=resident.consent_version,
+        opted_out=resident.opted_out,
+        ticket_lookup=_ticket_lookup(message, resident, definition, tickets),
+    )
+
+
+def _ticket_lookup(
+    message: InboundMessage,
+    resident: Resident,
+    definition: MunicipalityDefinition,
+    tickets: TicketStore,
+) -> TicketLookup | None:
+    """A reference the resident typed, looked up; another resident's ticket is "not found"."""
+    if definition.tickets is None or resident.consent is not ConsentState.GIVEN:
+        return None
+    reference = find_reference(definition.tickets.reference_prefix, message.text_for_bot)
+    if reference is None:
+        return None
+    ticket = tickets.get(reference)
+    if ticket is not None and ticket.resident_key != resident.key:
+        ticket = None
+    return TicketLookup(reference=reference, ticket=ticket)
+
+
+def _new_ticket(
+    event: TicketRequested,
+    resident: Resident,
+    conversation: Conversation,
+    definition: MunicipalityDefinition,
+    tickets: TicketStore,
+    now: datetime,
+) -> Ticket:
+    if definition.tickets is None:  # the loader refuses ticket flows without a tickets section
+        raise ValueError("a flow created a ticket but the configuration has no tickets section")
+    prefix = definition.tickets.reference_prefix
+    year = now.astimezone(definition.zone).year
+    reference = format_reference(prefix, year, tickets.next_number(prefix, year))
+    return Ticket(
+        reference=reference,
+        resident_key=resident.key,
+        conversation_id=conversation.id,
+        flow=event.flow,
+        category=event.category,
+        team=event.team,
+        description=event.description,
+        location=event.location,
+        address=event.address,
+        attachments=tuple(
+            TicketAttachment(
+                message_id=photo.message_id,
+                media_key=media_object_key(resident.key, photo.message_id),
+                mime_type=photo.mime_type,
+            )
+            for photo in event.photos
+        ),
+        language=event.language,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _apply_bot_event(
+    event: BotEvent,
+    resident: Resident,
+    conversation: Conversation,
+    message: InboundMessage,
+    now: datetime,
+) -> tuple[Resident, Conversation]:
+    match event:
+        case LanguageChosen(language=language):
+            return dataclasses.replace(resident, language=language), conversation
+        case HandoffRequested(team=team):
+            metrics.add_metric(name="Handoffs", unit=MetricUnit.Count, value=1)
+            return resident, dataclasses.replace(
+                conversation, status=ConversationStatus.QUEUED, team=team
+            )
+        case ConsentGiven(version=version):
+            return dataclasses.replace(
+                resident, consent=ConsentState.GIVEN, consent_version=version, consent_at=now
+            ), conversation
+        case ConsentDeclined(version=version):
+            return dataclasses.replace(
+                resident, consent=ConsentState.DECLINED, consent_version=version, consent_at=now
+            ), conversation
+        case OptedOut() | OptedIn():
+            opted_out = isinstance(event, OptedOut)
+            metrics.add_metric(
+                name="OptOuts" if opted_out else "OptIns", unit=MetricUnit.Count, value=1
+            )
+            return dataclasses.replace(
+                resident, opted_out=opted_out, opted_out_at=message.timestamp
+            ), conversation
+        case CsatRated(score=score):
+            metrics.add_metric(name="CsatRatings", unit=MetricUnit.Count, value=1)
+            return resident, dataclasses.replace(conversation, csat_score=score, csat_at=now)
+    return resident, conversation
 
 
 def _requeue_unsent_replies(
@@ -129,15 +321,6 @@ def _requeue_unsent_replies(
     return unsent
 
 
-def _new_resident(message: InboundMessage, now: datetime) -> Resident:
-    return Resident(
-        key=message.sender.key,
-        wa_id=message.sender.wa_id,
-        user_id=message.sender.user_id,
-        created_at=now,
-    )
-
-
 def _refresh_profile(resident: Resident, message: InboundMessage) -> Resident:
     sender = message.sender
     return dataclasses.replace(
@@ -149,18 +332,16 @@ def _refresh_profile(resident: Resident, message: InboundMessage) -> Resident:
     )
 
 
-def _apply_bot_event(
-    event: object, resident: Resident, conversation: Conversation
-) -> tuple[Resident, Conversation]:
-    match event:
-        case LanguageChosen(language=language):
-            return dataclasses.replace(resident, language=language), conversation
-        case HandoffRequested(team=team):
-            metrics.add_metric(name="Handoffs", unit=MetricUnit.Count, value=1)
-            return resident, dataclasses.replace(
-                conversation, status=ConversationStatus.QUEUED, team=team
-            )
-    return resident, conversation
+def _without_profile(resident: Resident) -> Resident:
+    """Without consent the resident is kept as an address and their answer to the consent
+    question only: no name, no username, no tags."""
+    return dataclasses.replace(
+        resident, username=None, profile_name=None, tags=(), custom_fields={}
+    )
+
+
+def _redacted(message: StoredMessage) -> StoredMessage:
+    return dataclasses.replace(message, body=None, payload={}, media_id=None)
 
 
 def _inbound(
@@ -184,24 +365,4 @@ def _inbound(
         status=DeliveryStatus.RECEIVED,
         status_at=now,
         reply_ids=tuple(reply.id for reply in replies),
-    )
-
-
-def _outbound(
-    message_id: str, reply: Reply, resident: Resident, conversation: Conversation, now: datetime
-) -> StoredMessage:
-    return StoredMessage(
-        id=message_id,
-        direction=Direction.OUTBOUND,
-        resident_key=resident.key,
-        conversation_id=conversation.id,
-        message_type=reply.kind,
-        body=reply_summary(reply),
-        payload=reply_to_dict(reply),
-        created_at=now,
-        status=DeliveryStatus.QUEUED,
-        status_at=now,
-        recipient=resident.recipient,
-        priority=Priority.REPLY,
-        sent_by="bot",
     )

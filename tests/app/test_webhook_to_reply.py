@@ -63,18 +63,21 @@ def test_odd_signed_payloads_are_acknowledged_not_retried(harness: AppHarness) -
     assert harness.receive(harness.names.inbound_queue) == []
 
 
-def test_a_text_message_is_stored_once_and_answered_with_the_menu(harness: AppHarness) -> None:
+def test_a_first_message_is_stored_once_and_answered_with_the_consent_prompt(
+    harness: AppHarness,
+) -> None:
     wa_id = "351912222222"
     assert harness.post_webhook(_text_webhook(wa_id, "wamid.hello", "Olá")).status_code == 200
     harness.drain()
 
     stored = container().messages.get("wamid.hello")
     assert stored is not None and stored.direction is Direction.INBOUND
+    assert stored.body is None  # nothing the resident wrote is kept before consent
     sent = _sent_to(harness, wa_id)
-    assert [m["body"]["type"] for m in sent] == ["text", "interactive"]
-    assert sent[1]["body"]["interactive"]["type"] == "list"
+    assert [m["body"]["type"] for m in sent] == ["interactive"]
+    assert sent[0]["body"]["interactive"]["type"] == "button"
     replies = container().messages.get_many(stored.reply_ids)
-    assert [r.status for r in replies] == [DeliveryStatus.SENT, DeliveryStatus.SENT]
+    assert [r.status for r in replies] == [DeliveryStatus.SENT]
     assert {r.wamid for r in replies} == {m["wamid"] for m in sent}
 
 
@@ -111,7 +114,7 @@ def test_three_deliveries_in_shuffled_order_give_one_message_and_one_reply(
     assert all(m is not None for m in stored)
     sent = _sent_to(harness, wa_id)
     replies_to_first = set(stored[0].reply_ids)
-    assert len(replies_to_first) == 2
+    assert len(replies_to_first) == 1  # the consent prompt
     assert len(sent) == len(stored[0].reply_ids) + len(stored[1].reply_ids)
     assert len({m["wamid"] for m in sent}) == len(sent)
 

@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.config_file import load_municipality_file
+from chalicelib.adapters.memory_media import InMemoryMediaQueue
 from chalicelib.adapters.memory_stores import (
     InMemoryDatabase,
     InMemoryInboundQueue,
     InMemoryMessageStore,
     InMemoryOutboundQueue,
     InMemoryResidentStore,
+    InMemoryTicketStore,
 )
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.replies import Reply
+from chalicelib.services.handle_inbound_message import InboundPorts
 from chalicelib.services.ports import GraphApiError, SendResult
 from chalicelib.settings import BUNDLED_CONFIG
 from chalicelib.whatsapp.payloads import build_message_payload
@@ -60,13 +63,25 @@ class World:
     database: InMemoryDatabase
     residents: InMemoryResidentStore
     messages: InMemoryMessageStore
+    tickets: InMemoryTicketStore
     outbound: InMemoryOutboundQueue
     inbound: InMemoryInboundQueue
+    media: InMemoryMediaQueue
     sender: RecordingSender
     ids: itertools.count
 
     def new_id(self) -> str:
         return f"conv-{next(self.ids)}"
+
+    @property
+    def ports(self) -> InboundPorts:
+        return InboundPorts(
+            residents=self.residents,
+            messages=self.messages,
+            tickets=self.tickets,
+            outbound=self.outbound,
+            media=self.media,
+        )
 
     def send_all(self) -> None:
         """Drain the outbound queue through the real sender, as the reply sender would."""
@@ -115,8 +130,10 @@ def world(definition: MunicipalityDefinition) -> World:
         database=database,
         residents=InMemoryResidentStore(database),
         messages=InMemoryMessageStore(database),
+        tickets=InMemoryTicketStore(database),
         outbound=InMemoryOutboundQueue(),
         inbound=InMemoryInboundQueue(),
+        media=InMemoryMediaQueue(),
         sender=RecordingSender(),
         ids=itertools.count(1),
     )

@@ -1,0 +1,88 @@
+"""Use case: a person resolves a resident's conversation; the resident is asked to rate it.
+
+The satisfaction question is a reply inside the conversation, so it is only sent while
+WhatsApp's 24-hour window is open and never to a resident who opted out of messages from us.
+Their answer comes back as an ordinary inbound message that the bot recognises as a rating
+(see engine.is_csat_answer) and records on the resolved conversation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.bot.engine import ask_csat
+from chalicelib.domain.conversations import ConversationStatus
+from chalicelib.domain.messages import Priority
+from chalicelib.observability import logger, mask_resident_key
+from chalicelib.services.ports import MessageStore, OutboundQueue, ResidentStore
+from chalicelib.services.queued_replies import queued_bot_reply
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    conversation_id: str | None  # None: the resident had no open conversation
+    csat_asked: bool = False
+
+
+def resolve_conversation(
+    resident_key: str,
+    *,
+    resolved_by: str,
+    definition: MunicipalityDefinition,
+    residents: ResidentStore,
+    messages: MessageStore,
+    outbound: OutboundQueue,
+    now: datetime,
+) -> Resolution:
+    resident, conversation = residents.load(resident_key)
+    if resident is None or conversation is None:
+        return Resolution(conversation_id=None)
+    if conversation.status is ConversationStatus.RESOLVED:
+        return Resolution(conversation_id=conversation.id)
+
+    csat = definition.csat
+    language = (
+        definition.supported_language(conversation.bot_state.get("language"))
+        or definition.supported_language(resident.language)
+        or definition.default_language
+    )
+    ask = (
+        csat is not None
+        and csat.ask_after_resolution
+        and not resident.opted_out
+        and resident.window_open(now)
+    )
+    state = {"language": language}
+    replies = ()
+    if ask:
+        turn = ask_csat(definition, language)
+        state, replies = dict(turn.state), turn.replies
+    residents.save_conversation(
+        dataclasses.replace(
+            conversation,
+            status=ConversationStatus.RESOLVED,
+            resolved_at=now,
+            updated_at=now,
+            bot_state=state,
+        )
+    )
+    survey = [
+        queued_bot_reply(f"{conversation.id}~csat{index}", reply, resident, conversation.id, now)
+        for index, reply in enumerate(replies)
+    ]
+    if survey:
+        messages.add_outbound(survey)
+        outbound.enqueue([message.id for message in survey], Priority.REPLY)
+    logger.info(
+        "conversation resolved",
+        extra={
+            "resident": mask_resident_key(resident.key),
+            "conversation": conversation.id,
+            "resolved_by": resolved_by,
+            "csat_asked": bool(survey),
+        },
+    )
+    return Resolution(conversation_id=conversation.id, csat_asked=bool(survey))

@@ -1,0 +1,130 @@
+"""The local stack as a user starts it (`civicchat run`): a subprocess on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from chalicelib.whatsapp.signature import sign
+
+APP_SECRET = "e2e-app-secret"
+VERIFY_TOKEN = "e2e-verify-token"
+ACCESS_TOKEN = "e2e-access-token"
+PHONE_NUMBER_ID = "100000000000001"
+CIVICCHAT = Path(sys.executable).parent / "civicchat"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RunningStack:
+    def __init__(
+        self, process: subprocess.Popen[str], app: str, simulator: str, aws_emulator: str
+    ) -> None:
+        self.process = process
+        self.app = app
+        self.simulator = simulator
+        self.aws_emulator = aws_emulator
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client for the stack's AWS emulator."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_emulator,
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def outbox_for(self, wa_id: str) -> list[dict]:
+        sent = requests.get(f"{self.simulator}/_sim/outbox", timeout=5).json()
+        return [message for message in sent if message["to"] == wa_id]
+
+    def webhook_log(self) -> list[dict]:
+        return requests.get(f"{self.simulator}/_sim/webhooks", timeout=5).json()
+
+    def post_webhook(self, payload: dict, *, signature: str | None = "valid") -> requests.Response:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "valid":
+            headers["X-Hub-Signature-256"] = sign(body, APP_SECRET)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return requests.post(
+            f"{self.app}/webhooks/whatsapp", data=body, headers=headers, timeout=10
+        )
+
+
+@contextmanager
+def running_stack() -> Iterator[RunningStack]:
+    port, simulator_port, emulator_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "SIMULATOR_PORT": str(simulator_port),
+        "AWS_EMULATOR_PORT": str(emulator_port),
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+    }
+    for name in ("WHATSAPP_API_URL", "AWS_ENDPOINT_URL", "CIVICCHAT_CONFIG", "CIVICCHAT_STAGE"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [str(CIVICCHAT), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = RunningStack(
+        process,
+        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{simulator_port}",
+        f"http://127.0.0.1:{emulator_port}",
+    )
+
+    def healthy() -> bool:
+        assert process.poll() is None, process.stdout.read() if process.stdout else "exited"
+        try:
+            return requests.get(f"{running.app}/health", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=90, what="/health to answer 200")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
