@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-outbound clean
+.PHONY: install run test lint format bench bench-outbound bench-reminders clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ bench: install
 
 bench-outbound: install
 	$(BIN)/python benchmarks/outbound.py
+
+bench-reminders: install
+	$(BIN)/python benchmarks/reminders.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

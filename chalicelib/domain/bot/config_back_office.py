@@ -227,7 +227,7 @@ class BackOfficeSections(Reader):
             entry = self.mapping(raw, path)
             if reminder_id is None or entry is None:
                 continue
-            self.keys(entry, path, ("offsets", "template", "params"))
+            self.keys(entry, path, ("offsets", "template", "params", "weekdays_only"))
             offsets = tuple(
                 offset
                 for i, item in enumerate(self.sequence(entry.get("offsets"), f"{path}.offsets"))
@@ -239,9 +239,16 @@ class BackOfficeSections(Reader):
             params: tuple[str, ...] = ()
             if entry.get("params") is not None:
                 params = self.text_list(entry["params"], f"{path}.params")
+            weekdays_only = False
+            if entry.get("weekdays_only") is not None:
+                weekdays_only = bool(self.flag(entry["weekdays_only"], f"{path}.weekdays_only"))
             if template is not None:
                 kinds[reminder_id] = Reminder(
-                    id=reminder_id, offsets=offsets, template=template, params=params
+                    id=reminder_id,
+                    offsets=offsets,
+                    template=template,
+                    params=params,
+                    weekdays_only=weekdays_only,
                 )
         return Reminders(kinds=MappingProxyType(kinds), send_window=send_window)
 

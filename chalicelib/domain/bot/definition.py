@@ -211,6 +211,7 @@ class Reminder:
     offsets: tuple[timedelta, ...]  # relative to the due date; negative = before
     template: str
     params: tuple[str, ...] = ()
+    weekdays_only: bool = False  # a reminder due on a weekend goes out the Monday after
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,494 @@
+"""ObligationStore, ReminderSchedule and NotificationStore on DynamoDB.
+
+Reminders and scheduled notifications carry `due_slot` (the 15-minute UTC slot of their
+send_at) only while scheduled, so the sparse `due` index holds exactly what is still to send
+and the job reads a slot with one Query — never a Scan. Each reminder item carries a copy of its
+obligation, so the job sends from that one read.
+
+Request budgets:
+- `ObligationStore.get`: 1 GetItem; `reminders_of`: 1 GetItem + 1 BatchGetItem.
+- `ObligationStore.save`: 1 TransactWriteItems (the obligation, its new plan and the reminders
+  it supersedes, ≤ 100 items), plus one more per conditional item that turned out not to apply
+  (a reminder claimed by the job in the meantime) — rare.
+- `due_in_slot`: 1 Query (more only past 1 MB of due items); `claim`, `skip`, `move`,
+  `advance_watermark`: 1 UpdateItem; `watermark`: 1 GetItem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb_models import (
+    WATERMARK_KEY,
+    NotificationModel,
+    ObligationModel,
+    ReminderModel,
+    StageTables,
+    bound_tables,
+)
+from chalicelib.domain.obligations import (
+    Notification,
+    NotificationStatus,
+    Obligation,
+    ObligationState,
+    ReminderStatus,
+    ScheduledReminder,
+)
+from chalicelib.domain.reminder_plan import (
+    SAVE_LIMIT,
+    DueReminder,
+    TooManyRemindersError,
+    replaced_reason,
+    slot_of,
+)
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_TRANSACTION_CANCELLED = "TransactionCanceledException"
+_CONFLICT_RETRIES = 3
+
+
+# --- items ------------------------------------------------------------------------------------
+
+
+def obligation_to_dict(obligation: Obligation) -> dict[str, Any]:
+    return {
+        "external_id": obligation.external_id,
+        "kind": obligation.kind,
+        "phone": obligation.phone,
+        "resident_key": obligation.resident_key,
+        "language": obligation.language,
+        "due_date": obligation.due_date.isoformat(),
+        "params": dict(obligation.params),
+        "state": obligation.state.value,
+        "created_at": obligation.created_at.isoformat(),
+        "updated_at": obligation.updated_at.isoformat(),
+        "registered_by": obligation.registered_by,
+    }
+
+
+def obligation_from_dict(data: dict[str, Any]) -> Obligation:
+    return Obligation(
+        external_id=data["external_id"],
+        kind=data["kind"],
+        phone=data["phone"],
+        resident_key=data["resident_key"],
+        language=data["language"],
+        due_date=date.fromisoformat(data["due_date"]),
+        params={str(k): str(v) for k, v in (data.get("params") or {}).items()},
+        state=ObligationState(data["state"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        registered_by=data["registered_by"],
+    )
+
+
+def obligation_item(
+    tables: StageTables, obligation: Obligation, reminder_ids: Sequence[str] = ()
+) -> ObligationModel:
+    """The item of `obligation` (for bulk loads; `save` writes the same attributes)."""
+    return tables.obligations(
+        obligation.external_id,
+        kind=obligation.kind,
+        phone=obligation.phone,
+        resident_key=obligation.resident_key,
+        language=obligation.language,
+        due_date=obligation.due_date.isoformat(),
+        params=dict(obligation.params),
+        state=obligation.state.value,
+        created_at=obligation.created_at,
+        updated_at=obligation.updated_at,
+        registered_by=obligation.registered_by,
+        reminder_ids=set(reminder_ids) or None,
+    )
+
+
+def _to_obligation(item: ObligationModel) -> Obligation:
+    return Obligation(
+        external_id=item.external_id,
+        kind=item.kind,
+        phone=item.phone,
+        resident_key=item.resident_key,
+        language=item.language,
+        due_date=date.fromisoformat(item.due_date),
+        params={str(k): str(v) for k, v in (item.params or {}).items()},
+        state=ObligationState(item.state),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        registered_by=item.registered_by,
+    )
+
+
+def reminder_item(
+    tables: StageTables, reminder: ScheduledReminder, obligation: Obligation
+) -> ReminderModel:
+    """The item of `reminder` planned for `obligation`: in the due index while scheduled."""
+    scheduled = reminder.status is ReminderStatus.SCHEDULED
+    return tables.reminders(
+        reminder.id,
+        external_id=reminder.external_id,
+        offset_days=reminder.offset_days,
+        send_at=reminder.send_at,
+        expires_at=reminder.expires_at,
+        status=reminder.status.value,
+        message_id=reminder.message_id,
+        reason=reminder.reason,
+        updated_at=reminder.updated_at,
+        due_slot=slot_of(reminder.send_at) if scheduled else None,
+        due_date=obligation.due_date.isoformat(),
+        obligation=obligation_to_dict(obligation),
+    )
+
+
+def _to_reminder(item: ReminderModel) -> DueReminder:
+    return DueReminder(
+        id=item.reminder_id,
+        external_id=item.external_id or "",
+        offset_days=int(item.offset_days or 0),
+        send_at=item.send_at,  # type: ignore[arg-type]
+        expires_at=item.expires_at,  # type: ignore[arg-type]
+        status=ReminderStatus(item.status),
+        message_id=item.message_id,
+        reason=item.reason,
+        updated_at=item.updated_at,  # type: ignore[arg-type]
+        obligation=obligation_from_dict(item.obligation or {}),
+    )
+
+
+def _plain(reminder: DueReminder) -> ScheduledReminder:
+    return ScheduledReminder(
+        **{item.name: getattr(reminder, item.name) for item in fields(ScheduledReminder)}
+    )
+
+
+def notification_item(tables: StageTables, notification: Notification) -> NotificationModel:
+    scheduled = notification.status is NotificationStatus.SCHEDULED
+    return tables.notifications(
+        notification.external_id,
+        kind=notification.kind,
+        phone=notification.phone,
+        resident_key=notification.resident_key,
+        language=notification.language,
+        params=dict(notification.params),
+        send_at=notification.send_at,
+        status=notification.status.value,
+        message_id=notification.message_id,
+        created_at=notification.created_at,
+        registered_by=notification.registered_by,
+        due_slot=slot_of(notification.send_at) if scheduled else None,
+    )
+
+
+def _to_notification(item: NotificationModel) -> Notification:
+    return Notification(
+        external_id=item.external_id,
+        kind=item.kind,
+        phone=item.phone,
+        resident_key=item.resident_key,
+        language=item.language,
+        params={str(k): str(v) for k, v in (item.params or {}).items()},
+        send_at=item.send_at,
+        status=NotificationStatus(item.status),
+        message_id=item.message_id,
+        created_at=item.created_at,
+        registered_by=item.registered_by,
+    )
+
+
+class _Tables:
+    def __init__(self, tables: StageTables | None) -> None:
+        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
+        first use."""
+        self._given_tables = tables
+
+    @property
+    def _tables(self) -> StageTables:
+        return self._given_tables or bound_tables()
+
+
+def _conditional_update(item: Any, actions: list[Action], condition: Condition) -> bool:
+    """One UpdateItem; False when the condition failed."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == _CONDITION_FAILED:
+            return False
+        raise
+    return True
+
+
+# --- obligations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One item of the save transaction. Optional entries are conditions about the reminders'
+    current state; when one fails, the save goes on without it."""
+
+    put: ReminderModel | None = None
+    update: Any = None
+    actions: tuple[Action, ...] = ()
+    condition: Condition | None = None
+    optional: bool = False
+
+
+class DynamoDBObligationStore(_Tables):
+    def get(self, external_id: str) -> Obligation | None:
+        try:
+            item = self._tables.obligations.get(external_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _to_obligation(item)
+
+    def reminders_of(self, external_id: str) -> list[ScheduledReminder]:
+        """Every reminder ever planned for it, by offset."""
+        try:
+            item = self._tables.obligations.get(
+                external_id, consistent_read=True, attributes_to_get=["reminder_ids"]
+            )
+        except DoesNotExist:
+            return []
+        ids = sorted(item.reminder_ids or ())
+        if not ids:
+            return []
+        found = [
+            _plain(_to_reminder(reminder))
+            for reminder in self._tables.reminders.batch_get(ids, consistent_read=True)
+        ]
+        return sorted(found, key=lambda reminder: reminder.offset_days)
+
+    def save(
+        self,
+        obligation: Obligation,
+        reminders: Sequence[ScheduledReminder],
+        *,
+        replaced: Sequence[ScheduledReminder] = (),
+    ) -> None:
+        """One TransactWriteItems: the obligation, its plan and the superseded reminders.
+
+        A planned reminder never overwrites one already queued for the same due date (an update
+        that keeps the due date must not send it again); a superseded one is only skipped while
+        still scheduled (the job may have just queued it). Either condition failing drops that
+        item and the transaction is retried without it, so nothing is half-written."""
+        entries = self._entries(obligation, reminders, replaced)
+        if len(entries) > SAVE_LIMIT:
+            raise TooManyRemindersError(
+                f"{obligation.external_id}: {len(entries)} items do not fit in one transaction "
+                f"(at most {SAVE_LIMIT})"
+            )
+        conflicts = 0
+        while True:
+            # PynamoDB sends puts before updates: keep the list in that order to read the
+            # cancellation reasons, which come one per item.
+            ordered = [e for e in entries if e.put is not None] + [
+                e for e in entries if e.put is None
+            ]
+            transaction = TransactWrite(connection=self._tables.connection)
+            for entry in ordered:
+                if entry.put is not None:
+                    transaction.save(entry.put, condition=entry.condition)
+                else:
+                    transaction.update(
+                        entry.update, actions=list(entry.actions), condition=entry.condition
+                    )
+            try:
+                with transaction:
+                    pass  # the context manager commits on exit
+                return
+            except TransactWriteError as error:
+                if error.cause_response_code != _TRANSACTION_CANCELLED:
+                    raise
+                codes = [reason.code if reason else None for reason in error.cancellation_reasons]
+                failed = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+                if codes and "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
+                    conflicts += 1
+                    continue
+                if not failed or any(not ordered[i].optional for i in failed):
+                    raise
+                entries = [entry for i, entry in enumerate(ordered) if i not in failed]
+
+    def _entries(
+        self,
+        obligation: Obligation,
+        reminders: Sequence[ScheduledReminder],
+        replaced: Sequence[ScheduledReminder],
+    ) -> list[_Entry]:
+        model, reminder_model = self._tables.obligations, self._tables.reminders
+        planned_ids = {reminder.id for reminder in reminders}
+        superseded = {
+            reminder.id: reminder for reminder in replaced if reminder.id not in planned_ids
+        }
+        actions: list[Action] = [
+            model.kind.set(obligation.kind),
+            model.phone.set(obligation.phone),
+            model.resident_key.set(obligation.resident_key),
+            model.language.set(obligation.language),
+            model.due_date.set(obligation.due_date.isoformat()),
+            model.params.set(dict(obligation.params)),
+            model.state.set(obligation.state.value),
+            model.created_at.set(obligation.created_at),
+            model.updated_at.set(obligation.updated_at),
+            model.registered_by.set(obligation.registered_by),
+        ]
+        if planned_ids or superseded:
+            # ADD keeps the ids of reminders planned before (sent, skipped) in the set.
+            actions.append(model.reminder_ids.add(planned_ids | set(superseded)))
+        entries = [_Entry(update=model(obligation.external_id), actions=tuple(actions))]
+        due = obligation.due_date.isoformat()
+        for reminder in reminders:
+            not_sent_for_this_due_date = (
+                reminder_model.reminder_id.does_not_exist()
+                | (reminder_model.status != ReminderStatus.QUEUED.value)
+                | (reminder_model.due_date != due)
+            )
+            entries.append(
+                _Entry(
+                    put=reminder_item(self._tables, reminder, obligation),
+                    condition=not_sent_for_this_due_date,
+                    optional=True,
+                )
+            )
+        reason = replaced_reason(obligation)
+        for reminder in superseded.values():
+            entries.append(
+                _Entry(
+                    update=reminder_model(reminder.id),
+                    actions=(
+                        reminder_model.status.set(ReminderStatus.SKIPPED.value),
+                        reminder_model.reason.set(reason),
+                        reminder_model.updated_at.set(obligation.updated_at),
+                        reminder_model.due_slot.remove(),
+                    ),
+                    condition=reminder_model.status == ReminderStatus.SCHEDULED.value,
+                    optional=True,
+                )
+            )
+        return entries
+
+
+# --- the due index ----------------------------------------------------------------------------
+
+
+class DynamoDBReminderSchedule(_Tables):
+    def due_in_slot(self, slot: str) -> list[ScheduledReminder]:
+        """The slot's scheduled reminders, by send_at, each a DueReminder carrying its
+        obligation."""
+        return [_to_reminder(item) for item in self._tables.reminders.due.query(slot)]
+
+    def claim(self, reminder: ScheduledReminder, message_id: str, now: datetime) -> bool:
+        model = self._tables.reminders
+        return _conditional_update(
+            model(reminder.id),
+            [
+                model.status.set(ReminderStatus.QUEUED.value),
+                model.message_id.set(message_id),
+                model.updated_at.set(now),
+                model.due_slot.remove(),
+            ],
+            self._still_scheduled(reminder),
+        )
+
+    def skip(self, reminder: ScheduledReminder, reason: str, now: datetime) -> bool:
+        model = self._tables.reminders
+        return _conditional_update(
+            model(reminder.id),
+            [
+                model.status.set(ReminderStatus.SKIPPED.value),
+                model.reason.set(reason),
+                model.updated_at.set(now),
+                model.due_slot.remove(),
+            ],
+            self._still_scheduled(reminder),
+        )
+
+    def move(self, reminder: ScheduledReminder, send_at: datetime) -> None:
+        model = self._tables.reminders
+        _conditional_update(
+            model(reminder.id),
+            [model.send_at.set(send_at), model.due_slot.set(slot_of(send_at))],
+            self._still_scheduled(reminder),
+        )
+
+    def watermark(self) -> str | None:
+        try:
+            item = self._tables.reminders.get(WATERMARK_KEY, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return item.watermark
+
+    def advance_watermark(self, slot: str) -> None:
+        """Never backwards: an operator re-running an old window leaves it where it is."""
+        model = self._tables.reminders
+        _conditional_update(
+            model(WATERMARK_KEY),
+            [model.watermark.set(slot)],
+            model.watermark.does_not_exist() | (model.watermark < slot),
+        )
+
+    def _still_scheduled(self, reminder: ScheduledReminder) -> Condition:
+        # The same send_at too: a re-planned reminder (same id, new due date) is another one.
+        model = self._tables.reminders
+        return (model.status == ReminderStatus.SCHEDULED.value) & (
+            model.send_at == reminder.send_at
+        )
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+class DynamoDBNotificationStore(_Tables):
+    def get(self, external_id: str) -> Notification | None:
+        try:
+            item = self._tables.notifications.get(external_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _to_notification(item)
+
+    def add(self, notification: Notification) -> bool:
+        model = self._tables.notifications
+        try:
+            notification_item(self._tables, notification).save(
+                condition=model.external_id.does_not_exist()
+            )
+        except PutError as error:
+            if error.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def due_in_slot(self, slot: str) -> list[Notification]:
+        return [_to_notification(item) for item in self._tables.notifications.due.query(slot)]
+
+    def claim(self, notification: Notification, message_id: str, now: datetime) -> bool:
+        model = self._tables.notifications
+        return _conditional_update(
+            model(notification.external_id),
+            [
+                model.status.set(NotificationStatus.QUEUED.value),
+                model.message_id.set(message_id),
+                model.due_slot.remove(),
+            ],
+            self._still_scheduled(notification),
+        )
+
+    def move(self, notification: Notification, send_at: datetime) -> None:
+        """Re-slot a scheduled notification whose slot passed outside the send window."""
+        model = self._tables.notifications
+        _conditional_update(
+            model(notification.external_id),
+            [model.send_at.set(send_at), model.due_slot.set(slot_of(send_at))],
+            self._still_scheduled(notification),
+        )
+
+    def _still_scheduled(self, notification: Notification) -> Condition:
+        model = self._tables.notifications
+        return (model.status == NotificationStatus.SCHEDULED.value) & (
+            model.send_at == notification.send_at
+        )
