@@ -397,3 +397,10 @@ def test_bot_input_and_turn_are_frozen() -> None:
         event.text = "changed"  # type: ignore[misc]
     assert replace(event, text="x").text == "x"
     assert event.consent is ConsentState.UNKNOWN
+
+
+def test_a_tap_on_a_reminders_button_reaches_a_person() -> None:
+    tap = message(message_type="button", text="More info", reply_id="reminder|rem|lic-1|-42")
+    turn = send(TOWN, MENU_STATE, tap)
+    assert turn.events == (HandoffRequested(team="front_desk", reason="reminder"),)
+    assert turn.state["mode"] == "with_person"

@@ -16,7 +16,9 @@ class HandoffRequested:
 
     kind: ClassVar[str] = "handoff_requested"
     team: str
-    reason: str  # "menu": chosen from the menu; "not_understood": accepted after two misses
+    reason: (
+        str  # "menu"; "not_understood": accepted after two misses; "reminder": a reminder's button
+    )
     flow: str | None = None
 
 

@@ -30,6 +30,7 @@ from chalicelib.domain.bot.understanding import (
     typed,
     worded,
 )
+from chalicelib.domain.obligations import REMINDER_BUTTON_PREFIX
 from chalicelib.domain.replies import MediaReply, Reply, TextReply
 
 CHOOSE_LANGUAGE = "choose_language"  # the built-in flow: the language list
@@ -47,6 +48,9 @@ def respond_in_menu(
             replies=(Phrasebook(definition, language).main_menu(),),
             events=(LanguageChosen(language=language),),
         )
+    if event.reply_id and event.reply_id.startswith(REMINDER_BUTTON_PREFIX):
+        # A tap on a reminder's button: a person answers, with the reminder in the thread.
+        return hand_off(book, state, _offer_team(definition), now, reason="reminder")
     offer = _offer_answer(book, state, event)
     if offer == OFFER_PERSON:
         return hand_off(book, state, _offer_team(definition), now, reason="not_understood")
