@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalice import Chalice, Rate
 
 from chalicelib import workers
+from chalicelib.http.api_v1 import api_v1
 from chalicelib.http.health import health
 from chalicelib.http.webhooks import webhooks
 from chalicelib.observability import logger, publish_metrics
@@ -15,6 +16,7 @@ from chalicelib.settings import current_stage
 app = Chalice(app_name="civicchat")
 app.register_blueprint(webhooks)
 app.register_blueprint(health)
+app.register_blueprint(api_v1)
 
 _names = ResourceNames(current_stage())
 
@@ -51,3 +53,8 @@ def media_fetcher(event):
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="requeue_stalled_outbound")
 def requeue_stalled_outbound(event):
     return {"requeued": workers.requeue_stalled_outbound()}
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="run_reminders")
+def run_reminders(event):
+    return workers.run_reminders(event.to_dict())

@@ -22,6 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     operator_commands.add_commands(commands)
     config_commands.add_commands(commands)
+    from chalicelib import apikey_commands
+
+    apikey_commands.add_commands(commands)
+    from chalicelib import reminder_commands
+
+    reminder_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -29,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return operator_commands.run(args)
     if args.command == "config":
         return config_commands.run(args)
+    if args.command == "apikey":
+        return apikey_commands.run(args)
+    if args.command == "reminders":
+        return reminder_commands.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -15,18 +15,22 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_models import StageTables
+    from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBNotificationStore
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
     from chalicelib.domain.messages import Priority
     from chalicelib.services.handle_inbound_message import InboundPorts
     from chalicelib.services.pacing_ports import RateLimiter
     from chalicelib.services.ports import (
+        ApiKeyStore,
         InboundQueue,
         MediaArchive,
         MediaQueue,
         MessageSender,
         MessageStore,
+        ObligationStore,
         OutboundQueue,
+        ReminderSchedule,
         ResidentStore,
         SenderControl,
         TicketStore,
@@ -63,6 +67,44 @@ class Container:
         from chalicelib.adapters.dynamodb_ticket_store import DynamoDBTicketStore
 
         return DynamoDBTicketStore(self.tables)
+
+    @cached_property
+    def obligations(self) -> ObligationStore:
+        from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBObligationStore
+
+        return DynamoDBObligationStore(self.tables)
+
+    @cached_property
+    def reminder_schedule(self) -> ReminderSchedule:
+        from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBReminderSchedule
+
+        return DynamoDBReminderSchedule(self.tables)
+
+    @cached_property
+    def notification_store(self) -> DynamoDBNotificationStore:
+        """A NotificationStore, which can also re-slot (`move`) as the reminders job needs."""
+        from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBNotificationStore
+
+        return DynamoDBNotificationStore(self.tables)
+
+    @cached_property
+    def bulk_concurrency(self) -> int:
+        """How many rows of a bulk upload are saved at once: many on AWS; one at a time against
+        an emulator (moto, in `civicchat run` and the tests), whose DynamoDB fails concurrent
+        writes to one table."""
+        from urllib.parse import urlparse
+
+        from chalicelib.services.back_office import BULK_CONCURRENCY
+
+        host = urlparse(self.tables.connection.client.meta.endpoint_url).hostname or ""
+        on_aws = host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+        return BULK_CONCURRENCY if on_aws else 1
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        from chalicelib.adapters.dynamodb_api_key_store import DynamoDBApiKeyStore
+
+        return DynamoDBApiKeyStore(self.tables)
 
     @cached_property
     def inbound_ports(self) -> InboundPorts:

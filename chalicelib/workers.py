@@ -125,6 +125,31 @@ def requeue_stalled_outbound() -> int:
     return requeue(messages=deps.messages, outbound=deps.outbound_queue, now=utc_now())
 
 
+def run_reminders(event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The reminders job for now (the scheduled event's time is when EventBridge meant to fire;
+    what is due is decided by the watermark, so a late start changes nothing)."""
+    from chalicelib.services.run_reminders import run_reminders as run
+
+    deps = container()
+    now = utc_now()
+    result = run(
+        now,
+        definition=deps.definition,
+        schedule=deps.reminder_schedule,
+        notifications=deps.notification_store,
+        obligations=deps.obligations,
+        messages=deps.messages,
+        outbound=deps.outbound_queue,
+    )
+    return {
+        "slots": result.slots,
+        "items_read": result.items_read,
+        "queued": result.queued,
+        "skipped": result.skipped,
+        "moved": result.moved,
+    }
+
+
 def process_media_batch(event: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,

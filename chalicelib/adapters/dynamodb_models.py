@@ -24,6 +24,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -465,12 +466,143 @@ class RateLimitModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+# --- API keys ---------------------------------------------------------------------------------
+
+API_KEY_NAME_PREFIX = "name#"  # key hashes are hex digits: a name item never collides with one
+
+
+class ApiKeyModel(Model):
+    """Back-office API keys, by the sha256 of the key (the key itself is never stored). The
+    table also holds one `name#<name>` item per name, pointing at the name's current key: the
+    name is claimed by a conditional put in the key's own transaction (names stay unique), and
+    `apikey revoke --name` finds the key with a GetItem. The logical name has no underscore:
+    CloudFormation logical ids (`ApikeysTable`) must be alphanumeric."""
+
+    logical_name: ClassVar[str] = "apikeys"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute, null=True)  # key items
+    created_at = UTCDateTimeAttribute(null=True)  # key items
+    revoked_at = UTCDateTimeAttribute(null=True)  # key items
+    current_hash = UnicodeAttribute(null=True)  # name items: the key the name belongs to
+    revoked = BooleanAttribute(null=True)  # name items: that key was revoked, the name is free
+
+
+# --- obligations, reminders and notifications ------------------------------------------------
+# Conversions to and from the domain live in adapters/dynamodb_reminder_stores.py.
+
+WATERMARK_KEY = "#watermark"  # the `reminders` item holding the last slot the job finished
+
+
+class ObligationModel(Model):
+    """A due date a back office registered. `reminder_ids` is every reminder ever planned for it
+    (a string set, added to by each save), so its reminders are read by key, with no index."""
+
+    logical_name: ClassVar[str] = "obligations"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    external_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    resident_key = UnicodeAttribute()
+    language = UnicodeAttribute()
+    due_date = UnicodeAttribute()  # YYYY-MM-DD
+    params = JSONAttribute(null=True)
+    state = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    registered_by = UnicodeAttribute()
+    reminder_ids = UnicodeSetAttribute(null=True)
+
+
+class DueReminders(GlobalSecondaryIndex["ReminderModel"]):
+    """Sparse: only scheduled reminders carry `due_slot` (their send_at's 15-minute UTC slot), so
+    the job's one Query per slot reads exactly what is due. All attributes are projected: each
+    due item carries a copy of its obligation, and the job needs no second read to send it."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_slot = UnicodeAttribute(hash_key=True)
+    send_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ReminderModel(Model):
+    """One planned reminder (`reminder_id` = rem|<external id>|<offset>), and the job's
+    WATERMARK_KEY item, which has `watermark` only: hence every other attribute is nullable."""
+
+    logical_name: ClassVar[str] = "reminders"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    reminder_id = UnicodeAttribute(hash_key=True)
+    external_id = UnicodeAttribute(null=True)
+    offset_days = NumberAttribute(null=True)
+    send_at = UTCDateTimeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    due_slot = UnicodeAttribute(null=True)  # set only while scheduled
+    due_date = UnicodeAttribute(null=True)  # the obligation's when this was planned
+    obligation = JSONAttribute(null=True)  # the obligation as it was when this was planned
+    watermark = UnicodeAttribute(null=True)  # WATERMARK_KEY item only
+
+    due = DueReminders()
+
+
+class DueNotifications(GlobalSecondaryIndex["NotificationModel"]):
+    """Sparse, like the reminders' `due`: only scheduled notifications carry `due_slot`."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_slot = UnicodeAttribute(hash_key=True)
+    send_at = UTCDateTimeAttribute(range_key=True)
+
+
+class NotificationModel(Model):
+    logical_name: ClassVar[str] = "notifications"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    external_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    resident_key = UnicodeAttribute()
+    language = UnicodeAttribute()
+    params = JSONAttribute(null=True)
+    send_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()
+    message_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    registered_by = UnicodeAttribute()
+    due_slot = UnicodeAttribute(null=True)  # set only while scheduled
+
+    due = DueNotifications()
+
+
 MODEL_CLASSES: tuple[type[Model], ...] = (
     ResidentModel,
     ConversationModel,
     MessageModel,
     RateLimitModel,
     TicketModel,
+    ApiKeyModel,
+    ObligationModel,
+    ReminderModel,
+    NotificationModel,
 )
 
 
@@ -486,6 +618,10 @@ class StageTables:
     messages: type[MessageModel]
     rate_limits: type[RateLimitModel]
     tickets: type[TicketModel]
+    api_keys: type[ApiKeyModel]
+    obligations: type[ObligationModel]
+    reminders: type[ReminderModel]
+    notifications: type[NotificationModel]
 
     @property
     def connection(self) -> Connection:
@@ -540,10 +676,23 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
     messages = _bind(MessageModel, names, region, host)
     rate_limits = _bind(RateLimitModel, names, region, host)
     tickets = _bind(TicketModel, names, region, host)
+    api_keys = _bind(ApiKeyModel, names, region, host)
+    obligations = _bind(ObligationModel, names, region, host)
+    reminders = _bind(ReminderModel, names, region, host)
+    notifications = _bind(NotificationModel, names, region, host)
     # A PynamoDB Connection serves any number of tables once it knows their key schemas;
     # building the TableConnections makes no request and creates no client yet.
     shared = residents._get_connection().connection
-    for model in (conversations, messages, rate_limits, tickets):
+    for model in (
+        conversations,
+        messages,
+        rate_limits,
+        tickets,
+        api_keys,
+        obligations,
+        reminders,
+        notifications,
+    ):
         table_connection = model._get_connection()
         shared.add_meta_table(table_connection.get_meta_table())
         table_connection.connection = shared
@@ -553,6 +702,10 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         messages=messages,
         rate_limits=rate_limits,
         tickets=tickets,
+        api_keys=api_keys,
+        obligations=obligations,
+        reminders=reminders,
+        notifications=notifications,
     )
 
 

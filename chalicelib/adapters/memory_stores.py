@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.api_keys import ApiKey
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import (
     DeliveryStatus,
@@ -23,6 +24,7 @@ from chalicelib.domain.messages import (
     StoredMessage,
     statuses_before,
 )
+from chalicelib.domain.obligations import Notification, Obligation, ScheduledReminder
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.tickets import Ticket
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
@@ -39,6 +41,13 @@ class InMemoryDatabase:
     messages: dict[str, StoredMessage] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     ticket_numbers: dict[tuple[str, int], int] = field(default_factory=dict)
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)  # by key_hash
+    obligations: dict[str, Obligation] = field(default_factory=dict)
+    # Reminders by id; the stores keep a copy of the obligation with each (see
+    # memory_reminder_stores), as the DynamoDB item does.
+    reminders: dict[str, ScheduledReminder] = field(default_factory=dict)
+    reminder_watermark: str | None = None
+    notifications: dict[str, Notification] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.api_keys import ApiKey
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Priority, StoredMessage
+from chalicelib.domain.obligations import Notification, Obligation, ScheduledReminder
 from chalicelib.domain.replies import Reply
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.tickets import Ticket
@@ -237,3 +239,66 @@ class MessageSender(Protocol):
         """Send one message; raises GraphApiError (or requests' errors for transport faults).
         `callback_data` is echoed back by Meta in the message's status webhooks."""
         ...
+
+
+class ObligationStore(Protocol):
+    def get(self, external_id: str) -> Obligation | None: ...
+
+    def reminders_of(self, external_id: str) -> list[ScheduledReminder]: ...
+
+    def save(
+        self,
+        obligation: Obligation,
+        reminders: Sequence[ScheduledReminder],
+        *,
+        replaced: Sequence[ScheduledReminder] = (),
+    ) -> None:
+        """Store the obligation and its new reminder plan at once; `replaced` are the old
+        scheduled reminders the plan supersedes (they become skipped, leaving the due index)."""
+        ...
+
+
+class ReminderSchedule(Protocol):
+    """The due index: scheduled reminders and notifications by 15-minute slot, read by the job
+    with one Query per slot — never a Scan."""
+
+    def due_in_slot(self, slot: str) -> list[ScheduledReminder]: ...
+
+    def claim(self, reminder: ScheduledReminder, message_id: str, now: datetime) -> bool:
+        """scheduled → queued (leaves the index). False when it was not scheduled any more:
+        another run got it first."""
+        ...
+
+    def skip(self, reminder: ScheduledReminder, reason: str, now: datetime) -> bool: ...
+
+    def move(self, reminder: ScheduledReminder, send_at: datetime) -> None:
+        """Re-slot a reminder whose slot passed outside the send window."""
+        ...
+
+    def watermark(self) -> str | None:
+        """The last slot a job finished."""
+        ...
+
+    def advance_watermark(self, slot: str) -> None: ...
+
+
+class NotificationStore(Protocol):
+    def get(self, external_id: str) -> Notification | None: ...
+
+    def add(self, notification: Notification) -> bool:
+        """False (nothing written) when the external id is already known."""
+        ...
+
+    def due_in_slot(self, slot: str) -> list[Notification]: ...
+
+    def claim(self, notification: Notification, message_id: str, now: datetime) -> bool: ...
+
+
+class ApiKeyStore(Protocol):
+    def find(self, key_hash: str) -> ApiKey | None: ...
+
+    def add(self, key: ApiKey) -> None: ...
+
+    def revoke(self, name: str, now: datetime) -> bool: ...
+
+    def list(self) -> list[ApiKey]: ...

@@ -47,6 +47,17 @@ EXPECTED_TABLES = {
         "keys": {"reference": "HASH"},
         "indexes": {"by_resident": ({"resident_key": "HASH", "created_at": "RANGE"}, "ALL")},
     },
+    "civicchat-prod-obligations": {"keys": {"external_id": "HASH"}, "indexes": {}},
+    # Keys by their sha256; `name#<name>` items keep names unique (no index needed).
+    "civicchat-prod-apikeys": {"keys": {"key_hash": "HASH"}, "indexes": {}},
+    "civicchat-prod-reminders": {
+        "keys": {"reminder_id": "HASH"},
+        "indexes": {"due": ({"due_slot": "HASH", "send_at": "RANGE"}, "ALL")},
+    },
+    "civicchat-prod-notifications": {
+        "keys": {"external_id": "HASH"},
+        "indexes": {"due": ({"due_slot": "HASH", "send_at": "RANGE"}, "ALL")},
+    },
 }
 
 
@@ -130,6 +141,10 @@ def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> Non
         "civicchat-prod-residents": None,
         "civicchat-prod-conversations": None,
         "civicchat-prod-tickets": None,
+        "civicchat-prod-obligations": None,
+        "civicchat-prod-apikeys": None,
+        "civicchat-prod-reminders": None,
+        "civicchat-prod-notifications": None,
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
     }
