@@ -22,6 +22,7 @@ The sender skips residents who opted out and paces bulk sends under Meta's limit
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from chalicelib.domain.obligations import (
     ObligationState,
     ScheduledReminder,
     notification_message_id,
+    reminder_button_payload,
 )
 from chalicelib.domain.reminder_plan import (
     SLOT,
@@ -312,6 +314,13 @@ class _Job:
     def _message(
         self, message_id: str, reply: TemplateReply, source: Obligation | Notification
     ) -> StoredMessage:
+        template = self.definition.templates.get(reply.name)
+        if template is not None and template.buttons:  # a tap comes back naming this message
+            payloads = tuple(
+                f"{reminder_button_payload(message_id)}|{index}"
+                for index in range(len(template.buttons))
+            )
+            reply = dataclasses.replace(reply, button_payloads=payloads)
         return queued_message(
             message_id,
             reply,

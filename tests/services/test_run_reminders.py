@@ -430,3 +430,16 @@ def test_slots_to_read() -> None:
     )
     slots, not_caught_up = slots_to_read(at, "2026-11-20T00:00", two_days)
     assert (slots[0], len(slots), not_caught_up) == ("2026-11-29T09:00", 193, 9 * 96 + 36)
+
+
+def test_a_reminders_buttons_name_the_message_they_answer(world: World, jobs: Reminders) -> None:
+    templates = dict(world.definition.templates)
+    templates["payment_due"] = dataclasses.replace(
+        templates["payment_due"], buttons=("More info", "Pay")
+    )
+    world.definition = dataclasses.replace(world.definition, templates=templates)
+    jobs.register()
+    jobs.run(WINDOW_OPENS)
+    message_id = reminder_message_id(jobs.reminder("TAX-1", -14), DUE)
+    reply = reply_from_dict(world.messages.get(message_id).payload)
+    assert reply.button_payloads == (f"reminder|{message_id}|0", f"reminder|{message_id}|1")
