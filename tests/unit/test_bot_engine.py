@@ -396,7 +396,11 @@ def test_bot_input_and_turn_are_frozen() -> None:
     with pytest.raises(AttributeError):
         event.text = "changed"  # type: ignore[misc]
     assert replace(event, text="x").text == "x"
+    assert event.text == "hi"  # replace made a copy
     assert event.consent is ConsentState.UNKNOWN
+    turn = send(TOWN, MENU_STATE, message(text="hi"))
+    with pytest.raises(AttributeError):
+        turn.replies = ()  # type: ignore[misc]
 
 
 def test_a_tap_on_a_reminders_button_reaches_a_person() -> None:

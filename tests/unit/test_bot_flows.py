@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.domain.bot.definition import FlowStep, StepKind
 from chalicelib.domain.bot.events import FaqAnswered, PhotoAnswer, TicketRequested
-from chalicelib.domain.bot.turns import REFERENCE_PLACEHOLDER, BotTurn
+from chalicelib.domain.bot.turns import BotTurn
 from chalicelib.domain.replies import Button, ButtonsReply, MenuReply, MenuRow, TextReply
 from chalicelib.domain.tickets import Location, Ticket, TicketLookup, TicketStatus
 from tests.unit.bot_definitions import (
@@ -75,7 +75,7 @@ def test_a_whole_report_with_photo_and_pin() -> None:
         ),
     )
     assert last.replies[0] == TextReply(text="Thanks! Reference {reference}; roads will see to it.")
-    assert REFERENCE_PLACEHOLDER in last.replies[0].text  # type: ignore[union-attr]
+    assert "{reference}" in last.replies[0].text  # type: ignore[union-attr]
     assert last.replies[1].body == "Anything else?"  # type: ignore[union-attr]
     assert last.state == MENU_STATE
     filled = last.with_reference("VNR-2026-000001")

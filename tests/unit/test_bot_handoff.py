@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.domain.bot.definition import BusinessHours, HandOff
+from chalicelib.domain.bot.definition import BusinessHours, HandOff, MunicipalityDefinition
 from chalicelib.domain.bot.events import HandoffRequested
 from chalicelib.domain.replies import TextReply
 from tests.unit.bot_definitions import (
@@ -25,7 +25,7 @@ TOWN = town()
 HANDOFF = "A person from the front desk will answer you."
 
 
-def hand_off_text(definition, now: datetime, language: str = "en") -> str:  # type: ignore[no-untyped-def]
+def hand_off_text(definition: MunicipalityDefinition, now: datetime, language: str = "en") -> str:
     state = {**MENU_STATE, "language": language}
     turn = send(definition, state, message(reply_id="human"), now)
     assert turn.events == (HandoffRequested(team="front_desk", reason="menu"),)

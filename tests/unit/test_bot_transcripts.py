@@ -432,11 +432,10 @@ def _row_sets(town: MunicipalityDefinition) -> _RowSets:
         turn = advance(town, state, event, TUESDAY_MORNING)
         named[f"main_{code}"] = render_reply(turn.replies[-1])["menu"]["rows"]
         for flow in town.flows.values():
-            for step in flow.steps:
+            for number, step in enumerate(flow.steps):
                 if step.choices:
-                    flow_state = {**state, "mode": "flow", "flow": flow.id, "step": 0,
+                    flow_state = {**state, "mode": "flow", "flow": flow.id, "step": number,
                                   "answers": {}}  # fmt: skip
-                    flow_state["step"] = flow.steps.index(step)
                     turn = advance(town, flow_state, replace(event, text="?"), TUESDAY_MORNING)
                     named[f"{step.ask}_{code}"] = render_reply(turn.replies[-1])["menu"]["rows"]
         if town.csat is not None and town.csat.question is not None:

@@ -19,6 +19,8 @@ from chalicelib.adapters.config_file import load_municipality_file, parse_yaml
 from chalicelib.domain.bot import limits
 from chalicelib.domain.bot.config_loader import TEXT_KEYS, ConfigError, load_definition
 from chalicelib.domain.bot.definition import (
+    CSAT_ROW_TITLE,
+    CSAT_SCORES,
     AnswerFaq,
     FlowOutcome,
     HandOff,
@@ -283,8 +285,8 @@ def test_every_text_of_the_bundled_example_fits_whatsapp(town: MunicipalityDefin
                         assert len(choice.description[language]) <= limits.ROW_DESCRIPTION
         assert town.csat.button is not None and town.csat.ratings is not None
         assert len(town.csat.button[language]) <= limits.LIST_BUTTON
-        for score, label in enumerate(town.csat.ratings[language], start=1):
-            assert len(f"{score} – {label}") <= limits.ROW_TITLE
+        for score, label in zip(CSAT_SCORES, town.csat.ratings[language], strict=True):
+            assert len(CSAT_ROW_TITLE.format(score=score, label=label)) <= limits.ROW_TITLE
 
 
 # -- broken variants: one change, exactly these problems -------------------------------------------

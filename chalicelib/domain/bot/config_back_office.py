@@ -21,6 +21,8 @@ from chalicelib.domain.bot.config_reader import (
     join,
 )
 from chalicelib.domain.bot.definition import (
+    CSAT_ROW_TITLE,
+    CSAT_SCORES,
     BusinessHours,
     Csat,
     Notification,
@@ -40,11 +42,9 @@ _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")  # what Meta accepts as a template 
 _TEMPLATE_CATEGORIES = ("utility", "marketing", "authentication")
 _SHORTCUT = re.compile(r"^/\w+$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CSAT_SCORES = 5
 # The rating rows are titled "N – label", so the label gets what the number leaves of the title.
-CSAT_ROW_TITLE = "{score} – {label}"
 _RATING: Limit = (
-    limits.ROW_TITLE - len(CSAT_ROW_TITLE.format(score=CSAT_SCORES, label="")),
+    limits.ROW_TITLE - len(CSAT_ROW_TITLE.format(score=max(CSAT_SCORES), label="")),
     "WhatsApp list row title, after its number",
 )
 
@@ -291,7 +291,7 @@ class BackOfficeSections(Reader):
             ratings = self.localized_list(
                 data.get("ratings"),
                 "csat.ratings",
-                count=CSAT_SCORES,
+                count=len(CSAT_SCORES),
                 noun="rating",
                 order="the worst first",
                 limit=_RATING,

@@ -23,6 +23,7 @@ from chalicelib.domain.bot.config_reader import (
 )
 from chalicelib.domain.bot.definition import (
     BUILTIN_FLOWS,
+    CHOICE_ROW,
     Choice,
     Flow,
     FlowOutcome,
@@ -33,7 +34,6 @@ from chalicelib.domain.bot.definition import (
 )
 from chalicelib.domain.tickets import TicketStatus
 
-CHOICE_ROW_PREFIX = "choice:"  # the list row id of a choice is "choice:<id>"
 _REFERENCE_PREFIX = re.compile(r"^[A-Z]{2,6}$")
 # How the file says what a flow ends in: `creates: ticket` or `answers: ticket_status`.
 _OUTCOMES: Mapping[str, tuple[str, FlowOutcome]] = MappingProxyType(
@@ -230,7 +230,7 @@ class FlowSections(BackOfficeSections):
             return None
         self.keys(data, path, ("id", "label", "description", "team"))
         choice_id = self.identifier(data.get("id"), f"{path}.id")
-        longest = limits.ROW_ID - len(CHOICE_ROW_PREFIX)
+        longest = limits.ROW_ID - len(CHOICE_ROW)
         if choice_id is not None and len(choice_id) > longest:
             self.problem(f"{path}.id", f"{len(choice_id)} characters, at most {longest}")
         label = self.localized(data.get("label"), f"{path}.label", limit=ROW_TITLE)

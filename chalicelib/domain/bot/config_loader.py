@@ -33,6 +33,7 @@ from chalicelib.domain.bot.config_reader import (
 )
 from chalicelib.domain.bot.definition import (
     BUILTIN_FLOWS,
+    CHOOSE_LANGUAGE,
     AnswerFaq,
     Attachment,
     Consent,
@@ -471,12 +472,12 @@ class _Loader(FlowSections):
                 )
             first_use.setdefault(item.id, i)
             items.append(item)
-        offers_languages = any(item.action == StartFlow("choose_language") for item in items)
+        offers_languages = any(item.action == StartFlow(CHOOSE_LANGUAGE) for item in items)
         if offers_languages and len(self.languages) > limits.LIST_ROWS:
             self.problem(
                 "municipality.languages",
                 f"{len(self.languages)} languages, at most {limits.LIST_ROWS} "
-                "for the choose_language list",
+                f"for the {CHOOSE_LANGUAGE} list",
             )
         return MainMenu(title=title, items=tuple(items)) if title is not None else None
 

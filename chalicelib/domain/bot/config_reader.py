@@ -5,9 +5,9 @@ carries on so that one run reports everything."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from types import MappingProxyType
+from types import MappingProxyType, UnionType
 from typing import Any
 
 from chalicelib.domain.bot import limits
@@ -142,15 +142,15 @@ class Reader:
         return code
 
     def text_list(self, value: Any, path: str) -> tuple[str, ...]:
-        items = (
-            self.text(item, join(path, i)) for i, item in enumerate(self.sequence(value, path))
-        )
-        return tuple(item for item in items if item is not None)
+        return self._each(value, path, self.text)
 
     def language_list(self, value: Any, path: str) -> tuple[str, ...]:
-        items = (
-            self.language(item, join(path, i)) for i, item in enumerate(self.sequence(value, path))
-        )
+        return self._each(value, path, self.language)
+
+    def _each(
+        self, value: Any, path: str, read: Callable[[Any, str], str | None]
+    ) -> tuple[str, ...]:
+        items = (read(item, join(path, i)) for i, item in enumerate(self.sequence(value, path)))
         return tuple(item for item in items if item is not None)
 
     def time_range(self, value: Any, path: str) -> TimeRange | None:
@@ -244,11 +244,7 @@ class Reader:
         runtime: Collection[str] = (),
     ) -> Localized | None:
         """A text in every configured language, placeholders filled, within `limit`."""
-        if isinstance(value, str):
-            languages = ", ".join(self.languages) or "each language"
-            self.problem(path, f"expected one text per language ({languages}), got a single text")
-            return None
-        data = self.mapping(value, path)
+        data = self.per_language(value, path, single=str, noun="text")
         if data is None:
             return None
         texts: dict[str, str] = {}
@@ -264,9 +260,7 @@ class Reader:
             text = self.fill(text, where, runtime)
             self.check_length(text, where, limit)
             texts[language] = text
-        for language in data:
-            if self.languages and language not in self.languages:
-                self.problem(join(path, language), f"'{language}' is not in municipality.languages")
+        self.only_our_languages(data, path)
         return MappingProxyType(texts)
 
     def localized_list(
@@ -281,11 +275,7 @@ class Reader:
     ) -> Mapping[str, tuple[str, ...]] | None:
         """Exactly `count` texts in every language; `noun` and `order` ("name", "Monday first")
         explain the count when it is wrong."""
-        if isinstance(value, list | tuple):
-            languages = ", ".join(self.languages) or "each language"
-            self.problem(path, f"expected one list per language ({languages}), got a single list")
-            return None
-        data = self.mapping(value, path)
+        data = self.per_language(value, path, single=list | tuple, noun="list")
         if data is None:
             return None
         lists: dict[str, tuple[str, ...]] = {}
@@ -310,10 +300,25 @@ class Reader:
                 )
             elif len(texts) == count:
                 lists[language] = tuple(texts)
+        self.only_our_languages(data, path)
+        return MappingProxyType(lists)
+
+    def per_language(
+        self, value: Any, path: str, *, single: type | UnionType, noun: str
+    ) -> Mapping[str, Any] | None:
+        """A mapping by language; a lone `single` value (one `noun` for all) is reported."""
+        if isinstance(value, single):
+            languages = ", ".join(self.languages) or "each language"
+            self.problem(
+                path, f"expected one {noun} per language ({languages}), got a single {noun}"
+            )
+            return None
+        return self.mapping(value, path)
+
+    def only_our_languages(self, data: Mapping[str, Any], path: str) -> None:
         for language in data:
             if self.languages and language not in self.languages:
                 self.problem(join(path, language), f"'{language}' is not in municipality.languages")
-        return MappingProxyType(lists)
 
     def distinct_buttons(self, buttons: Sequence[tuple[str, Localized | None]]) -> None:
         """Reply buttons sent together (given by path, in order) must read differently: WhatsApp

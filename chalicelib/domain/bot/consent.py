@@ -12,9 +12,10 @@ from chalicelib.domain.bot.understanding import labelled, picked_language, worde
 from chalicelib.domain.replies import Button, ButtonsReply, TextReply
 from chalicelib.domain.residents import ConsentState
 
-ACCEPT = "consent:accept"
-DECLINE = "consent:decline"
-CHANGE_LANGUAGE = "consent:language"
+CONSENT_BUTTON = "consent:"  # the ids of the consent prompt's buttons
+ACCEPT = f"{CONSENT_BUTTON}accept"
+DECLINE = f"{CONSENT_BUTTON}decline"
+CHANGE_LANGUAGE = f"{CONSENT_BUTTON}language"
 
 
 def has_consented(definition: MunicipalityDefinition, event: BotInput) -> bool:

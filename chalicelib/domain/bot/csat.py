@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.bot import limits
-from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.bot.definition import CSAT_ROW_TITLE, CSAT_SCORES, MunicipalityDefinition
 from chalicelib.domain.bot.events import CsatRated
 from chalicelib.domain.bot.matching import similar_words, words
 from chalicelib.domain.bot.phrasebook import Phrasebook
@@ -19,7 +19,6 @@ from chalicelib.domain.bot.understanding import worded
 from chalicelib.domain.replies import MenuReply, MenuRow, TextReply
 
 RATING_ROW = "csat:"
-SCORES = range(1, 6)
 
 
 def ask_csat(definition: MunicipalityDefinition, language: str) -> BotTurn:
@@ -31,7 +30,7 @@ def ask_csat(definition: MunicipalityDefinition, language: str) -> BotTurn:
     ratings = tuple(csat.ratings[language])
     rows = tuple(
         MenuRow(id=f"{RATING_ROW}{score}", title=_row_title(score, label))
-        for score, label in zip(SCORES, ratings, strict=True)
+        for score, label in zip(CSAT_SCORES, ratings, strict=True)
     )
     question = MenuReply(body=csat.question[language], button=csat.button[language], rows=rows)
     state = BotState(language=language, mode=Mode.AWAITING_CSAT, ratings=ratings)
@@ -49,15 +48,16 @@ def rating(state: BotState, event: BotInput) -> int | None:
     if state.mode is not Mode.AWAITING_CSAT:
         return None
     if event.reply_id and event.reply_id.startswith(RATING_ROW):
-        score = event.reply_id.removeprefix(RATING_ROW)
-        return int(score) if score in {str(s) for s in SCORES} else None
+        return _score(event.reply_id.removeprefix(RATING_ROW))
     text = worded(event)
     if not text:
         return None
-    if words(text) in {(str(score),) for score in SCORES}:
-        return int(words(text)[0])
-    for score, label in zip(SCORES, state.ratings, strict=False):
-        if similar_words(text, label) or similar_words(text, f"{score} {label}"):
+    typed_words = words(text)
+    if len(typed_words) == 1 and (score := _score(typed_words[0])) is not None:
+        return score
+    for score, label in zip(CSAT_SCORES, state.ratings, strict=False):
+        row_title = CSAT_ROW_TITLE.format(score=score, label=label)
+        if similar_words(text, label) or similar_words(text, row_title):
             return score
     return None
 
@@ -69,6 +69,10 @@ def thank(book: Phrasebook, state: BotState, score: int) -> Outcome:
     return Outcome(state=state.menu(), replies=replies, events=(CsatRated(score=score),))
 
 
+def _score(text: str) -> int | None:
+    return int(text) if text in {str(score) for score in CSAT_SCORES} else None
+
+
 def _row_title(score: int, label: str) -> str:
-    title = f"{score} – {label}"
+    title = CSAT_ROW_TITLE.format(score=score, label=label)
     return title if len(title) <= limits.ROW_TITLE else title[: limits.ROW_TITLE - 1] + "…"

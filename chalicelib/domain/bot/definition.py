@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 Localized = Mapping[str, str]  # language code → text, one entry per configured language
 
-BUILTIN_FLOWS = frozenset({"choose_language"})
+CHOOSE_LANGUAGE = "choose_language"  # the built-in flow: the language list
+BUILTIN_FLOWS = frozenset({CHOOSE_LANGUAGE})
+CHOICE_ROW = "choice:"  # the list row id of a flow step's choice is "choice:<id>"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +227,10 @@ class Notification:
     id: str
     template: str
     params: tuple[str, ...] = ()
+
+
+CSAT_SCORES = range(1, 6)  # 1 (worst) to 5
+CSAT_ROW_TITLE = "{score} – {label}"  # a rating's list row title
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -99,13 +99,12 @@ def _opt_keyword(
     text = typed(event)
     if text is None:
         return None
-    keyword_event: OptedOut | OptedIn | None = None
-    key = ""
+    keyword_event: OptedOut | OptedIn
     if (keyword := _keyword(text, definition.opt_out_keywords)) is not None:
         keyword_event, key = OptedOut(keyword=keyword), "opted_out"
     elif (keyword := _keyword(text, definition.opt_in_keywords)) is not None:
         keyword_event, key = OptedIn(keyword=keyword), "opted_in"
-    if keyword_event is None:
+    else:
         return None
     language = _known_language(definition, state, event) or _guess(definition, event)
     reply = TextReply(text=definition.text(key, language))

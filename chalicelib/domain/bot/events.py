@@ -16,9 +16,8 @@ class HandoffRequested:
 
     kind: ClassVar[str] = "handoff_requested"
     team: str
-    reason: (
-        str  # "menu"; "not_understood": accepted after two misses; "reminder": a reminder's button
-    )
+    # "menu"; "not_understood": accepted after two misses; "reminder": a reminder's button
+    reason: str
     flow: str | None = None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.bot.definition import Flow, FlowOutcome, FlowStep, StepKind
+from chalicelib.domain.bot.definition import CHOICE_ROW, Flow, FlowOutcome, FlowStep, StepKind
 from chalicelib.domain.bot.events import PhotoAnswer, TicketRequested
 from chalicelib.domain.bot.phrasebook import Phrasebook
 from chalicelib.domain.bot.state import BotState, Mode, Outcome
@@ -22,7 +22,6 @@ from chalicelib.domain.bot.understanding import is_wordless, labelled, typed, wo
 from chalicelib.domain.replies import Button, ButtonsReply, MenuReply, MenuRow, Reply, TextReply
 from chalicelib.domain.tickets import Location
 
-CHOICE_ROW = "choice:"
 SKIP = "step:skip"
 _NO_ANSWER = object()
 

@@ -86,10 +86,6 @@ def contains_phrase(
     return False
 
 
-def count_matches(text_words: Sequence[str], keywords: Iterable[str]) -> int:
-    return sum(1 for keyword in keywords if contains_phrase(text_words, words(keyword)))
-
-
 def keyword_score(
     text_words: Sequence[str], keywords: Iterable[str], *, real_words: Collection[str] = frozenset()
 ) -> tuple[int, int]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.bot.consent import CONSENT_BUTTON
 from chalicelib.domain.bot.definition import (
+    CHOOSE_LANGUAGE,
     AnswerFaq,
     FaqEntry,
     HandOff,
@@ -33,7 +35,6 @@ from chalicelib.domain.bot.understanding import (
 from chalicelib.domain.obligations import REMINDER_BUTTON_PREFIX
 from chalicelib.domain.replies import MediaReply, Reply, TextReply
 
-CHOOSE_LANGUAGE = "choose_language"  # the built-in flow: the language list
 MISSES_BEFORE_OFFER = 2
 
 
@@ -143,4 +144,4 @@ def _offer_team(definition: MunicipalityDefinition) -> str:
 
 def _stale_consent(event: BotInput) -> bool:
     """A consent button tapped again after consent was recorded (e.g. a double tap)."""
-    return bool(event.reply_id) and event.reply_id.startswith("consent:")
+    return bool(event.reply_id) and event.reply_id.startswith(CONSENT_BUTTON)

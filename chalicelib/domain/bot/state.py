@@ -89,9 +89,12 @@ def read_state(data: Any) -> BotState:
     )
     if mode is Mode.IN_FLOW:
         step, answers = data.get("step"), data.get("answers")
-        if _text(data.get("flow")) is None or type(step) is not int or step < 0:
-            return state.menu()
-        if not isinstance(answers, Mapping):
+        if (
+            _text(data.get("flow")) is None
+            or type(step) is not int
+            or step < 0
+            or not isinstance(answers, Mapping)
+        ):
             return state.menu()
         state = dataclasses.replace(state, flow=data["flow"], step=step, answers=dict(answers))
     if mode is Mode.AWAITING_CSAT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.domain.bot.definition import StartFlow, StepKind
+from chalicelib.domain.bot.definition import StartFlow
 from chalicelib.domain.bot.phrasebook import Phrasebook
 from chalicelib.domain.replies import TextReply
 from chalicelib.domain.tickets import Ticket, TicketLookup, format_reference
@@ -46,12 +46,9 @@ def _category_name(book: Phrasebook, ticket: Ticket) -> str:
     """The category's label; else the label of the menu option that started the flow."""
     definition = book.definition
     flow = definition.flows.get(ticket.flow)
-    if flow is not None and ticket.category is not None:
-        for step in flow.steps:
-            if step.expect is StepKind.CHOICE:
-                for choice in step.choices:
-                    if choice.id == ticket.category:
-                        return book.local(choice.label)
+    choices = (choice for step in flow.steps for choice in step.choices) if flow else ()
+    if (choice := next((c for c in choices if c.id == ticket.category), None)) is not None:
+        return book.local(choice.label)
     for item in definition.main_menu.items:
         if item.action == StartFlow(ticket.flow):
             return book.local(item.label)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.bot.events import BotEvent
+from chalicelib.domain.bot.phrasebook import fill
 from chalicelib.domain.replies import ButtonsReply, MenuReply, Reply, TextReply
 from chalicelib.domain.residents import ConsentState
 from chalicelib.domain.tickets import Location, TicketLookup
-
-REFERENCE_PLACEHOLDER = "{reference}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +34,7 @@ class BotInput:
 class BotTurn:
     state: dict[str, Any]
     replies: tuple[Reply, ...] = ()
-    events: tuple[BotEvent, ...] = field(default=())
+    events: tuple[BotEvent, ...] = ()
 
     def with_reference(self, reference: str) -> BotTurn:
         """The turn with {reference} filled in every reply (see TicketRequested)."""
@@ -46,10 +45,8 @@ class BotTurn:
 
 def _fill_reference(reply: Reply, reference: str) -> Reply:
     match reply:
-        case TextReply() | MenuReply() | ButtonsReply():
-            field_name = "text" if isinstance(reply, TextReply) else "body"
-            text = getattr(reply, field_name)
-            return dataclasses.replace(
-                reply, **{field_name: text.replace(REFERENCE_PLACEHOLDER, reference)}
-            )
+        case TextReply(text=text):
+            return dataclasses.replace(reply, text=fill(text, reference=reference))
+        case MenuReply(body=body) | ButtonsReply(body=body):
+            return dataclasses.replace(reply, body=fill(body, reference=reference))
     return reply

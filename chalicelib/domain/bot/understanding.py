@@ -61,8 +61,8 @@ def picked_language(
     if event.reply_id and event.reply_id.startswith(LANGUAGE_ROW):
         return definition.supported_language(event.reply_id.removeprefix(LANGUAGE_ROW))
     if list_shown:
-        names = [(code, name) for code, name in definition.language_names.items()]
-        return labelled([*names, *((code, code) for code in definition.languages)], worded(event))
+        codes = ((code, code) for code in definition.languages)
+        return labelled([*definition.language_names.items(), *codes], worded(event))
     return None
 
 
