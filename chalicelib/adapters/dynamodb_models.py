@@ -262,9 +262,6 @@ class MessageModel(Model):
 
     @classmethod
     def from_message(cls, message: StoredMessage) -> MessageModel:
-        wamid = message.wamid
-        if wamid is None and message.direction is Direction.INBOUND:
-            wamid = message.id  # an inbound message's id is its wamid
         return cls(
             message.id,
             direction=message.direction.value,
@@ -277,7 +274,7 @@ class MessageModel(Model):
             created_at=message.created_at,
             status=message.status.value,
             status_at=message.status_at,
-            wamid=wamid,
+            wamid=message.wamid,
             recipient=message.recipient,
             priority=message.priority.value,
             error_code=message.error_code,

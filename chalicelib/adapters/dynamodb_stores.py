@@ -54,19 +54,16 @@ class DynamoDBResidentStore:
     def load(self, resident_key: str) -> tuple[Resident | None, Conversation | None]:
         # Consistent reads: the previous turn of this resident may have been saved a moment ago,
         # and a stale version would only buy a ConcurrentUpdateError and a retry.
-        try:
-            resident = self._tables.residents.get(resident_key, consistent_read=True)
-        except DoesNotExist:
-            return None, None
-        if not resident.current_conversation_id:
-            return resident.to_resident(), None
+        resident = self.get(resident_key)
+        if resident is None or not resident.current_conversation_id:
+            return resident, None
         try:
             conversation = self._tables.conversations.get(
                 resident.current_conversation_id, consistent_read=True
             )
         except DoesNotExist:
-            return resident.to_resident(), None
-        return resident.to_resident(), conversation.to_conversation()
+            return resident, None
+        return resident, conversation.to_conversation()
 
     def save_turn(self, turn: InboundTurn) -> bool:
         """One TransactWriteItems: inbound message (must be new), resident (must be new when

@@ -51,13 +51,6 @@ class InMemoryDatabase:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
-def _stored(message: StoredMessage) -> StoredMessage:
-    """As the DynamoDB store keeps it: an inbound message's wamid is its id."""
-    if message.wamid is None and message.direction is Direction.INBOUND:
-        message = replace(message, wamid=message.id)
-    return copy.deepcopy(message)
-
-
 class InMemoryResidentStore:
     def __init__(self, database: InMemoryDatabase | None = None) -> None:
         self.database = database or InMemoryDatabase()
@@ -90,13 +83,13 @@ class InMemoryResidentStore:
             taken = [ticket.reference for ticket in turn.tickets if ticket.reference in db.tickets]
             if taken:
                 raise ConcurrentUpdateError(f"ticket references taken already: {taken}")
-            db.messages[turn.inbound.id] = _stored(turn.inbound)
+            db.messages[turn.inbound.id] = copy.deepcopy(turn.inbound)
             db.residents[turn.resident.key] = copy.deepcopy(turn.resident)
             db.conversations[turn.conversation.id] = copy.deepcopy(
                 replace(turn.conversation, version=turn.conversation.version + 1)
             )
             for reply in turn.replies:
-                db.messages[reply.id] = _stored(reply)
+                db.messages[reply.id] = copy.deepcopy(reply)
             for ticket in turn.tickets:
                 db.tickets[ticket.reference] = copy.deepcopy(ticket)
             return True
@@ -163,7 +156,7 @@ class InMemoryMessageStore:
     def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
         with self.database.lock:
             for message in messages:
-                self.database.messages.setdefault(message.id, _stored(message))
+                self.database.messages.setdefault(message.id, copy.deepcopy(message))
 
     def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
         with self.database.lock:

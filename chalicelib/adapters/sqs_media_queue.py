@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.adapters.sqs_queues import _LazySqs
+from chalicelib.adapters.sqs_queues import LazySqs
 from chalicelib.services.ports import MediaJob
 
 
@@ -51,7 +51,7 @@ class SqsMediaQueue:
         self, queue: str, sqs_client: Any | None = None, *, region_name: str | None = None
     ) -> None:
         self._queue = queue
-        self._sqs = _LazySqs(sqs_client, region_name)
+        self._sqs = LazySqs(sqs_client, region_name)
 
     def enqueue(self, jobs: Sequence[MediaJob]) -> None:
         if not jobs:

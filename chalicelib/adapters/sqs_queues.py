@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.domain.messages import Priority
+from chalicelib.domain.retry_policy import SQS_MAX_DELAY_SECONDS
 from chalicelib.services.dead_letters import DeadLetter
 
 SQS_BATCH_LIMIT = 10  # entries per SendMessageBatch
@@ -31,9 +32,9 @@ class QueueSendError(Exception):
         self.failed = failed
 
 
-class _LazySqs:
+class LazySqs:
     """One boto3 SQS client (created on first use unless injected) and the queue URLs it has
-    resolved."""
+    resolved; every SQS adapter (here and in sqs_media_queue) sends through one."""
 
     def __init__(self, sqs_client: Any | None, region_name: str | None) -> None:
         self._client = sqs_client
@@ -91,7 +92,7 @@ class SqsInboundQueue:
         self, queue: str, sqs_client: Any | None = None, *, region_name: str | None = None
     ) -> None:
         self._queue = queue
-        self._sqs = _LazySqs(sqs_client, region_name)
+        self._sqs = LazySqs(sqs_client, region_name)
 
     def enqueue(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         entries = [
@@ -133,7 +134,7 @@ class SqsOutboundQueue:
             Priority.REPLY: reply_dead_letter_queue,
             Priority.BULK: bulk_dead_letter_queue,
         }
-        self._sqs = _LazySqs(sqs_client, region_name)
+        self._sqs = LazySqs(sqs_client, region_name)
 
     def enqueue(self, message_ids: Sequence[str], priority: Priority) -> None:
         if not message_ids:
@@ -160,14 +161,14 @@ class SqsRecordDelay:
     queue's visibility timeout. Used for backoff, since Lambda itself has no per-record delay."""
 
     def __init__(self, sqs_client: Any | None = None, *, region_name: str | None = None) -> None:
-        self._sqs = _LazySqs(sqs_client, region_name)
+        self._sqs = LazySqs(sqs_client, region_name)
 
     def delay(self, event_source_arn: str, receipt_handle: str, seconds: int) -> None:
         queue_name = event_source_arn.rsplit(":", 1)[-1]
         self._sqs.client.change_message_visibility(
             QueueUrl=self._sqs.url(queue_name),
             ReceiptHandle=receipt_handle,
-            VisibilityTimeout=min(max(0, seconds), 12 * 3600),
+            VisibilityTimeout=min(max(0, seconds), SQS_MAX_DELAY_SECONDS),
         )
 
 
@@ -189,7 +190,7 @@ class SqsDeadLetterQueue:
             Priority.REPLY: reply_dead_letter_queue,
             Priority.BULK: bulk_dead_letter_queue,
         }
-        self._sqs = _LazySqs(sqs_client, region_name)
+        self._sqs = LazySqs(sqs_client, region_name)
 
     def peek(self, priority: Priority, limit: int) -> list[DeadLetter]:
         url = self._sqs.url(self._queues[priority])

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from chalicelib.domain.replies import Reply, TemplateReply
-from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW
 
 REOPEN_TEMPLATE = "reopen_conversation"
 
@@ -22,10 +20,6 @@ REOPEN_TEMPLATE = "reopen_conversation"
 class WindowDecision:
     reply: Reply | None  # what to send; None when nothing may be sent
     note: str | None = None  # why it differs from what was asked
-
-
-def window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
-    return last_inbound_at is not None and now - last_inbound_at < CUSTOMER_SERVICE_WINDOW
 
 
 def fit_to_window(

@@ -143,7 +143,6 @@ def handle_inbound_message(
             tickets=tuple(tickets),
         )
     )
-    log_extra = {"wamid": message.wamid, "resident": mask_resident_key(resident.key)}
     if not stored:
         return InboundOutcome(
             duplicate=True,
@@ -164,16 +163,18 @@ def handle_inbound_message(
                 )
             ]
         )
+    reference = tickets[0].reference if tickets else None
+    log_extra = {
+        "wamid": message.wamid,
+        "resident": mask_resident_key(resident.key),
+        "replies": len(reply_ids),
+    }
     metrics.add_metric(name="InboundStored", unit=MetricUnit.Count, value=1)
     if tickets:
         metrics.add_metric(name="TicketsCreated", unit=MetricUnit.Count, value=len(tickets))
-        log_extra["ticket"] = tickets[0].reference
-    logger.info("inbound message stored", extra={**log_extra, "replies": len(reply_ids)})
-    return InboundOutcome(
-        duplicate=False,
-        reply_ids=reply_ids,
-        ticket=tickets[0].reference if tickets else None,
-    )
+        log_extra["ticket"] = reference
+    logger.info("inbound message stored", extra=log_extra)
+    return InboundOutcome(duplicate=False, reply_ids=reply_ids, ticket=reference)
 
 
 def _bot_input(

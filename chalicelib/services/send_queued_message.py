@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.pacing import Rate
-from chalicelib.domain.replies import reply_from_dict, reply_to_dict
+from chalicelib.domain.replies import Reply, TemplateReply, reply_from_dict, reply_to_dict
 from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW, Resident
 from chalicelib.domain.retry_policy import exhausted, retry_delay_seconds
-from chalicelib.domain.service_window import fit_to_window, window_open
+from chalicelib.domain.service_window import fit_to_window
 from chalicelib.observability import (
     MetricUnit,
     logger,
@@ -156,16 +156,16 @@ def _send_claimed(
 ) -> None:
     messages, message_id = outbox.messages, claimed.id
     log_extra = {"message_id": message_id, "to": mask_phone(claimed.recipient)}
-    resident: Resident | None = None
-    if priority is Priority.BULK or claimed.priority is Priority.BULK:
-        # Read now, not when it was queued: an opt-out may have come in since.
-        resident = outbox.residents.get(claimed.resident_key)
-        if resident is not None and resident.opted_out:
-            _skip_opted_out(claimed, messages, clock, report)
-            return
+    bulk = priority is Priority.BULK or claimed.priority is Priority.BULK
+    # A bulk message reads the resident now, not when it was queued: an opt-out may have come
+    # in since.
+    resident = outbox.residents.get(claimed.resident_key) if bulk else None
+    if resident is not None and resident.opted_out:
+        _skip_opted_out(claimed, messages, clock, report)
+        return
     requested = reply_from_dict(claimed.payload)
     is_open, language = _window_and_language(
-        claimed, resident, outbox.residents, policy, clock.now()
+        claimed, requested, outbox.residents, policy, clock.now(), resident=resident, read=bulk
     )
     decision = fit_to_window(
         requested,
@@ -322,19 +322,26 @@ def _skip_opted_out(
 
 def _window_and_language(
     message: StoredMessage,
-    resident: Resident | None,
+    requested: Reply,
     residents: ResidentStore,
     policy: SendingPolicy,
     now: datetime,
+    *,
+    resident: Resident | None,
+    read: bool,
 ) -> tuple[bool, str]:
-    """A bot reply answers a message that has just opened the window, so while it is younger
-    than the window it needs no lookup; anything else asks when the resident last wrote
-    (`resident` when it was read already)."""
+    """What fit_to_window needs, asking the store only when it matters and is not known yet
+    (`read`: `resident` was read already, None meaning unknown). A template goes out whatever
+    the window. A bot reply answers a message that has just opened the window, so while it is
+    younger than the window it needs no lookup; anything else asks when the resident last
+    wrote."""
+    if isinstance(requested, TemplateReply):
+        return True, policy.default_language
     young = now - message.created_at < CUSTOMER_SERVICE_WINDOW - timedelta(minutes=1)
     if message.sent_by == "bot" and young:
         return True, policy.default_language
-    if resident is None:
+    if not read:
         resident = residents.get(message.resident_key)
     if resident is None:
         return False, policy.default_language
-    return window_open(resident.last_inbound_at, now), resident.language or policy.default_language
+    return resident.window_open(now), resident.language or policy.default_language

@@ -565,10 +565,11 @@ def envelope_for(message: InboundMessage) -> dict[str, Any]:
     if not isinstance(message, SystemMessage):  # Meta sends no contacts with system messages
         value["contacts"] = [_contact_for(message.sender)]
     value["messages"] = [dict(message.raw)]
-    return {
-        "object": WHATSAPP_OBJECT,
-        "entry": [{"changes": [{"value": value, "field": "messages"}]}],
-    }
+    return _one_change(value, "messages")
+
+
+def _one_change(value: dict[str, Any], field: str) -> dict[str, Any]:
+    return {"object": WHATSAPP_OBJECT, "entry": [{"changes": [{"value": value, "field": field}]}]}
 
 
 def _contact_for(sender: Sender) -> dict[str, Any]:
@@ -607,7 +608,4 @@ def preference_envelope_for(update: UserPreferenceUpdate) -> dict[str, Any]:
         "contacts": [_contact_for(sender)],
         "user_preferences": [preference],
     }
-    return {
-        "object": WHATSAPP_OBJECT,
-        "entry": [{"changes": [{"value": value, "field": "user_preferences"}]}],
-    }
+    return _one_change(value, "user_preferences")

@@ -95,8 +95,10 @@ def a_conversation(resident_key: str, conversation_id: str, version: int = 0) ->
 
 
 def an_inbound(resident_key: str, conversation_id: str, at: datetime = NOW) -> StoredMessage:
+    wamid = unique("wamid.IN")
     return StoredMessage(
-        id=unique("wamid.IN"),
+        id=wamid,  # an inbound message is known by its wamid
+        wamid=wamid,
         direction=Direction.INBOUND,
         resident_key=resident_key,
         conversation_id=conversation_id,
@@ -194,13 +196,6 @@ def a_ticket(turn: InboundTurn, number: int = 1, at: datetime = NOW, **changes: 
     return replace(ticket, **changes)
 
 
-def stored_as(message: StoredMessage) -> StoredMessage:
-    """What a store gives back: an inbound message's wamid is its id."""
-    if message.direction is Direction.INBOUND and message.wamid is None:
-        return replace(message, wamid=message.id)
-    return message
-
-
 # --- the store contract -----------------------------------------------------------------------
 
 
@@ -239,7 +234,7 @@ class StoreContract:
         resident, conversation = residents.load(turn.resident.key)
         assert resident == turn.resident
         assert conversation == replace(turn.conversation, version=1)
-        assert messages.get(turn.inbound.id) == stored_as(turn.inbound)
+        assert messages.get(turn.inbound.id) == turn.inbound
         assert messages.get_many([r.id for r in turn.replies]) == list(turn.replies)
 
     def test_a_resident_without_a_conversation_loads_alone(self, residents: ResidentStore) -> None:
@@ -565,7 +560,7 @@ class StoreContract:
         residents.save_turn(turn)
 
         assert messages.apply_status(turn.inbound.id, DeliveryStatus.READ, NOW) is False
-        assert messages.get(turn.inbound.id) == stored_as(turn.inbound)
+        assert messages.get(turn.inbound.id) == turn.inbound
 
     # residents: get, opt-out and opt-in, conversations saved outside a turn
 
@@ -744,7 +739,7 @@ class StoreContract:
         messages.record_media(turn.inbound.id, key, "image/jpeg", 48213)
         messages.record_media(turn.inbound.id, key, "image/jpeg", 48213)  # a job run twice
 
-        assert messages.get(turn.inbound.id) == replace(stored_as(turn.inbound), media_key=key)
+        assert messages.get(turn.inbound.id) == replace(turn.inbound, media_key=key)
         with pytest.raises(KeyError):
             messages.record_media(unique("wamid.NONE"), key, "image/jpeg", 1)
 

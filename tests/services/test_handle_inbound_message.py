@@ -99,8 +99,10 @@ def test_declining_is_recorded_and_respected(world: World) -> None:
 
 def test_a_photo_before_consent_is_not_fetched(world: World) -> None:
     phone = ResidentPhone("351910000004")
-    _handle(world, phone.photo())
+    photo = phone.photo()
+    _handle(world, photo)
     assert world.media.jobs == []
+    assert world.messages.get(photo.wamid).media_id is None  # nothing to fetch it by later
 
 
 # -- deliveries -------------------------------------------------------------------------------
@@ -143,10 +145,11 @@ def test_system_notices_are_stored_but_not_answered(world: World) -> None:
 def test_a_reaction_in_the_middle_of_a_flow_gets_a_re_prompt(world: World) -> None:
     phone = ResidentPhone("16505551234")
     _consented(world, phone)
-    _handle(world, phone.tap_row("report_problem"))
+    [question] = _replies(world, _handle(world, phone.tap_row("report_problem")))
     (reaction,) = parse_webhook(load_webhook("message_reaction")).events
     outcome = _handle(world, reaction)
-    assert outcome.reply_ids  # never silence
+    [prompt] = _replies(world, outcome)  # never silence: the same choices, offered again
+    assert isinstance(prompt, MenuReply) and prompt.rows == question.rows
 
 
 # -- report a problem → ticket → status ----------------------------------------------------

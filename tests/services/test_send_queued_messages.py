@@ -450,3 +450,40 @@ def test_a_bulk_message_to_an_unknown_resident_goes_out(world, outbox, fake_cloc
     )
 
     assert send([message_id], outbox, fake_clock, priority=Priority.BULK).sent == [message_id]
+
+
+class CountingResidents:
+    """The in-memory resident store, counting `get`s (one GetItem each on DynamoDB)."""
+
+    def __init__(self, residents) -> None:
+        self._residents = residents
+        self.reads: list[str] = []
+
+    def get(self, resident_key: str):
+        self.reads.append(resident_key)
+        return self._residents.get(resident_key)
+
+    def __getattr__(self, name: str):
+        return getattr(self._residents, name)
+
+
+def test_the_resident_is_read_at_most_once_and_only_when_it_matters(
+    world, outbox, fake_clock
+) -> None:
+    residents = CountingResidents(world.residents)
+    counted = dataclasses.replace(outbox, residents=residents)
+    template = TemplateReply(name="licence_renewal", language="pt")
+    _resident_who_last_wrote(world, NOW - timedelta(hours=2))
+
+    (to_a_stranger,) = queue_bulk(world, template, recipient="351917777777")
+    assert send([to_a_stranger], counted, fake_clock, priority=Priority.BULK).sent
+    assert residents.reads == ["wa:351917777777"]  # the opt-out check answers the window too
+
+    residents.reads.clear()
+    (agent_template,) = queue(world, template, sent_by="agent-8")
+    assert send([agent_template], counted, fake_clock).sent
+    assert residents.reads == []  # a template goes out whatever the window
+
+    (agent_text,) = queue(world, TextReply(text="Fixed!"), sent_by="agent-7")
+    assert send([agent_text], counted, fake_clock).sent
+    assert residents.reads == [f"wa:{WA_ID}"]

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain.replies import TemplateReply, TextReply
+from chalicelib.domain.residents import Resident
 from chalicelib.domain.retry_policy import MAX_SEND_ATTEMPTS, exhausted, retry_delay_seconds
-from chalicelib.domain.service_window import REOPEN_TEMPLATE, fit_to_window, window_open
+from chalicelib.domain.service_window import REOPEN_TEMPLATE, fit_to_window
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -21,7 +22,8 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     ],
 )
 def test_window_open(last_inbound: datetime | None, expected: bool) -> None:
-    assert window_open(last_inbound, NOW) is expected
+    resident = Resident(key="wa:351910000000", last_inbound_at=last_inbound, created_at=NOW)
+    assert resident.window_open(NOW) is expected
 
 
 def test_inside_the_window_anything_goes() -> None:
