@@ -171,14 +171,9 @@ def load(tables: Any, total: int, due: int, definition: Any, seed: int) -> int:
 @dataclass
 class RunFigures:
     label: str
-    queued: int
-    items_read: int
-    query_count: int
-    query_scanned: int
-    slots: int
+    run: Any  # the job's ReminderRun
+    counts: Counts
     wall_s: float
-    operations: Counter[tuple[str, str]]
-    seconds: Counter[tuple[str, str]]
 
 
 def run_job(label: str, names: Any, definition: Any, endpoint: str) -> RunFigures:
@@ -211,30 +206,21 @@ def run_job(label: str, names: Any, definition: Any, endpoint: str) -> RunFigure
             outbound=outbound,
         )
         wall = time.perf_counter() - started
-    return RunFigures(
-        label=label,
-        queued=run.queued,
-        items_read=run.items_read,
-        query_count=counts.query_count,
-        query_scanned=counts.query_scanned,
-        slots=run.slots,
-        wall_s=wall,
-        operations=counts.operations,
-        seconds=counts.seconds,
-    )
+    return RunFigures(label=label, run=run, counts=counts, wall_s=wall)
 
 
 def report(figures: RunFigures, due: int) -> None:
-    scans = sum(n for (service, op), n in figures.operations.items() if op == "Scan")
-    ratio = figures.items_read / due if due else 0.0
+    run, counts = figures.run, figures.counts
+    scans = sum(n for (_, operation), n in counts.operations.items() if operation == "Scan")
+    ratio = run.items_read / due if due else 0.0
     print(f"\n{figures.label}")
     print(f"  wall time                 {figures.wall_s:8.2f} s")
-    print(f"  slots read                {figures.slots:8d}")
-    print(f"  messages queued           {figures.queued:8,d}")
-    print(f"  items read (job)          {figures.items_read:8,d}")
+    print(f"  slots read                {run.slots:8d}")
+    print(f"  messages queued           {run.queued:8,d}")
+    print(f"  items read (job)          {run.items_read:8,d}")
     print(
-        f"  Query items returned      {figures.query_count:8,d}   (ScannedCount "
-        f"{figures.query_scanned:,})"
+        f"  Query items returned      {counts.query_count:8,d}   (ScannedCount "
+        f"{counts.query_scanned:,})"
     )
     print(
         f"  items read / due          {ratio:8.3f}   (target ≤ 1.05: "
@@ -244,8 +230,8 @@ def report(figures: RunFigures, due: int) -> None:
         f"  Scans                     {scans:8d}   (target 0: {'met' if not scans else 'MISSED'})"
     )
     print("  requests by operation                 count   time in calls")
-    for (service, operation), count in sorted(figures.operations.items()):
-        seconds = figures.seconds[(service, operation)]
+    for (service, operation), count in sorted(counts.operations.items()):
+        seconds = counts.seconds[(service, operation)]
         print(f"    {service:9s} {operation:22s} {count:8,d}   {seconds:8.2f} s")
 
 
@@ -294,8 +280,8 @@ def main() -> int:
     print(
         f"\nbulk queue holds {int(waiting):,} messages (one per reminder sent; due: {args.due:,})"
     )
-    ok = first.queued == args.due and second.queued == 0 and int(waiting) == args.due
-    print("second run sent nothing" if second.queued == 0 else "SECOND RUN SENT AGAIN")
+    ok = first.run.queued == args.due and second.run.queued == 0 and int(waiting) == args.due
+    print("second run sent nothing" if second.run.queued == 0 else "SECOND RUN SENT AGAIN")
     return 0 if ok else 1
 
 

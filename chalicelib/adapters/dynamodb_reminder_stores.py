@@ -17,7 +17,7 @@ Request budgets:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -46,11 +46,13 @@ from chalicelib.domain.reminder_plan import (
     SAVE_LIMIT,
     DueReminder,
     TooManyRemindersError,
+    as_scheduled,
     replaced_reason,
     slot_of,
 )
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_SCHEDULED = ReminderStatus.SCHEDULED.value  # and NotificationStatus.SCHEDULED's
 _TRANSACTION_CANCELLED = "TransactionCanceledException"
 _CONFLICT_RETRIES = 3
 
@@ -93,7 +95,7 @@ def obligation_from_dict(data: dict[str, Any]) -> Obligation:
 def obligation_item(
     tables: StageTables, obligation: Obligation, reminder_ids: Sequence[str] = ()
 ) -> ObligationModel:
-    """The item of `obligation` (for bulk loads; `save` writes the same attributes)."""
+    """The item of `obligation` (for bulk loads; `save` sets the same attributes)."""
     return tables.obligations(
         obligation.external_id,
         kind=obligation.kind,
@@ -149,7 +151,6 @@ def reminder_item(
 
 def _to_reminder(item: ReminderModel) -> DueReminder:
     return DueReminder(
-        id=item.reminder_id,
         external_id=item.external_id or "",
         offset_days=int(item.offset_days or 0),
         send_at=item.send_at,  # type: ignore[arg-type]
@@ -159,12 +160,6 @@ def _to_reminder(item: ReminderModel) -> DueReminder:
         reason=item.reason,
         updated_at=item.updated_at,  # type: ignore[arg-type]
         obligation=obligation_from_dict(item.obligation or {}),
-    )
-
-
-def _plain(reminder: DueReminder) -> ScheduledReminder:
-    return ScheduledReminder(
-        **{item.name: getattr(reminder, item.name) for item in fields(ScheduledReminder)}
     )
 
 
@@ -224,6 +219,17 @@ def _conditional_update(item: Any, actions: list[Action], condition: Condition) 
     return True
 
 
+def _update_if_scheduled(model: Any, key: str, send_at: datetime, actions: list[Action]) -> bool:
+    """One UpdateItem on a reminder or notification still scheduled for `send_at` (one
+    re-planned or moved since it was read is another one); False when it is not."""
+    condition = (model.status == _SCHEDULED) & (model.send_at == send_at)
+    return _conditional_update(model(key), actions, condition)
+
+
+def _reslot(model: Any, send_at: datetime) -> list[Action]:
+    return [model.send_at.set(send_at), model.due_slot.set(slot_of(send_at))]
+
+
 # --- obligations ------------------------------------------------------------------------------
 
 
@@ -259,7 +265,7 @@ class DynamoDBObligationStore(_Tables):
         if not ids:
             return []
         found = [
-            _plain(_to_reminder(reminder))
+            as_scheduled(_to_reminder(reminder))
             for reminder in self._tables.reminders.batch_get(ids, consistent_read=True)
         ]
         return sorted(found, key=lambda reminder: reminder.offset_days)
@@ -325,17 +331,12 @@ class DynamoDBObligationStore(_Tables):
         superseded = {
             reminder.id: reminder for reminder in replaced if reminder.id not in planned_ids
         }
+        # An update, not a put, so that `reminder_ids` keeps the ids of earlier plans.
+        item = obligation_item(self._tables, obligation)
         actions: list[Action] = [
-            model.kind.set(obligation.kind),
-            model.phone.set(obligation.phone),
-            model.resident_key.set(obligation.resident_key),
-            model.language.set(obligation.language),
-            model.due_date.set(obligation.due_date.isoformat()),
-            model.params.set(dict(obligation.params)),
-            model.state.set(obligation.state.value),
-            model.created_at.set(obligation.created_at),
-            model.updated_at.set(obligation.updated_at),
-            model.registered_by.set(obligation.registered_by),
+            attribute.set(getattr(item, name))
+            for name, attribute in model.get_attributes().items()
+            if name not in ("external_id", "reminder_ids")
         ]
         if planned_ids or superseded:
             # ADD keeps the ids of reminders planned before (sent, skipped) in the set.
@@ -366,7 +367,7 @@ class DynamoDBObligationStore(_Tables):
                         reminder_model.updated_at.set(obligation.updated_at),
                         reminder_model.due_slot.remove(),
                     ),
-                    condition=reminder_model.status == ReminderStatus.SCHEDULED.value,
+                    condition=reminder_model.status == _SCHEDULED,
                     optional=True,
                 )
             )
@@ -384,37 +385,35 @@ class DynamoDBReminderSchedule(_Tables):
 
     def claim(self, reminder: ScheduledReminder, message_id: str, now: datetime) -> bool:
         model = self._tables.reminders
-        return _conditional_update(
-            model(reminder.id),
+        return _update_if_scheduled(
+            model,
+            reminder.id,
+            reminder.send_at,
             [
                 model.status.set(ReminderStatus.QUEUED.value),
                 model.message_id.set(message_id),
                 model.updated_at.set(now),
                 model.due_slot.remove(),
             ],
-            self._still_scheduled(reminder),
         )
 
     def skip(self, reminder: ScheduledReminder, reason: str, now: datetime) -> bool:
         model = self._tables.reminders
-        return _conditional_update(
-            model(reminder.id),
+        return _update_if_scheduled(
+            model,
+            reminder.id,
+            reminder.send_at,
             [
                 model.status.set(ReminderStatus.SKIPPED.value),
                 model.reason.set(reason),
                 model.updated_at.set(now),
                 model.due_slot.remove(),
             ],
-            self._still_scheduled(reminder),
         )
 
     def move(self, reminder: ScheduledReminder, send_at: datetime) -> None:
         model = self._tables.reminders
-        _conditional_update(
-            model(reminder.id),
-            [model.send_at.set(send_at), model.due_slot.set(slot_of(send_at))],
-            self._still_scheduled(reminder),
-        )
+        _update_if_scheduled(model, reminder.id, reminder.send_at, _reslot(model, send_at))
 
     def watermark(self) -> str | None:
         try:
@@ -430,13 +429,6 @@ class DynamoDBReminderSchedule(_Tables):
             model(WATERMARK_KEY),
             [model.watermark.set(slot)],
             model.watermark.does_not_exist() | (model.watermark < slot),
-        )
-
-    def _still_scheduled(self, reminder: ScheduledReminder) -> Condition:
-        # The same send_at too: a re-planned reminder (same id, new due date) is another one.
-        model = self._tables.reminders
-        return (model.status == ReminderStatus.SCHEDULED.value) & (
-            model.send_at == reminder.send_at
         )
 
 
@@ -468,27 +460,20 @@ class DynamoDBNotificationStore(_Tables):
 
     def claim(self, notification: Notification, message_id: str, now: datetime) -> bool:
         model = self._tables.notifications
-        return _conditional_update(
-            model(notification.external_id),
+        return _update_if_scheduled(
+            model,
+            notification.external_id,
+            notification.send_at,
             [
                 model.status.set(NotificationStatus.QUEUED.value),
                 model.message_id.set(message_id),
                 model.due_slot.remove(),
             ],
-            self._still_scheduled(notification),
         )
 
     def move(self, notification: Notification, send_at: datetime) -> None:
         """Re-slot a scheduled notification whose slot passed outside the send window."""
         model = self._tables.notifications
-        _conditional_update(
-            model(notification.external_id),
-            [model.send_at.set(send_at), model.due_slot.set(slot_of(send_at))],
-            self._still_scheduled(notification),
-        )
-
-    def _still_scheduled(self, notification: Notification) -> Condition:
-        model = self._tables.notifications
-        return (model.status == NotificationStatus.SCHEDULED.value) & (
-            model.send_at == notification.send_at
+        _update_if_scheduled(
+            model, notification.external_id, notification.send_at, _reslot(model, send_at)
         )

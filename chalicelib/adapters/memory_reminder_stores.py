@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import MutableMapping, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
+from typing import Any
 
 from chalicelib.adapters.memory_stores import InMemoryDatabase
 from chalicelib.domain.obligations import (
@@ -26,22 +27,24 @@ from chalicelib.domain.reminder_plan import (
     slot_of,
 )
 
+_SCHEDULED = ReminderStatus.SCHEDULED.value  # and NotificationStatus.SCHEDULED's
+
 
 def _due(reminder: ScheduledReminder, obligation: Obligation) -> DueReminder:
-    return DueReminder(**_fields(reminder), obligation=copy.deepcopy(obligation))
+    planned = {item.name: getattr(reminder, item.name) for item in fields(ScheduledReminder)}
+    return DueReminder(**planned, obligation=copy.deepcopy(obligation))
 
 
-def _fields(reminder: ScheduledReminder) -> dict[str, object]:
-    plain = as_scheduled(reminder)
-    return {name: getattr(plain, name) for name in ScheduledReminder.__dataclass_fields__}
-
-
-def _still_scheduled(stored: ScheduledReminder | None, reminder: ScheduledReminder) -> bool:
-    return (
-        stored is not None
-        and stored.status is ReminderStatus.SCHEDULED
-        and stored.send_at == reminder.send_at
-    )
+def _change_if_scheduled(
+    items: MutableMapping[str, Any], key: str, scheduled_at: datetime, /, **changes: Any
+) -> bool:
+    """Change a reminder or notification still scheduled for `scheduled_at` (one re-planned or
+    moved since it was read is another one); False when it is not. Call it holding the lock."""
+    stored = items.get(key)
+    if stored is None or stored.status != _SCHEDULED or stored.send_at != scheduled_at:
+        return False
+    items[key] = replace(stored, **changes)
+    return True
 
 
 class InMemoryObligationStore:
@@ -134,14 +137,11 @@ class InMemoryReminderSchedule:
             if current is None or current < slot:
                 self.database.reminder_watermark = slot
 
-    def _change(self, reminder: ScheduledReminder, **changes: object) -> bool:
-        db = self.database
-        with db.lock:
-            stored = db.reminders.get(reminder.id)
-            if stored is None or not _still_scheduled(stored, reminder):
-                return False
-            db.reminders[reminder.id] = replace(stored, **changes)  # type: ignore[arg-type]
-            return True
+    def _change(self, reminder: ScheduledReminder, **changes: Any) -> bool:
+        with self.database.lock:
+            return _change_if_scheduled(
+                self.database.reminders, reminder.id, reminder.send_at, **changes
+            )
 
 
 class InMemoryNotificationStore:
@@ -176,15 +176,11 @@ class InMemoryNotificationStore:
         """Re-slot a scheduled notification whose slot passed outside the send window."""
         self._change(notification, send_at=send_at)
 
-    def _change(self, notification: Notification, **changes: object) -> bool:
-        db = self.database
-        with db.lock:
-            stored = db.notifications.get(notification.external_id)
-            if (
-                stored is None
-                or stored.status is not NotificationStatus.SCHEDULED
-                or stored.send_at != notification.send_at
-            ):
-                return False
-            db.notifications[notification.external_id] = replace(stored, **changes)  # type: ignore[arg-type]
-            return True
+    def _change(self, notification: Notification, **changes: Any) -> bool:
+        with self.database.lock:
+            return _change_if_scheduled(
+                self.database.notifications,
+                notification.external_id,
+                notification.send_at,
+                **changes,
+            )

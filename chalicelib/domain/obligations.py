@@ -38,7 +38,6 @@ class Obligation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduledReminder:
-    id: str  # reminder_id(external_id, offset_days)
     external_id: str
     offset_days: int  # -42, -7, +3
     send_at: datetime  # UTC, inside the send window
@@ -47,6 +46,10 @@ class ScheduledReminder:
     message_id: str | None = None  # the outbound message, once queued
     reason: str | None = None  # why it was skipped
     updated_at: datetime
+
+    @property
+    def id(self) -> str:
+        return reminder_id(self.external_id, self.offset_days)
 
 
 class NotificationStatus(StrEnum):
@@ -79,10 +82,10 @@ def notification_message_id(external_id: str) -> str:
     return f"ntf|{external_id}"
 
 
-# Quick-reply buttons of reminder templates carry "reminder|<reminder id>" as their payload, so
-# that a resident's tap ("More info") reaches a person with the reminder it answers.
+# Quick-reply buttons of reminder templates carry "reminder|<message id>|<button index>" as their
+# payload, so that a resident's tap ("More info") reaches a person with the reminder it answers.
 REMINDER_BUTTON_PREFIX = "reminder|"
 
 
-def reminder_button_payload(message_id: str) -> str:
-    return f"{REMINDER_BUTTON_PREFIX}{message_id}"
+def reminder_button_payload(message_id: str, index: int) -> str:
+    return f"{REMINDER_BUTTON_PREFIX}{message_id}|{index}"

@@ -13,7 +13,7 @@ Pure rules, no I/O and no clock: callers pass `now`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition, Reminder, TimeRange
@@ -22,7 +22,6 @@ from chalicelib.domain.obligations import (
     ObligationState,
     ReminderStatus,
     ScheduledReminder,
-    reminder_id,
 )
 from chalicelib.domain.replies import TemplateReply
 
@@ -53,9 +52,6 @@ class MissingParameterError(ValueError):
         self.name = name
 
 
-MissingParameter = MissingParameterError  # the name the shared design uses
-
-
 class TemplateNotApprovedError(ValueError):
     """The template is not in the config, or not approved in that language."""
 
@@ -75,9 +71,9 @@ class TooManyRemindersError(ValueError):
 
 
 def replaced_reason(obligation: Obligation) -> str:
-    """Why the reminders a save supersedes are skipped: a new plan replaced them, or the
-    obligation was cancelled or renewed (renewing cancels its pending reminders)."""
-    return "superseded" if obligation.state is ObligationState.ACTIVE else "cancelled"
+    """Why the reminders a save supersedes are skipped: a new plan replaced them ("superseded"),
+    or the obligation was cancelled or renewed ("cancelled", "renewed")."""
+    return "superseded" if obligation.state is ObligationState.ACTIVE else obligation.state.value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,7 +145,7 @@ def next_window_opening(
     window, zone = send_window(definition), definition.zone
     day = moment.astimezone(zone).date()
     for _ in range(8):
-        start = datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
+        start = _local_start(day, window, zone)
         if start >= moment and not (weekdays_only and day.weekday() >= _SATURDAY):
             return start
         day += _DAY
@@ -188,17 +184,13 @@ def plan_reminders(
         if offset_days in planned:
             continue
         day = obligation.due_date + timedelta(days=offset_days)
-        send_at = _local_start(day, window, zone)
-        if offset_days <= 0:
-            expires_at = due_end
-            if kind.weekdays_only:
-                send_at = _weekday_start(day, window, zone, before=expires_at)
+        overdue = offset_days > 0
+        if kind.weekdays_only:
+            send_at = _weekday_start(day, window, zone, before=None if overdue else due_end)
         else:
-            if kind.weekdays_only:
-                send_at = _weekday_start(day, window, zone, before=None)
-            expires_at = send_at + OVERDUE_VALIDITY
+            send_at = _local_start(day, window, zone)
+        expires_at = send_at + OVERDUE_VALIDITY if overdue else due_end
         planned[offset_days] = ScheduledReminder(
-            id=reminder_id(obligation.external_id, offset_days),
             external_id=obligation.external_id,
             offset_days=offset_days,
             send_at=send_at,
@@ -215,10 +207,10 @@ def plan_reminders(
     plan = []
     for offset in sorted(planned):
         reminder = planned[offset]
-        if reminder.send_at >= now and reminder.send_at < reminder.expires_at:
+        if reminder.send_at >= now:  # not yet due (and, as planned, before it expires)
             plan.append(reminder)
         elif offset == keep:
-            plan.append(_replace(reminder, send_at=opening))
+            plan.append(replace(reminder, send_at=opening))
         elif offset in late:
             plan.append(_skipped(reminder, "superseded"))
         else:
@@ -247,13 +239,8 @@ def _weekday_start(
     return _local_start(earlier, window, zone)
 
 
-def _replace(reminder: ScheduledReminder, **changes: object) -> ScheduledReminder:
-    values = {item.name: getattr(reminder, item.name) for item in fields(ScheduledReminder)}
-    return ScheduledReminder(**{**values, **changes})  # type: ignore[arg-type]
-
-
 def _skipped(reminder: ScheduledReminder, reason: str) -> ScheduledReminder:
-    return _replace(reminder, status=ReminderStatus.SKIPPED, reason=reason)
+    return replace(reminder, status=ReminderStatus.SKIPPED, reason=reason)
 
 
 # --- what a reminder says ---------------------------------------------------------------------

@@ -12,12 +12,16 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.observability import logger
 from chalicelib.wiring import container
+
+if TYPE_CHECKING:  # the services are imported on a request's path only, not on a cold start
+    from chalicelib.services.back_office import Delivery, NotificationView, ObligationView
+    from chalicelib.services.back_office_input import FieldError, InputError
 
 api_v1 = Blueprint(__name__)
 
@@ -58,10 +62,8 @@ class ApiError(Exception):
         body: dict[str, Any] = {"error": error}
         if self.errors is not None:
             body["errors"] = self.errors
-        headers = dict(_JSON)
-        if self.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="civicchat"'
-        return Response(body=body, status_code=self.status, headers=headers)
+        challenge = {"WWW-Authenticate": 'Bearer realm="civicchat"'} if self.status == 401 else {}
+        return _json(body, self.status, challenge)
 
 
 def _endpoint(*scopes: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
@@ -113,7 +115,7 @@ def _caller(scopes: tuple[str, ...]) -> str:
     return key.name
 
 
-def _input_error(error: Any) -> ApiError:
+def _input_error(error: InputError) -> ApiError:
     # `error` names the first problem of the kind that set the status (malformed before
     # unacceptable); `errors` lists them all, in the order the fields were read.
     first = next(e for e in error.errors if e.status == error.status)
@@ -127,7 +129,7 @@ def _input_error(error: Any) -> ApiError:
     )
 
 
-def _field_error(error: Any) -> dict[str, str]:
+def _field_error(error: FieldError) -> dict[str, str]:
     return {"field": error.field, "code": error.code, "reason": error.reason}
 
 
@@ -241,14 +243,7 @@ def get_obligation(_key: str, external_id: str) -> Response:
 def cancel_obligation(_key: str, external_id: str) -> Response:
     from chalicelib.services.back_office import cancel_obligation as cancel
 
-    deps = container()
-    view = cancel(
-        _stored_id(external_id, "obligation"),
-        obligations=deps.obligations,
-        messages=deps.messages,
-        now=_now(),
-    )
-    return _json(obligation_json(view))
+    return _stop(cancel, external_id)
 
 
 @api_v1.route(
@@ -258,8 +253,12 @@ def cancel_obligation(_key: str, external_id: str) -> Response:
 def renew_obligation(_key: str, external_id: str) -> Response:
     from chalicelib.services.back_office import mark_renewed
 
+    return _stop(mark_renewed, external_id)
+
+
+def _stop(stop: Callable[..., ObligationView], external_id: str) -> Response:
     deps = container()
-    view = mark_renewed(
+    view = stop(
         _stored_id(external_id, "obligation"),
         obligations=deps.obligations,
         messages=deps.messages,
@@ -348,7 +347,7 @@ def get_notification(_key: str, external_id: str) -> Response:
 # --- representations (the schemas in chalicelib.http.openapi) ---------------------------------
 
 
-def obligation_json(view: Any) -> dict[str, Any]:
+def obligation_json(view: ObligationView) -> dict[str, Any]:
     obligation = view.obligation
     return {
         "external_id": obligation.external_id,
@@ -375,7 +374,7 @@ def obligation_json(view: Any) -> dict[str, Any]:
     }
 
 
-def notification_json(view: Any) -> dict[str, Any]:
+def notification_json(view: NotificationView) -> dict[str, Any]:
     notification = view.notification
     return {
         "external_id": notification.external_id,
@@ -391,7 +390,7 @@ def notification_json(view: Any) -> dict[str, Any]:
     }
 
 
-def _delivery_json(delivery: Any) -> dict[str, Any]:
+def _delivery_json(delivery: Delivery) -> dict[str, Any]:
     return {
         "status": delivery.status,
         "reason": delivery.reason,

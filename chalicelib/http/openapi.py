@@ -8,6 +8,7 @@ against it through the real app: a route and its description cannot drift apart 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.api_keys import SCOPES
@@ -31,7 +32,7 @@ _DATE_TIME: Schema = {"type": "string", "format": "date-time"}
 _EXTERNAL_ID: Schema = {
     "type": "string",
     "pattern": limits.EXTERNAL_ID_PATTERN,
-    "maxLength": 128,
+    "maxLength": limits.MAX_EXTERNAL_ID_LENGTH,
     "description": "Your system's own id. Registering the same id again updates it.",
     "examples": ["LIC-2026-000123"],
 }
@@ -363,7 +364,7 @@ _ERRORS = {
 def _operation(
     summary: str,
     operation_id: str,
-    scopes: list[str],
+    scopes: Sequence[str],
     responses: dict[int, Schema],
     errors: list[int],
     *,
@@ -448,7 +449,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "put": _operation(
                 "Register or update an obligation",
                 "putObligation",
-                list(WRITE_REMINDERS),
+                WRITE_REMINDERS,
                 {
                     201: _json_response(
                         "Registered", "Obligation", created_location, obligation_links
@@ -470,7 +471,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "get": _operation(
                 "An obligation and the delivery status of each reminder",
                 "getObligation",
-                list(READ_OBLIGATIONS),
+                READ_OBLIGATIONS,
                 {200: obligation_view},
                 [401, 403, 404],
                 path_id=True,
@@ -480,7 +481,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "post": _operation(
                 "Cancel an obligation: its pending reminders are skipped (reason cancelled)",
                 "cancelObligation",
-                list(WRITE_REMINDERS),
+                WRITE_REMINDERS,
                 {200: obligation_view},
                 [401, 403, 404],
                 description="Idempotent. No body is needed.",
@@ -491,7 +492,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "post": _operation(
                 "Mark an obligation renewed: its pending reminders are skipped (reason renewed)",
                 "markObligationRenewed",
-                list(WRITE_REMINDERS),
+                WRITE_REMINDERS,
                 {200: obligation_view},
                 [401, 403, 404],
                 description="Idempotent. No body is needed. To remind about the next due "
@@ -503,7 +504,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "post": _operation(
                 "Register or update many obligations (JSON array or CSV)",
                 "bulkObligations",
-                list(WRITE_REMINDERS),
+                WRITE_REMINDERS,
                 {200: _json_response("What was saved and what was not, row by row", "BulkResult")},
                 [400, 401, 403],
                 description=f"Up to {limits.MAX_BULK_ROWS} rows. Good rows are saved even when "
@@ -516,7 +517,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "post": _operation(
                 "Send a one-off notification (document ready, payment receipt)",
                 "postNotification",
-                list(WRITE_NOTIFICATIONS),
+                WRITE_NOTIFICATIONS,
                 {
                     202: _json_response(
                         "Accepted: queued now, or scheduled",
@@ -540,7 +541,7 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             "get": _operation(
                 "A notification and its delivery status",
                 "getNotification",
-                list(READ_NOTIFICATIONS),
+                READ_NOTIFICATIONS,
                 {200: _json_response("The notification", "Notification")},
                 [401, 403, 404],
                 path_id=True,

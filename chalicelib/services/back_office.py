@@ -9,6 +9,7 @@ its due date (or kind, language, phone, parameters) plans its reminders again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,13 @@ from chalicelib.domain.obligations import (
     ScheduledReminder,
     notification_message_id,
 )
+from chalicelib.domain.reminder_plan import (
+    in_send_window,
+    next_window_opening,
+    plan_reminders,
+    slot_of,
+    template_for,
+)
 from chalicelib.observability import logger, mask_phone
 from chalicelib.services.back_office_input import (
     FieldError,
@@ -42,6 +50,7 @@ from chalicelib.services.ports import (
     OutboundQueue,
     ResidentStore,
 )
+from chalicelib.services.run_reminders import template_message
 
 # Bulk rows are saved this many at a time: each costs a few DynamoDB round trips, and thousands
 # of them one after another would outlast the API's timeout.
@@ -163,14 +172,11 @@ def obligation_status(
 def notification_status(
     external_id: str, *, notifications: NotificationStore, messages: MessageStore
 ) -> NotificationView:
+    """The notification and its delivery status. Raises NotFoundError."""
     notification = notifications.get(external_id)
     if notification is None:
         raise NotFoundError("notification", external_id)
-    message = messages.get(notification.message_id) if notification.message_id else None
-    return NotificationView(
-        notification=notification,
-        delivery=delivery_of(notification.status, None, message),
-    )
+    return _notification_view(notification, messages)
 
 
 # --- obligations ------------------------------------------------------------------------------
@@ -190,15 +196,26 @@ def register_obligation(
     """Register or update the obligation `external_id` from a JSON object. Raises InputError
     (nothing written) when anything is wrong with it."""
     entry = read_obligation(data, definition, external_id=external_id)
-    return _save_obligation(
+    saved = _save_obligation(
         entry,
         definition=definition,
         obligations=obligations,
         residents=residents,
-        messages=messages,
         registered_by=registered_by,
         now=now,
+        log=logger.info,
     )
+    changed = saved.reminders is not None
+    reminders = saved.reminders if changed else obligations.reminders_of(entry.external_id)
+    return _view(saved.obligation, reminders, messages, created=saved.created, changed=changed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Saved:
+    obligation: Obligation
+    created: bool
+    # Its reminders after the save; None when nothing changed (nothing written, none read).
+    reminders: list[ScheduledReminder] | None
 
 
 def _save_obligation(
@@ -207,12 +224,10 @@ def _save_obligation(
     definition: MunicipalityDefinition,
     obligations: ObligationStore,
     residents: ResidentStore,
-    messages: MessageStore | None,
     registered_by: str,
     now: datetime,
-) -> ObligationView:
-    from chalicelib.domain.reminder_plan import plan_reminders, reminder_template
-
+    log: Callable[..., None],
+) -> _Saved:
     assert definition.reminders is not None  # read_obligation checked the kind
     reminder = definition.reminders.kinds[entry.kind]
     existing = obligations.get(entry.external_id)
@@ -232,11 +247,8 @@ def _save_obligation(
         updated_at=now,
         registered_by=registered_by,
     )
-    reminder_template(definition, obligation)  # the checks above make this succeed
     if existing is not None and _same(existing, obligation):
-        # Nothing to write. (A bulk row needs no view: its reminders are not even read.)
-        reminders = obligations.reminders_of(entry.external_id) if messages is not None else []
-        return _finish(existing, reminders, messages, created=False, changed=False)
+        return _Saved(obligation=existing, created=False, reminders=None)
 
     old = obligations.reminders_of(entry.external_id) if existing is not None else []
     plan = plan_reminders(obligation, definition, now)
@@ -249,7 +261,6 @@ def _save_obligation(
     replaced = [r for r in old if r.status is ReminderStatus.SCHEDULED and r.id not in planned]
     obligations.save(obligation, plan, replaced=replaced)
     # One line per obligation, at INFO for single registrations; a bulk upload logs a summary.
-    log = logger.info if messages is not None else logger.debug
     log(
         "obligation registered",
         extra={
@@ -263,20 +274,7 @@ def _save_obligation(
     )
     kept = [r for r in old if r.id not in planned and r not in replaced]
     reminders = plan + kept + [_skipped(r, "superseded", now) for r in replaced]
-    return _finish(obligation, reminders, messages, created=existing is None, changed=True)
-
-
-def _finish(
-    obligation: Obligation,
-    reminders: Sequence[ScheduledReminder],
-    messages: MessageStore | None,
-    *,
-    created: bool,
-    changed: bool,
-) -> ObligationView:
-    if messages is None:  # bulk: no one reads the views
-        return ObligationView(obligation=obligation, reminders=(), created=created, changed=changed)
-    return _view(obligation, reminders, messages, created=created, changed=changed)
+    return _Saved(obligation=obligation, created=existing is None, reminders=reminders)
 
 
 def _same(stored: Obligation, new: Obligation) -> bool:
@@ -346,10 +344,10 @@ def _stop(
     if existing.state is state and not pending:
         return _view(existing, reminders, messages)
     stopped = replace(existing, state=state, updated_at=now)
-    # Written as planned items rather than `replaced`, to say why: "cancelled" or "renewed".
-    # The store leaves out any the job queued meanwhile.
+    # The store skips them saying why ("cancelled" or "renewed"), leaving out any the job
+    # queued meanwhile.
+    obligations.save(stopped, [], replaced=pending)
     skipped = [_skipped(r, state.value, now) for r in pending]
-    obligations.save(stopped, skipped)
     logger.info(
         f"obligation {state.value}",
         extra={"external_id": external_id, "reminders_stopped": len(pending)},
@@ -397,16 +395,21 @@ def register_many(
     good: list[tuple[int, ObligationInput]] = []
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        given_id = row.get("external_id") if isinstance(row, dict) else None
-        given_id = given_id if isinstance(given_id, str) else None
         if isinstance(row, FieldError):
             rejected.append(RejectedRow(row=number, external_id=None, errors=(row,)))
             continue
         try:
             entry = read_obligation(row, definition)
         except InputError as error:
+            given_id = row.get("external_id") if isinstance(row, dict) else None
             errors = tuple(_as_row_error(e) for e in error.errors)
-            rejected.append(RejectedRow(row=number, external_id=given_id, errors=errors))
+            rejected.append(
+                RejectedRow(
+                    row=number,
+                    external_id=given_id if isinstance(given_id, str) else None,
+                    errors=errors,
+                )
+            )
             continue
         if entry.external_id in first_row:
             again = FieldError(
@@ -420,27 +423,28 @@ def register_many(
         first_row[entry.external_id] = number
         good.append((number, entry))
 
-    def save(item: tuple[int, ObligationInput]) -> ObligationView | Exception:
+    def save(entry: ObligationInput) -> _Saved | Exception:
         try:
             return _save_obligation(
-                item[1],
+                entry,
                 definition=definition,
                 obligations=obligations,
                 residents=residents,
-                messages=None,
                 registered_by=registered_by,
                 now=now,
+                log=logger.debug,
             )
         except Exception as error:  # reported per row below
             return error
 
-    outcomes = _run(save, good, concurrency or BULK_CONCURRENCY)
+    entries = [entry for _, entry in good]
+    outcomes = _run(save, entries, concurrency or BULK_CONCURRENCY)
     # A row that failed in the concurrent pass (throttled, a lost race) is tried once more, on
     # its own; one that fails again is reported, and the rows saved stay saved.
-    for i, outcome in enumerate(outcomes):
-        if isinstance(outcome, Exception):
-            outcomes[i] = save(good[i])
+    counts: Counter[str] = Counter()
     for (number, entry), outcome in zip(good, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            outcome = save(entry)
         if isinstance(outcome, Exception):
             logger.error(
                 "bulk row not saved",
@@ -451,29 +455,24 @@ def register_many(
             rejected.append(
                 RejectedRow(row=number, external_id=entry.external_id, errors=(failure,))
             )
-    created = updated = unchanged = 0
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            continue
-        if outcome.created:
-            created += 1
-        elif outcome.changed:
-            updated += 1
+        elif outcome.created:
+            counts["created"] += 1
         else:
-            unchanged += 1
+            counts["updated" if outcome.reminders is not None else "unchanged"] += 1
     rejected.sort(key=lambda r: r.row)
+    result = BulkResult(**counts, rejected=rejected)
     logger.info(
         "bulk registration",
         extra={
             "rows": len(rows),
-            "rows_created": created,
-            "rows_updated": updated,
-            "rows_unchanged": unchanged,
+            "rows_created": result.created,
+            "rows_updated": result.updated,
+            "rows_unchanged": result.unchanged,
             "rows_rejected": len(rejected),
             "registered_by": registered_by,
         },
     )
-    return BulkResult(created=created, updated=updated, unchanged=unchanged, rejected=rejected)
+    return result
 
 
 def _as_row_error(error: FieldError) -> FieldError:
@@ -483,14 +482,14 @@ def _as_row_error(error: FieldError) -> FieldError:
 
 
 def _run(
-    action: Callable[[tuple[int, ObligationInput]], ObligationView | Exception],
-    items: list[tuple[int, ObligationInput]],
+    action: Callable[[ObligationInput], _Saved | Exception],
+    entries: list[ObligationInput],
     concurrency: int,
-) -> list[ObligationView | Exception]:
-    if concurrency <= 1 or len(items) <= 1:
-        return [action(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        return list(pool.map(action, items))
+) -> list[_Saved | Exception]:
+    if concurrency <= 1 or len(entries) <= 1:
+        return [action(entry) for entry in entries]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(entries))) as pool:
+        return list(pool.map(action, entries))
 
 
 # --- notifications ----------------------------------------------------------------------------
@@ -519,7 +518,6 @@ def notify(
     language = entry.language or _language_for(
         residents, entry.phone.resident_key, configured.template, definition
     )
-    reply = _notification_reply(definition, entry, language)
     base = Notification(
         external_id=entry.external_id,
         kind=entry.kind,
@@ -533,19 +531,22 @@ def notify(
     )
     message: StoredMessage | None = None
     if _send_now(definition, entry, now):
-        message = _notification_message(base, reply, now)
+        # The message the reminders job would store for it: same id, so only one is sent.
+        reply = template_for(
+            definition, configured.template, configured.params, language, entry.params
+        )
+        message_id = notification_message_id(base.external_id)
+        message = template_message(definition, message_id, reply, base, now)
         # The message first: if we stop after it, the sweep of stalled messages sends it, and a
         # retry of this request finds no notification and writes the same ids again.
         messages.add_outbound([message])
-        queued = replace(base, status=NotificationStatus.QUEUED, message_id=message.id)
-        if not notifications.add(queued):
-            return _notification_view(_existing(notifications, entry.external_id), messages)
-        outbound.enqueue([message.id], Priority.BULK)
-        stored = queued
+        stored = replace(base, status=NotificationStatus.QUEUED, message_id=message.id)
     else:
         stored = replace(base, send_at=_schedule_time(definition, entry, now))
-        if not notifications.add(stored):
-            return _notification_view(_existing(notifications, entry.external_id), messages)
+    if not notifications.add(stored):  # another request with this id was first
+        return _notification_view(_existing(notifications, entry.external_id), messages)
+    if message is not None:
+        outbound.enqueue([message.id], Priority.BULK)
     logger.info(
         "notification accepted",
         extra={
@@ -578,18 +579,7 @@ def _notification_view(notification: Notification, messages: MessageStore) -> No
     )
 
 
-def _notification_reply(
-    definition: MunicipalityDefinition, entry: NotificationInput, language: str
-) -> Any:
-    from chalicelib.domain.reminder_plan import template_for
-
-    configured = definition.notifications[entry.kind]
-    return template_for(definition, configured.template, configured.params, language, entry.params)
-
-
 def _send_now(definition: MunicipalityDefinition, entry: NotificationInput, now: datetime) -> bool:
-    from chalicelib.domain.reminder_plan import in_send_window, slot_of
-
     due_now = entry.send_at is None or slot_of(entry.send_at) <= slot_of(now)
     return due_now and in_send_window(definition, now)
 
@@ -598,24 +588,5 @@ def _schedule_time(
     definition: MunicipalityDefinition, entry: NotificationInput, now: datetime
 ) -> datetime:
     """When the job should send it: the time asked, or the window's next opening after it."""
-    from chalicelib.domain.reminder_plan import next_window_opening
-
     wanted = entry.send_at if entry.send_at and entry.send_at > now else now
     return next_window_opening(definition, wanted)
-
-
-def _notification_message(notification: Notification, reply: Any, now: datetime) -> StoredMessage:
-    """The message the reminders job would store for it: same id, so only one is ever sent."""
-    from chalicelib.services.queued_replies import queued_message
-    from chalicelib.services.run_reminders import SENT_BY, recipient
-
-    return queued_message(
-        notification_message_id(notification.external_id),
-        reply,
-        resident_key=notification.resident_key,
-        recipient=recipient(notification.resident_key, notification.phone),
-        conversation_id=None,
-        priority=Priority.BULK,
-        sent_by=SENT_BY,
-        now=now,
-    )

@@ -22,20 +22,22 @@ from typing import Any
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.services.phone_input import (
     DEFAULT_REGION,
+    MAX_INPUT_LENGTH,
     InvalidPhoneError,
     PhoneNumber,
     normalise_phone,
 )
 
 # Limits, shared with the OpenAPI document.
-EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}$"
+MAX_EXTERNAL_ID_LENGTH = 128
+EXTERNAL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{MAX_EXTERNAL_ID_LENGTH - 1}}}$"
 PARAM_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 # The same dates, EARLIEST_DUE_DATE's year to LATEST_DUE_DATE's, for the OpenAPI document.
 DUE_DATE_PATTERN = r"^(20\d{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 # RFC 3339, as JSON Schema's `date-time` (Python alone would also take a space or "+0100").
 DATE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-MAX_PHONE_LENGTH = 40
+MAX_PHONE_LENGTH = MAX_INPUT_LENGTH
 MAX_KIND_LENGTH = 64
 MAX_PARAMS = 30
 MAX_PARAM_LENGTH = 1000  # WhatsApp's template body is 1024 characters in all
@@ -139,7 +141,9 @@ class _Reader:
 
     def external_id(self, given: str | None) -> str | None:
         """The id from the path (`given`) or from the body; both must agree."""
-        in_body = self.text("external_id", required=given is None, max_length=128)
+        in_body = self.text(
+            "external_id", required=given is None, max_length=MAX_EXTERNAL_ID_LENGTH
+        )
         if given is not None and in_body is not None and in_body != given:
             self.error("external_id", "invalid", "differs from the external id in the path")
         value = given if given is not None else in_body
@@ -147,7 +151,8 @@ class _Reader:
             self.error(
                 "external_id",
                 "invalid",
-                "must be 1–128 letters, digits or . _ : ~ - (starting with a letter or digit)",
+                f"must be 1–{MAX_EXTERNAL_ID_LENGTH} letters, digits or . _ : ~ - "
+                "(starting with a letter or digit)",
             )
             return None
         return value
@@ -234,9 +239,7 @@ class _Reader:
         for name in needed or ():
             if name in RESERVED_PARAMS:
                 continue
-            if not params.get(name, "").strip() and not any(
-                e.field == f"params.{name}" for e in self.errors
-            ):
+            if name not in params and not any(e.field == f"params.{name}" for e in self.errors):
                 self.error(
                     f"params.{name}",
                     "missing_parameter",

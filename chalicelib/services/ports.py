@@ -293,6 +293,10 @@ class NotificationStore(Protocol):
 
     def claim(self, notification: Notification, message_id: str, now: datetime) -> bool: ...
 
+    def move(self, notification: Notification, send_at: datetime) -> None:
+        """Re-slot a notification whose slot passed outside the send window."""
+        ...
+
 
 class ApiKeyStore(Protocol):
     def find(self, key_hash: str) -> ApiKey | None: ...

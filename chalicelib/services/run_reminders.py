@@ -27,9 +27,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from chalicelib.domain.bot.definition import MunicipalityDefinition, Reminder
+from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.obligations import (
     Notification,
@@ -44,32 +43,30 @@ from chalicelib.domain.reminder_plan import (
     DueReminder,
     MissingParameterError,
     TemplateNotApprovedError,
+    UnknownKindError,
     in_send_window,
     next_window_opening,
+    reminder_kind,
     reminder_message_id,
+    reminder_template,
+    replaced_reason,
     slot_of,
     slots_from,
     template_for,
-    template_values,
 )
 from chalicelib.domain.replies import TemplateReply
 from chalicelib.observability import logger
-from chalicelib.services.ports import MessageStore, ObligationStore, OutboundQueue, ReminderSchedule
+from chalicelib.services.ports import (
+    MessageStore,
+    NotificationStore,
+    ObligationStore,
+    OutboundQueue,
+    ReminderSchedule,
+)
 from chalicelib.services.queued_replies import queued_message
 
 DEFAULT_MAX_CATCH_UP = timedelta(days=2)
 SENT_BY = "reminders"
-
-
-class ScheduledNotifications(Protocol):
-    """What the job needs of the NotificationStore: the due index, and re-slotting one whose
-    slot passed outside the send window (both adapters have `move`)."""
-
-    def due_in_slot(self, slot: str) -> list[Notification]: ...
-
-    def claim(self, notification: Notification, message_id: str, now: datetime) -> bool: ...
-
-    def move(self, notification: Notification, send_at: datetime) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,7 +124,7 @@ def run_reminders(
     *,
     definition: MunicipalityDefinition,
     schedule: ReminderSchedule,
-    notifications: ScheduledNotifications,
+    notifications: NotificationStore,
     obligations: ObligationStore,
     messages: MessageStore,
     outbound: OutboundQueue,
@@ -189,7 +186,7 @@ class _Job:
     now: datetime
     definition: MunicipalityDefinition
     schedule: ReminderSchedule
-    notifications: ScheduledNotifications
+    notifications: NotificationStore
     obligations: ObligationStore
     messages: MessageStore
     items_read: int = 0
@@ -203,11 +200,13 @@ class _Job:
         """The id of the message queued for `reminder`, or None."""
         self.items_read += 1
         obligation = self._obligation_of(reminder)
-        if obligation is None or obligation.state is not ObligationState.ACTIVE:
+        if obligation is None:
             return self._skip(reminder, "cancelled")
-        reminders = self.definition.reminders
-        kind = reminders.kinds.get(obligation.kind) if reminders else None
-        if kind is None:
+        if obligation.state is not ObligationState.ACTIVE:
+            return self._skip(reminder, replaced_reason(obligation))
+        try:
+            kind = reminder_kind(self.definition, obligation.kind)
+        except UnknownKindError:
             return self._skip(reminder, "unknown_kind")
         if self.at >= reminder.expires_at:
             return self._skip(reminder, "expired")
@@ -220,11 +219,13 @@ class _Job:
             self.schedule.move(reminder, opening)
             self.moved += 1
             return None
-        reply = self._reminder_template(reminder, obligation, kind)
+        reply = self._reminder_template(reminder, obligation)
         if reply is None:
             return None
         message_id = reminder_message_id(reminder, obligation.due_date)
-        self.messages.add_outbound([self._message(message_id, reply, obligation)])
+        self.messages.add_outbound(
+            [template_message(self.definition, message_id, reply, obligation, self.now)]
+        )
         if not self.schedule.claim(reminder, message_id, self.now):
             self.lost_claims += 1
             return None
@@ -251,7 +252,9 @@ class _Job:
         except (MissingParameterError, TemplateNotApprovedError) as error:
             return self._fail(notification, str(error))
         message_id = notification_message_id(notification.external_id)
-        self.messages.add_outbound([self._message(message_id, reply, notification)])
+        self.messages.add_outbound(
+            [template_message(self.definition, message_id, reply, notification, self.now)]
+        )
         if not self.notifications.claim(notification, message_id, self.now):
             self.lost_claims += 1
             return None
@@ -265,16 +268,10 @@ class _Job:
         return self.obligations.get(reminder.external_id)
 
     def _reminder_template(
-        self, reminder: ScheduledReminder, obligation: Obligation, kind: Reminder
+        self, reminder: ScheduledReminder, obligation: Obligation
     ) -> TemplateReply | None:
         try:
-            return template_for(
-                self.definition,
-                kind.template,
-                kind.params,
-                obligation.language,
-                template_values(obligation),
-            )
+            return reminder_template(self.definition, obligation)
         except MissingParameterError as error:
             logger.error(
                 "reminder not sent: a template parameter is missing",
@@ -311,26 +308,33 @@ class _Job:
         self.failed += 1
         return None
 
-    def _message(
-        self, message_id: str, reply: TemplateReply, source: Obligation | Notification
-    ) -> StoredMessage:
-        template = self.definition.templates.get(reply.name)
-        if template is not None and template.buttons:  # a tap comes back naming this message
-            payloads = tuple(
-                f"{reminder_button_payload(message_id)}|{index}"
-                for index in range(len(template.buttons))
-            )
-            reply = dataclasses.replace(reply, button_payloads=payloads)
-        return queued_message(
-            message_id,
-            reply,
-            resident_key=source.resident_key,
-            recipient=recipient(source.resident_key, source.phone),
-            conversation_id=None,
-            priority=Priority.BULK,
-            sent_by=SENT_BY,
-            now=self.now,
+
+def template_message(
+    definition: MunicipalityDefinition,
+    message_id: str,
+    reply: TemplateReply,
+    source: Obligation | Notification,
+    now: datetime,
+) -> StoredMessage:
+    """The BULK message of a reminder or notification, as stored for the bulk sender. Its
+    template's quick-reply buttons, if any, carry payloads naming this message, so a tap comes
+    back to it."""
+    template = definition.templates.get(reply.name)
+    if template is not None and template.buttons:
+        payloads = tuple(
+            reminder_button_payload(message_id, index) for index in range(len(template.buttons))
         )
+        reply = dataclasses.replace(reply, button_payloads=payloads)
+    return queued_message(
+        message_id,
+        reply,
+        resident_key=source.resident_key,
+        recipient=recipient(source.resident_key, source.phone),
+        conversation_id=None,
+        priority=Priority.BULK,
+        sent_by=SENT_BY,
+        now=now,
+    )
 
 
 def recipient(resident_key: str, phone: str) -> str:

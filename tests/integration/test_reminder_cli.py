@@ -105,13 +105,16 @@ def test_local_targets_the_stack_make_run_started(
 ) -> None:
     names = ResourceNames(LOCAL_STAGE)
     provision(aws_env, names, REGION)
-    register(names, f"TAX-{uuid.uuid4().hex[:6]}", "351933333333")
-    # The command points the SDKs at the emulator's port; let the test restore what it changes.
+    external_id = f"TAX-{uuid.uuid4().hex[:6]}"
+    register(names, external_id, "351933333333")
+    # The command points the SDKs at the emulator's port, whatever AWS_ENDPOINT_URL said; let
+    # the test restore what it changes.
     for name in FAKE_AWS_CREDENTIALS:
         monkeypatch.setenv(name, FAKE_AWS_CREDENTIALS[name])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("AWS_EMULATOR_PORT", aws_env.rsplit(":", 1)[1])
 
     assert main(["reminders", "run", "--at", "2026-12-01T09:00:00Z", "--local"]) == 0
 
     assert "on stage local" in capsys.readouterr().out
-    bulk_queue_ids(names, aws_env)
+    assert f"rem|{external_id}|-14|2026-12-15" in bulk_queue_ids(names, aws_env)

@@ -33,7 +33,6 @@ from chalicelib.domain.obligations import (
     ObligationState,
     ReminderStatus,
     ScheduledReminder,
-    reminder_id,
 )
 from chalicelib.domain.reminder_plan import (
     DueReminder,
@@ -80,7 +79,6 @@ def an_obligation(due: date | None = None, **changes: Any) -> Obligation:
 def a_plan(obligation: Obligation, offsets: tuple[int, ...] = (-42, -7)) -> list[ScheduledReminder]:
     return [
         ScheduledReminder(
-            id=reminder_id(obligation.external_id, offset),
             external_id=obligation.external_id,
             offset_days=offset,
             send_at=at_nine(obligation.due_date + timedelta(days=offset)),
@@ -272,7 +270,8 @@ class ReminderStoreContract:
             stores.obligations.save(obligation, plan)
 
         assert stores.obligations.get(obligation.external_id) is None
-        assert stores.obligations.save(obligation, plan[:99]) is None  # 100 items fit
+        stores.obligations.save(obligation, plan[:99])  # 100 items fit
+        assert stores.obligations.get(obligation.external_id) == obligation
 
     # the schedule
 

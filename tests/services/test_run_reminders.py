@@ -330,7 +330,7 @@ def test_a_renewed_obligations_stale_entry_is_skipped(world: World, jobs: Remind
     )
     run = jobs.run(WINDOW_OPENS, schedule=StaleSchedule(world.database))
 
-    assert dict(run.skipped_by_reason) == {"cancelled": 1}
+    assert dict(run.skipped_by_reason) == {"renewed": 1}
 
 
 def test_renewing_stops_the_pending_reminders(world: World, jobs: Reminders) -> None:
