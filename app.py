@@ -57,4 +57,4 @@ def requeue_stalled_outbound(event):
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="run_reminders")
 def run_reminders(event):
-    return workers.run_reminders(event.to_dict())
+    return workers.run_reminders()

@@ -7,11 +7,11 @@ be shown again: revoke it and create another.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.command_target import add_target_arguments, stage_and_region
 from chalicelib.domain.api_keys import SCOPES
 
 
@@ -29,12 +29,7 @@ def add_commands(commands: Any) -> None:
     revoke = actions.add_parser("revoke", help="revoke the active key with this name")
     revoke.add_argument("--name", required=True)
     for parser in (create, listing, revoke):
-        parser.add_argument("--stage", default=os.environ.get("CIVICCHAT_STAGE", "prod"))
-        parser.add_argument(
-            "--local",
-            action="store_true",
-            help="the stack `make run` started (its AWS emulator on AWS_EMULATOR_PORT)",
-        )
+        add_target_arguments(parser)
 
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print, store: Any = None) -> int:
@@ -76,20 +71,5 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print, store: Any
 def _store(args: argparse.Namespace) -> Any:
     from chalicelib.adapters.dynamodb_api_key_store import DynamoDBApiKeyStore
     from chalicelib.adapters.dynamodb_models import stage_tables
-    from chalicelib.resource_names import ResourceNames
 
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-    stage = args.stage
-    if args.local:
-        from chalicelib.local_stack.stack import (
-            DEFAULT_EMULATOR_PORT,
-            FAKE_AWS_CREDENTIALS,
-            LOCAL_STAGE,
-        )
-
-        port = os.environ.get("AWS_EMULATOR_PORT", str(DEFAULT_EMULATOR_PORT))
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        os.environ.update(FAKE_AWS_CREDENTIALS)
-        os.environ.setdefault("AWS_DEFAULT_REGION", region)
-        stage = LOCAL_STAGE
-    return DynamoDBApiKeyStore(stage_tables(ResourceNames(stage), region))
+    return DynamoDBApiKeyStore(stage_tables(*stage_and_region(args)))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from chalicelib.command_target import add_target_arguments, stage_and_region
 from chalicelib.domain.messages import Priority
 from chalicelib.resource_names import ResourceNames
 
@@ -43,12 +44,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", default=os.environ.get("CIVICCHAT_STAGE", "prod"))
-    parser.add_argument(
-        "--local",
-        action="store_true",
-        help="the stack `make run` started (its AWS emulator on AWS_EMULATOR_PORT)",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--phone-number-id", default=os.environ.get("WHATSAPP_PHONE_NUMBER_ID", ""))
 
 
@@ -61,28 +57,28 @@ class Target:
     phone_number_id: str
 
     @cached_property
+    def tables(self) -> Any:
+        from chalicelib.adapters.dynamodb_models import stage_tables
+
+        return stage_tables(self.names, self.region)
+
+    @cached_property
     def messages(self) -> Any:
-        from chalicelib.adapters.dynamodb_models import bind_tables
         from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
 
-        bind_tables(self.names, self.region)
-        return DynamoDBMessageStore()
+        return DynamoDBMessageStore(self.tables)
 
     @cached_property
     def control(self) -> Any:
-        from chalicelib.adapters.dynamodb_models import bind_tables
         from chalicelib.adapters.dynamodb_sender_control import DynamoDBSenderControl
 
-        bind_tables(self.names, self.region)
-        return DynamoDBSenderControl()
+        return DynamoDBSenderControl(self.tables)
 
     @cached_property
     def residents(self) -> Any:
-        from chalicelib.adapters.dynamodb_models import bind_tables
         from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
 
-        bind_tables(self.names, self.region)
-        return DynamoDBResidentStore()
+        return DynamoDBResidentStore(self.tables)
 
     @cached_property
     def dead_letters(self) -> Any:
@@ -115,23 +111,13 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-    if args.local:
-        from chalicelib.local_stack.stack import (
-            DEFAULT_EMULATOR_PORT,
-            FAKE_AWS_CREDENTIALS,
-            LOCAL_PHONE_NUMBER_ID,
-            LOCAL_STAGE,
-        )
+    names, region = stage_and_region(args)
+    phone_number_id = args.phone_number_id
+    if args.local and not phone_number_id:
+        from chalicelib.local_stack.stack import LOCAL_PHONE_NUMBER_ID
 
-        port = os.environ.get("AWS_EMULATOR_PORT", str(DEFAULT_EMULATOR_PORT))
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        os.environ.update(FAKE_AWS_CREDENTIALS)
-        os.environ.setdefault("AWS_DEFAULT_REGION", region)
-        return Target(
-            ResourceNames(LOCAL_STAGE), region, args.phone_number_id or LOCAL_PHONE_NUMBER_ID
-        )
-    return Target(ResourceNames(args.stage), region, args.phone_number_id)
+        phone_number_id = LOCAL_PHONE_NUMBER_ID
+    return Target(names, region, phone_number_id)
 
 
 def _dlq(args: argparse.Namespace, target: Target, out: Callable[[str], None]) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.resource_names import ResourceNames
+from chalicelib.command_target import add_target_arguments, stage_and_region
 
 
 def add_commands(commands: Any) -> None:
@@ -30,12 +30,7 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="the moment to run for, with its zone: 2026-12-01T09:00:00Z (default: now)",
     )
-    run_parser.add_argument("--stage", default=os.environ.get("CIVICCHAT_STAGE", "prod"))
-    run_parser.add_argument(
-        "--local",
-        action="store_true",
-        help="the stack `make run` started (its AWS emulator on AWS_EMULATOR_PORT)",
-    )
+    add_target_arguments(run_parser)
 
 
 def moment(text: str) -> datetime:
@@ -64,7 +59,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     from chalicelib.services.run_reminders import run_reminders
     from chalicelib.settings import BUNDLED_CONFIG
 
-    names, region = _target(args)
+    names, region = stage_and_region(args)
     tables = stage_tables(names, region)
     definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
     now = datetime.now(UTC)
@@ -93,20 +88,3 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     if result.not_caught_up:
         out(f"  not caught up  {result.not_caught_up} slot(s) older than the catch-up limit")
     return 0
-
-
-def _target(args: argparse.Namespace) -> tuple[ResourceNames, str]:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-    if not args.local:
-        return ResourceNames(args.stage), region
-    from chalicelib.local_stack.stack import (
-        DEFAULT_EMULATOR_PORT,
-        FAKE_AWS_CREDENTIALS,
-        LOCAL_STAGE,
-    )
-
-    port = os.environ.get("AWS_EMULATOR_PORT", str(DEFAULT_EMULATOR_PORT))
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-    os.environ.update(FAKE_AWS_CREDENTIALS)
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    return ResourceNames(LOCAL_STAGE), region

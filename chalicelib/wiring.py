@@ -15,7 +15,6 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_models import StageTables
-    from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBNotificationStore
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
     from chalicelib.domain.messages import Priority
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
         MediaQueue,
         MessageSender,
         MessageStore,
+        NotificationStore,
         ObligationStore,
         OutboundQueue,
         ReminderSchedule,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from chalicelib.services.send_queued_message import Clock, Outbox, SendingPolicy
     from chalicelib.services.store_inbound_media import MediaSource
+    from chalicelib.whatsapp.graph_api_client import GraphApiClient
 
 
 class Container:
@@ -81,8 +82,7 @@ class Container:
         return DynamoDBReminderSchedule(self.tables)
 
     @cached_property
-    def notification_store(self) -> DynamoDBNotificationStore:
-        """A NotificationStore, which can also re-slot (`move`) as the reminders job needs."""
+    def notification_store(self) -> NotificationStore:
         from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBNotificationStore
 
         return DynamoDBNotificationStore(self.tables)
@@ -205,7 +205,8 @@ class Container:
         return Priority.BULK if event_source_arn.endswith(f":{bulk}") else Priority.REPLY
 
     @cached_property
-    def sender(self) -> MessageSender:
+    def graph_api(self) -> GraphApiClient:
+        """One client (one HTTP session) for sending and for fetching residents' media."""
         from chalicelib.whatsapp.graph_api_client import GraphApiClient
 
         return GraphApiClient(
@@ -229,15 +230,13 @@ class Container:
             self.settings.required_media_bucket(), region_name=self.settings.aws_region
         )
 
-    @cached_property
-    def media_graph(self) -> MediaSource:
-        from chalicelib.whatsapp.graph_api_client import GraphApiClient
+    @property
+    def sender(self) -> MessageSender:
+        return self.graph_api
 
-        return GraphApiClient(
-            base_url=self.settings.whatsapp_api_url,
-            access_token=self.settings.whatsapp_access_token,
-            phone_number_id=self.settings.whatsapp_phone_number_id,
-        )
+    @property
+    def media_graph(self) -> MediaSource:
+        return self.graph_api
 
 
 @cache

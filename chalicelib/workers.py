@@ -8,6 +8,7 @@ retried alone instead of taking its batch down with it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.observability import logger
@@ -82,6 +83,12 @@ def _handle_inbound_record(record: Any) -> None:
 
 
 def process_outbound_batch(event: dict[str, Any]) -> dict[str, Any]:
+    return _process_standard_queue(event, _handle_outbound_record)
+
+
+def _process_standard_queue(
+    event: dict[str, Any], record_handler: Callable[[Any], None]
+) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
@@ -90,7 +97,7 @@ def process_outbound_batch(event: dict[str, Any]) -> dict[str, Any]:
 
     return process_partial_response(
         event=event,
-        record_handler=_handle_outbound_record,
+        record_handler=record_handler,
         # Report every failed record, even when all of them failed: raising instead would make
         # Lambda retry the whole batch after the visibility timeout, ignoring each backoff.
         processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
@@ -125,9 +132,9 @@ def requeue_stalled_outbound() -> int:
     return requeue(messages=deps.messages, outbound=deps.outbound_queue, now=utc_now())
 
 
-def run_reminders(event: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The reminders job for now (the scheduled event's time is when EventBridge meant to fire;
-    what is due is decided by the watermark, so a late start changes nothing)."""
+def run_reminders() -> dict[str, Any]:
+    """The reminders job for now. What is due is decided by the watermark, not by when
+    EventBridge meant to fire, so a late start changes nothing."""
     from chalicelib.services.run_reminders import run_reminders as run
 
     deps = container()
@@ -151,19 +158,9 @@ def run_reminders(event: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def process_media_batch(event: dict[str, Any]) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
-    # As for the senders: report every failed record (SQS brings it back after the visibility
-    # timeout, then parks it on the dead-letter queue) rather than failing the whole batch.
-    return process_partial_response(
-        event=event,
-        record_handler=_handle_media_record,
-        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
-    )
+    # As for the senders: a failed record comes back after the visibility timeout, then parks
+    # on the dead-letter queue.
+    return _process_standard_queue(event, _handle_media_record)
 
 
 def _handle_media_record(record: Any) -> None:

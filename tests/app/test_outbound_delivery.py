@@ -111,3 +111,30 @@ def test_a_message_out_of_attempts_is_dead_lettered_listed_and_replayed(
     _send_until(harness, lambda: messages.get(reply_id).status is DeliveryStatus.SENT)
     assert messages.get(reply_id).attempts == 0
     assert _cli(harness, "dlq", "list")[-1].startswith("0 parked")
+
+
+def test_an_operator_resolves_a_conversation_and_the_resident_rates_it(
+    harness: AppHarness,
+) -> None:
+    wa_id = "351917000009"
+    for n, text in enumerate(("Olá", "Aceito", "Falar com uma pessoa")):
+        _store_turn_saying(harness, wa_id, f"wamid.rate-{n}", text)
+    _, handed_off = container().residents.load(f"wa:{wa_id}")
+    assert handed_off.status.value == "queued"
+
+    printed = _cli(harness, "conversation", "resolve", "--phone", f"+{wa_id}", "--by", "ana")
+    assert printed == [f"conversation {handed_off.id} resolved; satisfaction question sent"]
+    harness.run_worker("reply_sender", harness.names.outbound_replies_queue)
+    survey = [m for m in harness.simulator.outbox() if m["to"] == wa_id][-1]["body"]
+    rows = survey["interactive"]["action"]["sections"][0]["rows"]
+    assert [row["id"] for row in rows] == [f"csat:{n}" for n in range(1, 6)]
+
+    _store_turn_saying(harness, wa_id, "wamid.rate-5", "5")
+    _, rated = container().residents.load(f"wa:{wa_id}")
+    assert (rated.id, rated.status.value, rated.csat_score) == (handed_off.id, "resolved", 5)
+
+
+def _store_turn_saying(harness: AppHarness, wa_id: str, wamid: str, text: str) -> None:
+    assert harness.post_webhook(_text_webhook(wa_id, wamid, text)).status_code == 200
+    harness.run_worker("inbound_worker", harness.names.inbound_queue)
+    harness.run_worker("reply_sender", harness.names.outbound_replies_queue)
