@@ -7,13 +7,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+OPEN_WITH_PEOPLE = frozenset({"queued", "assigned", "snoozed"})  # statuses agents work on
+
 
 class ConversationStatus(StrEnum):
     BOT = "bot"  # the bot is handling it
     QUEUED = "queued"  # waiting for an agent of `team`
     ASSIGNED = "assigned"  # an agent has it
-    SNOOZED = "snoozed"
+    SNOOZED = "snoozed"  # an agent has it and put it aside until `snoozed_until`
     RESOLVED = "resolved"
+
+
+class SlaTarget(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,4 +37,23 @@ class Conversation:
     resolved_at: datetime | None = None
     csat_score: int | None = None  # 1–5, the resident's rating after resolution
     csat_at: datetime | None = None
+    # --- with people (the console) ---
+    handed_off_at: datetime | None = None  # first reached a person's queue: the SLA clock starts
+    assigned_at: datetime | None = None
+    last_agent: str | None = None  # who had it last: a reopened conversation goes back to them
+    first_response_at: datetime | None = None  # the first agent reply
+    first_response_due: datetime | None = None  # SLA targets, in business time from handed_off_at
+    resolution_due: datetime | None = None
+    sla_warned: frozenset[SlaTarget] = frozenset()
+    sla_breached: frozenset[SlaTarget] = frozenset()
+    sla_next_check: datetime | None = None  # when the SLA job must look at it next (None: never)
+    snoozed_until: datetime | None = None
+    # --- for inbox rows, so a page of the inbox needs no second read ---
+    resident_name: str | None = None  # only once the resident consented
+    preview: str | None = None  # the last message, shortened
+    last_message_at: datetime | None = None
     version: int = 0  # optimistic lock: the version this copy was read at (0 = never stored)
+
+    @property
+    def is_open_with_people(self) -> bool:
+        return self.status.value in OPEN_WITH_PEOPLE

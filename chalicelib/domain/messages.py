@@ -11,6 +11,7 @@ from typing import Any
 class Direction(StrEnum):
     INBOUND = "in"
     OUTBOUND = "out"
+    NOTE = "note"  # internal to the town hall, never sent: agents' notes and timeline events
 
 
 class DeliveryStatus(StrEnum):
