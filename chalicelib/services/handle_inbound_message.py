@@ -34,6 +34,8 @@ from chalicelib.domain.bot.turns import BotInput, BotTurn
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.search_terms import name_terms, text_terms
+from chalicelib.domain.sla import clock_for, start_sla
 from chalicelib.domain.tickets import (
     Location,
     Ticket,
@@ -51,6 +53,7 @@ from chalicelib.services.ports import (
     MessageStore,
     OutboundQueue,
     ResidentStore,
+    SearchTerm,
     TicketStore,
 )
 from chalicelib.services.queued_replies import queued_bot_reply
@@ -76,6 +79,10 @@ class InboundOutcome:
     duplicate: bool
     reply_ids: tuple[str, ...]
     ticket: str | None = None  # the reference of a ticket this message created
+    handed_off_to: str | None = None  # the team whose queue the conversation joined
+
+
+PREVIEW_LENGTH = 120  # characters of the last message shown on an inbox row
 
 
 def handle_inbound_message(
@@ -107,14 +114,19 @@ def handle_inbound_message(
         conversation = Conversation(
             id=new_id(), resident_key=resident.key, opened_at=now, updated_at=now
         )
+    previous_name = conversation.resident_name
 
     turn = BotTurn(state=dict(conversation.bot_state))
     if not isinstance(message, SystemMessage):  # a "changed number" notice is not a question
         turn = advance(definition, conversation.bot_state, bot_input, now)
     conversation = dataclasses.replace(conversation, bot_state=dict(turn.state))
     tickets: list[Ticket] = []
+    handed_off_to: str | None = None
     for event in turn.events:
         resident, conversation = _apply_bot_event(event, resident, conversation, message, now)
+        if isinstance(event, HandoffRequested):
+            conversation = start_sla(conversation, definition.sla, clock_for(definition), now)
+            handed_off_to = event.team
         if isinstance(event, TicketRequested):
             ticket = _new_ticket(event, resident, conversation, definition, ports.tickets, now)
             tickets.append(ticket)
@@ -126,7 +138,19 @@ def handle_inbound_message(
     resident = dataclasses.replace(
         resident, last_inbound_at=last_inbound, current_conversation_id=conversation.id
     )
-    conversation = dataclasses.replace(conversation, updated_at=now, last_inbound_at=last_inbound)
+    conversation = dataclasses.replace(
+        conversation,
+        updated_at=now,
+        last_inbound_at=last_inbound,
+        last_message_at=now,
+        resident_name=resident.profile_name if consented else None,
+        preview=_preview(message) if consented else None,
+    )
+    search_terms = (
+        _search_terms(message, conversation.id, resident.profile_name, previous_name, now)
+        if consented
+        else ()
+    )
 
     reply_messages = tuple(
         queued_bot_reply(f"{message.wamid}~r{index}", reply, resident, conversation.id, now)
@@ -141,6 +165,7 @@ def handle_inbound_message(
             conversation=conversation,
             replies=reply_messages,
             tickets=tuple(tickets),
+            search_terms=search_terms,
         )
     )
     if not stored:
@@ -174,7 +199,33 @@ def handle_inbound_message(
         metrics.add_metric(name="TicketsCreated", unit=MetricUnit.Count, value=len(tickets))
         log_extra["ticket"] = reference
     logger.info("inbound message stored", extra=log_extra)
-    return InboundOutcome(duplicate=False, reply_ids=reply_ids, ticket=reference)
+    return InboundOutcome(
+        duplicate=False, reply_ids=reply_ids, ticket=reference, handed_off_to=handed_off_to
+    )
+
+
+def _preview(message: InboundMessage) -> str:
+    text = message.text_for_bot or f"[{message.message_type}]"
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+def _search_terms(
+    message: InboundMessage,
+    conversation_id: str,
+    name: str | None,
+    indexed_name: str | None,
+    now: datetime,
+) -> tuple[SearchTerm, ...]:
+    """The message's words, and the resident's name once per conversation (again when it
+    changes), so agents find the conversation by either."""
+    terms = list(text_terms(message.text_for_bot))
+    if name and name != indexed_name:
+        terms.extend(name_terms(name))
+    return tuple(
+        SearchTerm(term=term, conversation_id=conversation_id, at=now)
+        for term in dict.fromkeys(terms)
+    )
 
 
 def _bot_input(
@@ -205,6 +256,7 @@ def _bot_input(
         consent=resident.consent,
         consent_version=resident.consent_version,
         opted_out=resident.opted_out,
+        resident_tags=resident.tags,
         ticket_lookup=_ticket_lookup(message, resident, definition, tickets),
     )
 

@@ -35,6 +35,17 @@ class InboundTurn:
     conversation: Conversation
     replies: tuple[StoredMessage, ...]
     tickets: tuple[Ticket, ...] = ()  # created by this turn; their references must be new
+    search_terms: tuple[SearchTerm, ...] = ()  # what makes the conversation findable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchTerm:
+    """One entry of the console's search index: `term` (see domain.search_terms) was said in,
+    or names the resident of, `conversation_id` at `at`."""
+
+    term: str
+    conversation_id: str
+    at: datetime
 
 
 class ResidentStore(Protocol):
@@ -193,6 +204,10 @@ class MediaArchive(Protocol):
         """(content, mime type), or None when nothing is kept under `key`."""
         ...
 
+    def url(self, key: str, *, expires_seconds: int = 300) -> str:
+        """A short-lived link the console's browser can fetch the object from (S3: presigned)."""
+        ...
+
 
 class SenderControl(Protocol):
     """A sender-wide stop, set when Meta refuses for a reason no retry can fix (an expired
@@ -245,6 +260,10 @@ class ObligationStore(Protocol):
     def get(self, external_id: str) -> Obligation | None: ...
 
     def reminders_of(self, external_id: str) -> list[ScheduledReminder]: ...
+
+    def for_resident(self, resident_key: str, limit: int = 20) -> list[Obligation]:
+        """The resident's obligations, latest due date first (an index query, no Scan)."""
+        ...
 
     def save(
         self,

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.domain.bot.definition import BusinessHours, HandOff, MunicipalityDefinition
+from chalicelib.domain.bot.definition import (
+    BusinessHours,
+    HandOff,
+    MunicipalityDefinition,
+    RoutingRule,
+)
 from chalicelib.domain.bot.events import HandoffRequested
 from chalicelib.domain.replies import TextReply
 from tests.unit.bot_definitions import (
@@ -91,3 +96,51 @@ def test_a_team_that_does_not_speak_the_language_says_which_it_speaks() -> None:
         ),
     )
     assert turn.events == (HandoffRequested(team="public_works", reason="menu"),)
+
+
+# -- routing rules: the team is chosen by what the resident said, their tags and language ----
+
+ROUTED = town(
+    sla=None,
+    routing=(
+        RoutingRule(team="public_works", text_contains=("buraco", "pothole")),
+        RoutingRule(team="roads", contact_tag="contractor"),
+        RoutingRule(team="roads", language="pt"),
+    ),
+)
+
+
+def _ask_for_a_person(state: dict, **fields) -> tuple[dict, tuple]:
+    turn = send(ROUTED, state, message(reply_id="human", **fields), TUESDAY_MORNING)
+    return turn.state, turn.events
+
+
+def test_words_the_bot_did_not_understand_route_the_hand_off() -> None:
+    turn = send(ROUTED, MENU_STATE, message(text="There is a huge pothole here"), TUESDAY_MORNING)
+    assert turn.state["said"] == ["There is a huge pothole here"]
+
+    state, events = _ask_for_a_person(turn.state)
+    assert events == (HandoffRequested(team="public_works", reason="menu"),)
+    assert state["team"] == "public_works" and "said" not in state
+
+
+def test_a_contact_tag_routes_the_hand_off() -> None:
+    _, events = _ask_for_a_person(MENU_STATE, resident_tags=("contractor",))
+    assert events == (HandoffRequested(team="roads", reason="menu"),)
+
+
+def test_the_language_routes_the_hand_off() -> None:
+    _, events = _ask_for_a_person({**MENU_STATE, "language": "pt"})
+    assert events == (HandoffRequested(team="roads", reason="menu"),)
+
+
+def test_without_a_matching_rule_the_menu_item_team_takes_it() -> None:
+    _, events = _ask_for_a_person(MENU_STATE)
+    assert events == (HandoffRequested(team="front_desk", reason="menu"),)
+
+
+def test_only_the_last_unrecognised_messages_are_kept() -> None:
+    state = MENU_STATE
+    for text in ("first", "second", "third"):
+        state = send(ROUTED, state, message(text=text), TUESDAY_MORNING).state
+    assert len(state["said"]) <= 2 and state["said"][-1] == "third"

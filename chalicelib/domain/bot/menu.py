@@ -34,8 +34,10 @@ from chalicelib.domain.bot.understanding import (
 )
 from chalicelib.domain.obligations import REMINDER_BUTTON_PREFIX
 from chalicelib.domain.replies import MediaReply, Reply, TextReply
+from chalicelib.domain.routing import route_team
 
 MISSES_BEFORE_OFFER = 2
+SAID_LENGTH = 200  # characters of each unrecognised message kept for routing
 
 
 def respond_in_menu(
@@ -51,14 +53,14 @@ def respond_in_menu(
         )
     if event.reply_id and event.reply_id.startswith(REMINDER_BUTTON_PREFIX):
         # A tap on a reminder's button: a person answers, with the reminder in the thread.
-        return hand_off(book, state, _offer_team(definition), now, reason="reminder")
+        return hand_off(book, state, event, _offer_team(definition), now, reason="reminder")
     offer = _offer_answer(book, state, event)
     if offer == OFFER_PERSON:
-        return hand_off(book, state, _offer_team(definition), now, reason="not_understood")
+        return hand_off(book, state, event, _offer_team(definition), now, reason="not_understood")
     if offer == OFFER_MENU:
         return Outcome(state=state.menu(), replies=(book.main_menu(),))
     if (item := menu_item(definition, event)) is not None:
-        return select(book, state, item, now)
+        return select(book, state, item, now, event)
     if event.ticket_lookup is not None and typed(event):
         replies = (ticket_status_reply(book, event.ticket_lookup), book.anything_else())
         return Outcome(state=state.menu(), replies=replies)
@@ -71,19 +73,22 @@ def respond_in_menu(
     if new or (text and mentions_menu_keyword(definition, text)) or _stale_consent(event):
         return Outcome(state=state.menu(), replies=(book.main_menu(),))
     misses = min(state.misses + 1, MISSES_BEFORE_OFFER)
+    said = (*state.said, text[:SAID_LENGTH])[-MISSES_BEFORE_OFFER:] if text else state.said
     if misses >= MISSES_BEFORE_OFFER:
-        return Outcome(state=state.menu(misses=misses), replies=(book.offer_person(),))
+        return Outcome(state=state.menu(misses=misses, said=said), replies=(book.offer_person(),))
     not_understood = book.main_menu(book.text("not_understood"))
-    return Outcome(state=state.menu(misses=misses), replies=(not_understood,))
+    return Outcome(state=state.menu(misses=misses, said=said), replies=(not_understood,))
 
 
-def select(book: Phrasebook, state: BotState, item: MenuItem, now: datetime) -> Outcome:
+def select(
+    book: Phrasebook, state: BotState, item: MenuItem, now: datetime, event: BotInput
+) -> Outcome:
     definition = book.definition
     match item.action:
         case AnswerFaq(faq=faq_id) if faq_id in definition.faq:
             return answer(book, state, definition.faq[faq_id], matched_by="menu")
         case HandOff(team=team) if team in definition.teams:
-            return hand_off(book, state, team, now, reason="menu")
+            return hand_off(book, state, event, team, now, reason="menu")
         case StartFlow(flow=flow_id) if flow_id == CHOOSE_LANGUAGE:
             return Outcome(
                 state=state.menu(mode=Mode.CHOOSING_LANGUAGE), replies=(book.language_list(),)
@@ -113,8 +118,18 @@ def answer(book: Phrasebook, state: BotState, faq: FaqEntry, *, matched_by: str)
 
 
 def hand_off(
-    book: Phrasebook, state: BotState, team: str, now: datetime, *, reason: str
+    book: Phrasebook, state: BotState, event: BotInput, team: str, now: datetime, *, reason: str
 ) -> Outcome:
+    """To a person: the config's routing rules may pick another team than `team` by what the
+    resident said, their tags or their language."""
+    team = route_team(
+        book.definition,
+        proposed_team=team,
+        reason=reason,
+        texts=[*state.said, *([event.text] if event.text else [])],
+        tags=event.resident_tags,
+        language=book.language,
+    )
     return Outcome(
         state=state.menu(mode=Mode.WITH_PERSON, team=team),
         replies=(handoff_notice(book, team, now),),

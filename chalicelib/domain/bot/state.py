@@ -38,6 +38,7 @@ class BotState:
     language: str | None = None
     mode: Mode = Mode.MENU
     misses: int = 0  # unrecognised messages in a row, in the menu
+    said: tuple[str, ...] = ()  # those messages' texts: a hand-off is routed by what was asked
     flow: str | None = None
     step: int = 0
     answers: Mapping[str, Any] = field(default_factory=dict)  # step `ask` → JSON answer
@@ -50,6 +51,8 @@ class BotState:
             data["language"] = self.language
         if self.misses:
             data["misses"] = self.misses
+        if self.said:
+            data["said"] = list(self.said)
         if self.mode is Mode.IN_FLOW:
             data.update(flow=self.flow, step=self.step, answers=dict(self.answers))
         if self.team is not None:
@@ -80,11 +83,14 @@ def read_state(data: Any) -> BotState:
         mode = Mode(data.get("mode"))
     except ValueError:
         return BotState(language=language)
-    misses = data.get("misses")
+    misses, said = data.get("misses"), data.get("said")
     state = BotState(
         language=language,
         mode=mode,
         misses=misses if type(misses) is int and misses > 0 else 0,
+        said=tuple(text for text in said if isinstance(text, str))
+        if isinstance(said, list)
+        else (),
         team=_text(data.get("team")),
     )
     if mode is Mode.IN_FLOW:
