@@ -13,6 +13,7 @@ default for stores built without `tables`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, ClassVar, TypeVar
 
@@ -32,7 +33,9 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.agents import Agent, Role
+from chalicelib.domain.conversations import Conversation, ConversationStatus, SlaTarget
+from chalicelib.domain.inbox import sortable_time, urgency_key
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.tickets import Location, Ticket, TicketAttachment, TicketStatus
@@ -127,6 +130,93 @@ class ConversationsByResident(GlobalSecondaryIndex["ConversationModel"]):
     opened_at = UTCDateTimeAttribute(range_key=True)
 
 
+# The console's indexes. Each is sparse: its hash key attribute is set (by from_conversation,
+# from the domain state) only while the conversation belongs in it, so a Query reads nothing
+# else. All project every attribute: a page of an inbox is one Query, with no second read.
+
+
+class TeamInbox(GlobalSecondaryIndex["ConversationModel"]):
+    """A team's open conversations (queued, assigned, snoozed), most urgent first."""
+
+    class Meta:
+        index_name = "team_inbox"
+        projection = AllProjection()
+
+    inbox_team = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class TeamQueue(GlobalSecondaryIndex["ConversationModel"]):
+    """A team's queued conversations, waiting for an agent."""
+
+    class Meta:
+        index_name = "team_queue"
+        projection = AllProjection()
+
+    queue_team = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class AgentInbox(GlobalSecondaryIndex["ConversationModel"]):
+    """An agent's assigned and snoozed conversations."""
+
+    class Meta:
+        index_name = "agent_inbox"
+        projection = AllProjection()
+
+    open_assignee = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class AllOpen(GlobalSecondaryIndex["ConversationModel"]):
+    """Every conversation open with people, under one hash key (OPEN_MARKER). One partition
+    holds them all: fine for a town hall's few thousand open conversations."""
+
+    class Meta:
+        index_name = "all_open"
+        projection = AllProjection()
+
+    open_marker = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class SlaChecks(GlobalSecondaryIndex["ConversationModel"]):
+    """Conversations with an sla_next_check, by that moment: what the SLA job must look at."""
+
+    class Meta:
+        index_name = "sla_checks"
+        projection = AllProjection()
+
+    sla_marker = UnicodeAttribute(hash_key=True)
+    sla_check_key = UnicodeAttribute(range_key=True)
+
+
+class ConversationsByOpenedDay(GlobalSecondaryIndex["ConversationModel"]):
+    """Every conversation by its opening's UTC day, for reports (one Query per day)."""
+
+    class Meta:
+        index_name = "by_opened_day"
+        projection = AllProjection()
+
+    opened_day = UnicodeAttribute(hash_key=True)
+    opened_at = UTCDateTimeAttribute(range_key=True)
+
+
+OPEN_MARKER = "open"  # the only value of `all_open`'s hash key
+SLA_MARKER = "sla"  # the only value of `sla_checks`' hash key
+_WITH_AN_AGENT = frozenset({ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED})
+
+
+def urgency_sort_key(conversation: Conversation) -> str:
+    """The inbox indexes' range key: domain.inbox.urgency_key, then the id, so conversations
+    equally urgent still have one order (DynamoDB leaves equal keys' order open)."""
+    return f"{urgency_key(conversation)}#{conversation.id}"
+
+
+def opened_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
 class ConversationModel(Model):
     logical_name: ClassVar[str] = "conversations"
 
@@ -145,20 +235,51 @@ class ConversationModel(Model):
     resolved_at = UTCDateTimeAttribute(null=True)
     csat_score = NumberAttribute(null=True)
     csat_at = UTCDateTimeAttribute(null=True)
+    handed_off_at = UTCDateTimeAttribute(null=True)
+    assigned_at = UTCDateTimeAttribute(null=True)
+    last_agent = UnicodeAttribute(null=True)
+    first_response_at = UTCDateTimeAttribute(null=True)
+    first_response_due = UTCDateTimeAttribute(null=True)
+    resolution_due = UTCDateTimeAttribute(null=True)
+    sla_warned = ListAttribute(of=UnicodeAttribute, null=True)  # SlaTarget values
+    sla_breached = ListAttribute(of=UnicodeAttribute, null=True)
+    sla_next_check = UTCDateTimeAttribute(null=True)
+    snoozed_until = UTCDateTimeAttribute(null=True)
+    resident_name = UnicodeAttribute(null=True)
+    preview = UnicodeAttribute(null=True)
+    last_message_at = UTCDateTimeAttribute(null=True)
+    # Index keys, all derived from the fields above by from_conversation; never read back.
+    urgency = UnicodeAttribute(null=True)
+    inbox_team = UnicodeAttribute(null=True)
+    queue_team = UnicodeAttribute(null=True)
+    open_assignee = UnicodeAttribute(null=True)
+    open_marker = UnicodeAttribute(null=True)
+    sla_marker = UnicodeAttribute(null=True)
+    sla_check_key = UnicodeAttribute(null=True)
+    opened_day = UnicodeAttribute(null=True)
     # PynamoDB adds `version = read version` (or "does not exist") to every save and stores +1.
     version = VersionAttribute()
 
     by_resident = ConversationsByResident()
+    team_inbox = TeamInbox()
+    team_queue = TeamQueue()
+    agent_inbox = AgentInbox()
+    all_open = AllOpen()
+    sla_checks = SlaChecks()
+    by_opened_day = ConversationsByOpenedDay()
 
     @classmethod
     def from_conversation(cls, conversation: Conversation) -> ConversationModel:
         # Domain version 0 = never stored: leave PynamoDB's version unset, which makes the save
         # conditional on the item not existing yet.
         version = {"version": conversation.version} if conversation.version else {}
+        status = conversation.status
+        open_with_people = conversation.is_open_with_people
+        next_check = conversation.sla_next_check
         return cls(
             conversation.id,
             resident_key=conversation.resident_key,
-            status=conversation.status.value,
+            status=status.value,
             bot_state=conversation.bot_state,
             team=conversation.team,
             assignee=conversation.assignee,
@@ -168,6 +289,30 @@ class ConversationModel(Model):
             resolved_at=conversation.resolved_at,
             csat_score=conversation.csat_score,
             csat_at=conversation.csat_at,
+            handed_off_at=conversation.handed_off_at,
+            assigned_at=conversation.assigned_at,
+            last_agent=conversation.last_agent,
+            first_response_at=conversation.first_response_at,
+            first_response_due=conversation.first_response_due,
+            resolution_due=conversation.resolution_due,
+            sla_warned=sorted(target.value for target in conversation.sla_warned) or None,
+            sla_breached=sorted(target.value for target in conversation.sla_breached) or None,
+            sla_next_check=next_check,
+            snoozed_until=conversation.snoozed_until,
+            resident_name=conversation.resident_name,
+            preview=conversation.preview,
+            last_message_at=conversation.last_message_at,
+            urgency=urgency_sort_key(conversation),
+            inbox_team=conversation.team if open_with_people else None,
+            queue_team=conversation.team if status is ConversationStatus.QUEUED else None,
+            open_assignee=conversation.assignee if status in _WITH_AN_AGENT else None,
+            open_marker=OPEN_MARKER if open_with_people else None,
+            sla_marker=None if next_check is None else SLA_MARKER,
+            # The id after the moment, as in `urgency`: one order for equal moments.
+            sla_check_key=None
+            if next_check is None
+            else f"{sortable_time(next_check)}#{conversation.id}",
+            opened_day=opened_day(conversation.opened_at),
             **version,
         )
 
@@ -185,6 +330,19 @@ class ConversationModel(Model):
             resolved_at=self.resolved_at,
             csat_score=None if self.csat_score is None else int(self.csat_score),
             csat_at=self.csat_at,
+            handed_off_at=self.handed_off_at,
+            assigned_at=self.assigned_at,
+            last_agent=self.last_agent,
+            first_response_at=self.first_response_at,
+            first_response_due=self.first_response_due,
+            resolution_due=self.resolution_due,
+            sla_warned=frozenset(SlaTarget(value) for value in self.sla_warned or ()),
+            sla_breached=frozenset(SlaTarget(value) for value in self.sla_breached or ()),
+            sla_next_check=self.sla_next_check,
+            snoozed_until=self.snoozed_until,
+            resident_name=self.resident_name,
+            preview=self.preview,
+            last_message_at=self.last_message_at,
             version=int(self.version or 0),
         )
 
@@ -495,6 +653,17 @@ class ApiKeyModel(Model):
 WATERMARK_KEY = "#watermark"  # the `reminders` item holding the last slot the job finished
 
 
+class ObligationsByResident(GlobalSecondaryIndex["ObligationModel"]):
+    """A resident's obligations by due date (the console's profile panel)."""
+
+    class Meta:
+        index_name = "by_resident"
+        projection = AllProjection()
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    due_date = UnicodeAttribute(range_key=True)
+
+
 class ObligationModel(Model):
     """A due date a back office registered. `reminder_ids` is every reminder ever planned for it
     (a string set, added to by each save), so its reminders are read by key, with no index."""
@@ -516,6 +685,8 @@ class ObligationModel(Model):
     updated_at = UTCDateTimeAttribute()
     registered_by = UnicodeAttribute()
     reminder_ids = UnicodeSetAttribute(null=True)
+
+    by_resident = ObligationsByResident()
 
 
 class DueReminders(GlobalSecondaryIndex["ReminderModel"]):
@@ -590,6 +761,92 @@ class NotificationModel(Model):
     due = DueNotifications()
 
 
+# --- the agents' console ----------------------------------------------------------------------
+
+TEAM_MEMBERS_PREFIX = "#team#"  # agent ids are e-mail addresses: they never start with "#"
+ALL_AGENTS_KEY = "#all"
+
+
+def team_members_key(team: str) -> str:
+    """The `agents` item listing the members of `team`."""
+    return f"{TEAM_MEMBERS_PREFIX}{team}"
+
+
+class AgentModel(Model):
+    """Agents by id (their lower-cased e-mail). The table also holds membership items,
+    `team_members_key(team)` and ALL_AGENTS_KEY, whose string set `members` names agent ids:
+    a team's members are one GetItem and one BatchGetItem, never a Scan. Hence every agent
+    attribute is nullable."""
+
+    logical_name: ClassVar[str] = "agents"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    agent_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    teams = ListAttribute(of=UnicodeAttribute, null=True)
+    capacity = NumberAttribute(null=True)
+    online = BooleanAttribute(null=True)
+    last_seen_at = UTCDateTimeAttribute(null=True)
+    open_count = NumberAttribute(null=True)
+    last_assigned_at = UTCDateTimeAttribute(null=True)
+    disabled = BooleanAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    members = UnicodeSetAttribute(null=True)  # membership items only
+
+    @classmethod
+    def from_agent(cls, agent: Agent) -> AgentModel:
+        return cls(
+            agent.id,
+            name=agent.name,
+            role=agent.role.value,
+            teams=list(agent.teams),
+            capacity=agent.capacity,
+            online=agent.online,
+            last_seen_at=agent.last_seen_at,
+            open_count=agent.open_count,
+            last_assigned_at=agent.last_assigned_at,
+            disabled=agent.disabled,
+            created_at=agent.created_at,
+        )
+
+    def to_agent(self) -> Agent:
+        return Agent(
+            id=self.agent_id,
+            name=self.name or "",
+            role=Role(self.role),
+            teams=tuple(self.teams or ()),
+            capacity=int(self.capacity or 0),
+            online=bool(self.online),
+            last_seen_at=self.last_seen_at,
+            open_count=int(self.open_count or 0),
+            last_assigned_at=self.last_assigned_at,
+            disabled=bool(self.disabled),
+            created_at=self.created_at,  # type: ignore[arg-type]
+        )
+
+
+def search_entry(at: datetime, conversation_id: str) -> str:
+    """A search item's range key: newest sorts last, one per (moment, conversation)."""
+    return f"{sortable_time(at)}#{conversation_id}"
+
+
+class SearchTermModel(Model):
+    """The console's search index: `term` (see domain.search_terms) was said in, or names the
+    resident of, `conversation_id` at the moment `entry` starts with."""
+
+    logical_name: ClassVar[str] = "search"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    term = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    conversation_id = UnicodeAttribute()
+
+
 MODEL_CLASSES: tuple[type[Model], ...] = (
     ResidentModel,
     ConversationModel,
@@ -600,6 +857,8 @@ MODEL_CLASSES: tuple[type[Model], ...] = (
     ObligationModel,
     ReminderModel,
     NotificationModel,
+    AgentModel,
+    SearchTermModel,
 )
 
 
@@ -619,6 +878,8 @@ class StageTables:
     obligations: type[ObligationModel]
     reminders: type[ReminderModel]
     notifications: type[NotificationModel]
+    agents: type[AgentModel]
+    search: type[SearchTermModel]
 
     @property
     def connection(self) -> Connection:
@@ -677,6 +938,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
     obligations = _bind(ObligationModel, names, region, host)
     reminders = _bind(ReminderModel, names, region, host)
     notifications = _bind(NotificationModel, names, region, host)
+    agents = _bind(AgentModel, names, region, host)
+    search = _bind(SearchTermModel, names, region, host)
     # A PynamoDB Connection serves any number of tables once it knows their key schemas;
     # building the TableConnections makes no request and creates no client yet.
     shared = residents._get_connection().connection
@@ -689,6 +952,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         obligations,
         reminders,
         notifications,
+        agents,
+        search,
     ):
         table_connection = model._get_connection()
         shared.add_meta_table(table_connection.get_meta_table())
@@ -703,6 +968,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         obligations=obligations,
         reminders=reminders,
         notifications=notifications,
+        agents=agents,
+        search=search,
     )
 
 

@@ -6,7 +6,8 @@ and the job reads a slot with one Query — never a Scan. Each reminder item car
 obligation, so the job sends from that one read.
 
 Request budgets:
-- `ObligationStore.get`: 1 GetItem; `reminders_of`: 1 GetItem + 1 BatchGetItem.
+- `ObligationStore.get`: 1 GetItem; `reminders_of`: 1 GetItem + 1 BatchGetItem;
+  `for_resident`: 1 Query on `by_resident`.
 - `ObligationStore.save`: 1 TransactWriteItems (the obligation, its new plan and the reminders
   it supersedes, ≤ 100 items), plus one more per conditional item that turned out not to apply
   (a reminder claimed by the job in the meantime) — rare.
@@ -269,6 +270,15 @@ class DynamoDBObligationStore(_Tables):
             for reminder in self._tables.reminders.batch_get(ids, consistent_read=True)
         ]
         return sorted(found, key=lambda reminder: reminder.offset_days)
+
+    def for_resident(self, resident_key: str, limit: int = 20) -> list[Obligation]:
+        """Latest due date first."""
+        if limit < 1:
+            return []
+        items = self._tables.obligations.by_resident.query(
+            resident_key, scan_index_forward=False, limit=limit
+        )
+        return [_to_obligation(item) for item in items]
 
     def save(
         self,

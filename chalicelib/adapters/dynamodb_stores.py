@@ -4,7 +4,7 @@ Every request goes through botocore (PynamoDB's client, or the one injected into
 `stage_tables`), so a benchmark can count them with a botocore event hook. Budgets:
 
 - `load`: 1 GetItem for the resident, plus 1 for their current conversation; `get`: 1 GetItem.
-- `save_turn`: exactly 1 TransactWriteItems (the turn's tickets ride in it).
+- `save_turn`: exactly 1 TransactWriteItems (the turn's tickets and search terms ride in it).
 - `set_opted_out`, `save_conversation`: 1 write.
 - `claim_for_sending`, `mark_sent`, `mark_failed`, `mark_skipped`, `record_media`: 1 UpdateItem.
 - `apply_status`: 1 Query on `by_wamid`, then 1 UpdateItem.
@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamodb_models import (
     MessageModel,
     StageTables,
     bound_tables,
+    search_entry,
 )
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage, statuses_before
@@ -37,6 +38,7 @@ _TRANSACTION_CANCELLED = "TransactionCanceledException"
 # Cancellation reason codes (one per transaction item) that mean "someone else got there first".
 _LOST_RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 _INBOUND_ITEM = 0  # save_turn puts the inbound message first
+_TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
 
 
 class DynamoDBResidentStore:
@@ -67,8 +69,9 @@ class DynamoDBResidentStore:
 
     def save_turn(self, turn: InboundTurn) -> bool:
         """One TransactWriteItems: inbound message (must be new), resident (must be new when
-        `resident_is_new`), conversation (version must be the one read), and the queued replies.
-        """
+        `resident_is_new`), conversation (version must be the one read), the queued replies,
+        the new tickets and the search terms. The search index is derived data: terms that do
+        not fit in the transaction's 100 items are left out rather than fail the turn."""
         messages = self._tables.messages
         residents = self._tables.residents
         inbound = messages.from_message(turn.inbound)
@@ -90,6 +93,15 @@ class DynamoDBResidentStore:
             transaction.save(
                 tickets.from_ticket(ticket), condition=tickets.reference.does_not_exist()
             )
+        room = _TRANSACTION_LIMIT - 3 - len(turn.replies) - len(turn.tickets)
+        search = self._tables.search
+        # A transaction may not touch one item twice: each (term, entry) once.
+        entries = {
+            (term.term, search_entry(term.at, term.conversation_id)): term.conversation_id
+            for term in turn.search_terms
+        }
+        for (term, entry), conversation_id in list(entries.items())[: max(room, 0)]:
+            transaction.save(search(term, entry, conversation_id=conversation_id))
         try:
             with transaction:
                 pass  # the context manager commits on exit

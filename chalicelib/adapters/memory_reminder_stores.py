@@ -64,6 +64,17 @@ class InMemoryObligationStore:
             ]
         return sorted(found, key=lambda reminder: reminder.offset_days)
 
+    def for_resident(self, resident_key: str, limit: int = 20) -> list[Obligation]:
+        """Latest due date first (ties by external id, descending: DynamoDB leaves their order
+        open, so callers must not rely on it)."""
+        with self.database.lock:
+            theirs = sorted(
+                (o for o in self.database.obligations.values() if o.resident_key == resident_key),
+                key=lambda obligation: (obligation.due_date, obligation.external_id),
+                reverse=True,
+            )
+            return copy.deepcopy(theirs[: max(limit, 0)])
+
     def save(
         self,
         obligation: Obligation,

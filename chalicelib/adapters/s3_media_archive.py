@@ -34,9 +34,16 @@ class S3MediaArchive:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import boto3  # deferred: only paid by the media worker
+                    import boto3  # deferred: only paid by the media worker and the console
+                    from botocore.config import Config
 
-                    self._client = boto3.client("s3", region_name=self._region_name)
+                    # Signature V4: presigned links (url()) are refused otherwise in most
+                    # regions, and they are the only ones that carry their own expiry.
+                    self._client = boto3.client(
+                        "s3",
+                        region_name=self._region_name,
+                        config=Config(signature_version="s3v4"),
+                    )
         return self._client
 
     def put(self, key: str, content: bytes, mime_type: str) -> None:
@@ -60,3 +67,12 @@ class S3MediaArchive:
         with response["Body"] as body:
             content = body.read()
         return content, response.get("ContentType") or "application/octet-stream"
+
+    def url(self, key: str, *, expires_seconds: int = 300) -> str:
+        """A presigned GET, signed locally (no request): whoever holds it may fetch the object
+        until it expires, so keep it short-lived and hand it only to who may see the media."""
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self._bucket, "Key": key},
+            ExpiresIn=expires_seconds,
+        )

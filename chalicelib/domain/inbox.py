@@ -19,7 +19,13 @@ def sortable_time(moment: datetime) -> str:
 
 def urgency_key(conversation: Conversation) -> str:
     """Earlier sorts first: a snoozed conversation by when it wakes, otherwise by its pending
-    SLA deadline (first response until an agent answered, then resolution)."""
+    SLA deadline (first response until an agent answered, then resolution). Ties (every
+    hand-off of a night is due 15 minutes after opening) go to who waited longest; stores
+    append the id to the index key, so equal keys never come back in a random order."""
+    return f"{_moment(conversation)}#{_waiting_since(conversation)}"
+
+
+def _moment(conversation: Conversation) -> str:
     if conversation.status is ConversationStatus.SNOOZED and conversation.snoozed_until:
         return sortable_time(conversation.snoozed_until)
     if conversation.first_response_at is None and conversation.first_response_due is not None:
@@ -29,3 +35,7 @@ def urgency_key(conversation: Conversation) -> str:
     if conversation.handed_off_at is not None:
         return sortable_time(conversation.handed_off_at)  # no SLA configured: oldest first
     return NO_DEADLINE
+
+
+def _waiting_since(conversation: Conversation) -> str:
+    return sortable_time(conversation.handed_off_at or conversation.opened_at)

@@ -32,7 +32,16 @@ EXPECTED_TABLES = {
     "civicchat-prod-residents": {"keys": {"resident_key": "HASH"}, "indexes": {}},
     "civicchat-prod-conversations": {
         "keys": {"conversation_id": "HASH"},
-        "indexes": {"by_resident": ({"resident_key": "HASH", "opened_at": "RANGE"}, "ALL")},
+        "indexes": {
+            "by_resident": ({"resident_key": "HASH", "opened_at": "RANGE"}, "ALL"),
+            # The console's, all sparse: an item is in one only while it belongs there.
+            "team_inbox": ({"inbox_team": "HASH", "urgency": "RANGE"}, "ALL"),
+            "team_queue": ({"queue_team": "HASH", "urgency": "RANGE"}, "ALL"),
+            "agent_inbox": ({"open_assignee": "HASH", "urgency": "RANGE"}, "ALL"),
+            "all_open": ({"open_marker": "HASH", "urgency": "RANGE"}, "ALL"),
+            "sla_checks": ({"sla_marker": "HASH", "sla_check_key": "RANGE"}, "ALL"),
+            "by_opened_day": ({"opened_day": "HASH", "opened_at": "RANGE"}, "ALL"),
+        },
     },
     "civicchat-prod-messages": {
         "keys": {"message_id": "HASH"},
@@ -47,7 +56,10 @@ EXPECTED_TABLES = {
         "keys": {"reference": "HASH"},
         "indexes": {"by_resident": ({"resident_key": "HASH", "created_at": "RANGE"}, "ALL")},
     },
-    "civicchat-prod-obligations": {"keys": {"external_id": "HASH"}, "indexes": {}},
+    "civicchat-prod-obligations": {
+        "keys": {"external_id": "HASH"},
+        "indexes": {"by_resident": ({"resident_key": "HASH", "due_date": "RANGE"}, "ALL")},
+    },
     # Keys by their sha256; `name#<name>` items keep names unique (no index needed).
     "civicchat-prod-apikeys": {"keys": {"key_hash": "HASH"}, "indexes": {}},
     "civicchat-prod-reminders": {
@@ -58,6 +70,9 @@ EXPECTED_TABLES = {
         "keys": {"external_id": "HASH"},
         "indexes": {"due": ({"due_slot": "HASH", "send_at": "RANGE"}, "ALL")},
     },
+    # Agents by id, plus `#team#<team>` / `#all` items listing members (no index needed).
+    "civicchat-prod-agents": {"keys": {"agent_id": "HASH"}, "indexes": {}},
+    "civicchat-prod-search": {"keys": {"term": "HASH", "entry": "RANGE"}, "indexes": {}},
 }
 
 
@@ -145,6 +160,8 @@ def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> Non
         "civicchat-prod-apikeys": None,
         "civicchat-prod-reminders": None,
         "civicchat-prod-notifications": None,
+        "civicchat-prod-agents": None,
+        "civicchat-prod-search": None,
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
     }

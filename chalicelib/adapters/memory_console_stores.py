@@ -1,0 +1,313 @@
+"""In-memory twins of the console's DynamoDB stores (`dynamodb_console_stores`), on the shared
+`InMemoryDatabase`: a conversation saved by the resident store is seen here, and the other way
+round. They pass the same contract tests (tests/integration/test_console_store_contracts.py),
+so they order, page and fail as the DynamoDB stores do:
+
+- inboxes sort by urgency (domain.inbox.urgency_key), ties by conversation id; a page that came
+  back full carries a cursor even when nothing follows, as DynamoDB's may (the next page is
+  then empty, with no cursor);
+- a malformed cursor, a `limit` below 1 or a missing inbox key raise ValueError;
+- an unknown agent in a change's `load`, or an unknown resident's tags, raise KeyError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.memory_stores import InMemoryDatabase
+from chalicelib.domain.agents import Agent
+from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.inbox import sortable_time, urgency_key
+from chalicelib.domain.messages import StoredMessage
+from chalicelib.services.console_ports import (
+    CapacityReachedError,
+    ConversationChange,
+    InboxView,
+    Page,
+)
+from chalicelib.services.ports import ConcurrentUpdateError
+
+FIND_READ_FACTOR = 4  # find() reads at most limit × this many index entries (one Query)
+_WITH_AN_AGENT = (ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED)
+
+
+def inbox_sort_key(conversation: Conversation) -> str:
+    """The inboxes' order, as the DynamoDB indexes' `urgency` range key: the id breaks ties."""
+    return f"{urgency_key(conversation)}#{conversation.id}"
+
+
+def sla_check_sort_key(conversation: Conversation) -> str | None:
+    if conversation.sla_next_check is None:
+        return None
+    return f"{sortable_time(conversation.sla_next_check)}#{conversation.id}"
+
+
+def in_view(conversation: Conversation, view: InboxView, key: str | None) -> bool:
+    status = conversation.status
+    if view is InboxView.MINE:
+        return status in _WITH_AN_AGENT and conversation.assignee == key
+    if view is InboxView.UNASSIGNED:
+        return status is ConversationStatus.QUEUED and conversation.team == key
+    if view is InboxView.TEAM:
+        return conversation.is_open_with_people and conversation.team == key
+    return conversation.is_open_with_people
+
+
+def check_page_request(view: InboxView, key: str | None, limit: int) -> None:
+    """The arguments both stores refuse alike."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    if view is not InboxView.ALL and not key:
+        raise ValueError(f"the {view.value} inbox needs a key (an agent id or a team)")
+
+
+def _encode(position: Any) -> str:
+    raw = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise ValueError(f"not a cursor of this list: {cursor!r}") from error
+
+
+def _page(
+    items: Iterable[Any],
+    position: Callable[[Any], list[str]],
+    limit: int,
+    cursor: str | None,
+    *,
+    scope: list[str],
+    descending: bool = False,
+) -> tuple[list[Any], str | None]:
+    """One page of `items` in `position` order, from just past the cursor's position. A cursor
+    carries the `scope` of its list (view and key): another list's is refused, as DynamoDB
+    refuses a start key of another partition."""
+    ordered = sorted(items, key=position, reverse=descending)
+    if cursor is not None:
+        saved = _decode(cursor)
+        if (
+            not isinstance(saved, list)
+            or not all(isinstance(part, str) for part in saved)
+            or saved[: len(scope)] != scope
+        ):
+            raise ValueError(f"not a cursor of this list: {cursor!r}")
+        last = saved[len(scope) :]
+        ordered = [
+            item
+            for item in ordered
+            if (position(item) < last if descending else position(item) > last)
+        ]
+    page = ordered[:limit]
+    next_cursor = _encode(scope + position(page[-1])) if len(page) == limit else None
+    return page, next_cursor
+
+
+class InMemoryAgentStore:
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database or InMemoryDatabase()
+
+    def get(self, agent_id: str) -> Agent | None:
+        with self.database.lock:
+            return copy.deepcopy(self.database.agents.get(agent_id))
+
+    def get_many(self, agent_ids: Sequence[str]) -> list[Agent]:
+        agents = self.database.agents
+        with self.database.lock:
+            return [
+                copy.deepcopy(agents[agent_id])
+                for agent_id in dict.fromkeys(agent_ids)
+                if agent_id in agents
+            ]
+
+    def save_profile(self, agent: Agent) -> None:
+        with self.database.lock:
+            existing = self.database.agents.get(agent.id)
+            if existing is not None:
+                agent = replace(
+                    existing,
+                    name=agent.name,
+                    role=agent.role,
+                    teams=tuple(agent.teams),
+                    capacity=agent.capacity,
+                    disabled=agent.disabled,
+                )
+            self.database.agents[agent.id] = copy.deepcopy(agent)
+
+    def team_members(self, team: str) -> list[Agent]:
+        """By id, disabled ones included (they have no room)."""
+        with self.database.lock:
+            members = [a for a in self.database.agents.values() if team in a.teams]
+            return copy.deepcopy(sorted(members, key=lambda agent: agent.id))
+
+    def list_all(self) -> list[Agent]:
+        with self.database.lock:
+            return copy.deepcopy(sorted(self.database.agents.values(), key=lambda a: a.id))
+
+    def set_online(self, agent_id: str, online: bool, now: datetime) -> Agent | None:
+        with self.database.lock:
+            agent = self.database.agents.get(agent_id)
+            if agent is None:
+                return None
+            agent = replace(agent, online=online, last_seen_at=now)
+            self.database.agents[agent_id] = agent
+            return copy.deepcopy(agent)
+
+    def touch(self, agent_id: str, now: datetime) -> None:
+        with self.database.lock:
+            agent = self.database.agents.get(agent_id)
+            if agent is not None:
+                self.database.agents[agent_id] = replace(agent, last_seen_at=now)
+
+
+class InMemoryConsoleConversationStore:
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database or InMemoryDatabase()
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        with self.database.lock:
+            return copy.deepcopy(self.database.conversations.get(conversation_id))
+
+    def get_many(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        conversations = self.database.conversations
+        with self.database.lock:
+            return [
+                copy.deepcopy(conversations[conversation_id])
+                for conversation_id in dict.fromkeys(conversation_ids)
+                if conversation_id in conversations
+            ]
+
+    def apply(self, change: ConversationChange) -> None:
+        db = self.database
+        conversation = change.conversation
+        with db.lock:
+            stored = db.conversations.get(conversation.id)
+            stored_version = stored.version if stored else 0
+            if stored_version != conversation.version:
+                raise ConcurrentUpdateError(
+                    f"conversation {conversation.id} is at version {stored_version}, "
+                    f"read at {conversation.version}"
+                )
+            loads = dict(change.load)
+            if change.requires_room is not None:
+                loads.setdefault(change.requires_room, 0)
+                taker = db.agents.get(change.requires_room)
+                if taker is None or not taker.has_room():
+                    raise CapacityReachedError(
+                        f"agent {change.requires_room} is offline, disabled or full"
+                    )
+            unknown = [agent_id for agent_id in loads if agent_id not in db.agents]
+            if unknown:
+                raise KeyError(f"no agents {unknown}")
+            db.conversations[conversation.id] = copy.deepcopy(
+                replace(conversation, version=conversation.version + 1)
+            )
+            for agent_id, delta in loads.items():
+                agent = db.agents[agent_id]
+                changes: dict[str, Any] = {"open_count": agent.open_count + delta}
+                if change.assigned_at is not None and (
+                    delta > 0 or agent_id == change.requires_room
+                ):
+                    changes["last_assigned_at"] = change.assigned_at
+                db.agents[agent_id] = replace(agent, **changes)
+            for event in change.events:
+                db.messages[event.id] = copy.deepcopy(event)
+
+    def inbox(
+        self, view: InboxView, key: str | None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[Conversation]:
+        check_page_request(view, key, limit)
+        with self.database.lock:
+            page, next_cursor = _page(
+                (c for c in self.database.conversations.values() if in_view(c, view, key)),
+                lambda c: [inbox_sort_key(c)],
+                limit,
+                cursor,
+                scope=["inbox", view.value, key or ""],
+            )
+            return Page(items=tuple(copy.deepcopy(page)), cursor=next_cursor)
+
+    def sla_checks_due(self, now: datetime, limit: int = 100) -> list[Conversation]:
+        bound = f"{sortable_time(now)}$"  # "$" sorts after the "#" that ends the time
+        with self.database.lock:
+            due = sorted(
+                (
+                    (check_key, conversation)
+                    for conversation in self.database.conversations.values()
+                    if (check_key := sla_check_sort_key(conversation)) is not None
+                    and check_key < bound
+                ),
+                key=lambda pair: pair[0],
+            )
+            return copy.deepcopy([conversation for _, conversation in due[: max(limit, 0)]])
+
+    def opened_between(self, start: datetime, end: datetime) -> Iterator[Conversation]:
+        with self.database.lock:
+            opened = sorted(
+                (c for c in self.database.conversations.values() if start <= c.opened_at < end),
+                key=lambda c: (c.opened_at, c.id),
+            )
+            opened = copy.deepcopy(opened)
+        yield from opened
+
+    def for_resident(self, resident_key: str, limit: int = 20) -> list[Conversation]:
+        with self.database.lock:
+            theirs = sorted(
+                (c for c in self.database.conversations.values() if c.resident_key == resident_key),
+                key=lambda c: (c.opened_at, c.id),
+                reverse=True,
+            )
+            return copy.deepcopy(theirs[: max(limit, 0)])
+
+    def history(
+        self,
+        conversation_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        after: datetime | None = None,
+    ) -> Page[StoredMessage]:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+
+        with self.database.lock:
+            page, next_cursor = _page(
+                (
+                    m
+                    for m in self.database.messages.values()
+                    if m.conversation_id == conversation_id
+                    and (after is None or m.created_at > after)
+                ),
+                lambda m: [sortable_time(m.created_at), m.id],
+                limit,
+                cursor,
+                scope=["history", conversation_id],
+                descending=True,
+            )
+            return Page(items=tuple(copy.deepcopy(page)), cursor=next_cursor)
+
+    def find(self, term: str, *, limit: int = 50) -> list[str]:
+        if limit < 1:
+            return []
+        with self.database.lock:
+            entries = self.database.search.get(term, {})
+            newest = sorted(entries, reverse=True)[: limit * FIND_READ_FACTOR]
+            ids = [entries[entry] for entry in newest]
+        return list(dict.fromkeys(ids))[:limit]
+
+    def set_resident_tags(self, resident_key: str, tags: Sequence[str]) -> None:
+        with self.database.lock:
+            resident = self.database.residents.get(resident_key)
+            if resident is None:
+                raise KeyError(f"no resident {resident_key!r}")
+            self.database.residents[resident_key] = replace(resident, tags=tuple(tags))
