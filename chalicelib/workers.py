@@ -73,13 +73,29 @@ def _handle_inbound_record(record: Any) -> None:
         if not isinstance(message, InboundMessage):
             continue
         logger.set_correlation_id(message.wamid)
-        handle_inbound_message(
+        outcome = handle_inbound_message(
             message,
             definition=deps.definition,
             ports=deps.inbound_ports,
             now=utc_now(),
             new_id=new_id,
         )
+        if outcome.handed_off_to:
+            _assign_waiting(outcome.handed_off_to)
+
+
+def _assign_waiting(team: str) -> None:
+    """Give a team's queue to its agents right after a hand-off. The turn is already stored, so
+    a failure here must not fail the record: the SLA job's sweep assigns what is left."""
+    from chalicelib.services.assign_conversations import assign_waiting
+
+    deps = container()
+    try:
+        assign_waiting(
+            team, definition=deps.definition, ports=deps.console_ports, now=utc_now(), new_id=new_id
+        )
+    except Exception:
+        logger.warning("assigning after a hand-off failed", extra={"team": team}, exc_info=True)
 
 
 def process_outbound_batch(event: dict[str, Any]) -> dict[str, Any]:
@@ -177,3 +193,17 @@ def _handle_media_record(record: Any) -> None:
     store_inbound_media(
         job, graph=deps.media_graph, archive=deps.media_archive, messages=deps.messages
     )
+
+
+def check_slas() -> dict[str, int]:
+    """The console's clock: SLA warnings and escalations, snoozes that end, agents who left
+    without signing off, and queues no one picked up."""
+    import dataclasses
+
+    from chalicelib.services.check_slas import check_slas as run_checks
+
+    deps = container()
+    run = run_checks(
+        definition=deps.definition, ports=deps.console_ports, now=utc_now(), new_id=new_id
+    )
+    return dataclasses.asdict(run)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.bot.engine import ask_csat
-from chalicelib.domain.conversations import ConversationStatus
+from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import Priority
+from chalicelib.domain.replies import Reply
+from chalicelib.domain.residents import Resident
 from chalicelib.observability import logger, mask_resident_key
 from chalicelib.services.ports import MessageStore, OutboundQueue, ResidentStore
 from chalicelib.services.queued_replies import queued_bot_reply
@@ -25,6 +28,33 @@ from chalicelib.services.queued_replies import queued_bot_reply
 class Resolution:
     conversation_id: str | None  # None: the resident had no open conversation
     csat_asked: bool = False
+
+
+def closing_turn(
+    definition: MunicipalityDefinition,
+    conversation: Conversation,
+    resident: Resident | None,
+    now: datetime,
+) -> tuple[dict[str, Any], tuple[Reply, ...]]:
+    """The bot's state once the conversation is resolved, and the satisfaction question when it
+    may be asked: configured, inside the window, and never to a resident who opted out."""
+    csat = definition.csat
+    language = (
+        definition.supported_language(conversation.bot_state.get("language"))
+        or definition.supported_language(resident.language if resident else None)
+        or definition.default_language
+    )
+    ask = (
+        resident is not None
+        and csat is not None
+        and csat.ask_after_resolution
+        and not resident.opted_out
+        and resident.window_open(now)
+    )
+    if not ask:
+        return {"language": language}, ()
+    turn = ask_csat(definition, language)
+    return dict(turn.state), tuple(turn.replies)
 
 
 def resolve_conversation(
@@ -43,23 +73,7 @@ def resolve_conversation(
     if conversation.status is ConversationStatus.RESOLVED:
         return Resolution(conversation_id=conversation.id)
 
-    csat = definition.csat
-    language = (
-        definition.supported_language(conversation.bot_state.get("language"))
-        or definition.supported_language(resident.language)
-        or definition.default_language
-    )
-    ask = (
-        csat is not None
-        and csat.ask_after_resolution
-        and not resident.opted_out
-        and resident.window_open(now)
-    )
-    state = {"language": language}
-    replies = ()
-    if ask:
-        turn = ask_csat(definition, language)
-        state, replies = dict(turn.state), turn.replies
+    state, replies = closing_turn(definition, conversation, resident, now)
     residents.save_conversation(
         dataclasses.replace(
             conversation,
@@ -67,6 +81,8 @@ def resolve_conversation(
             resolved_at=now,
             updated_at=now,
             bot_state=state,
+            snoozed_until=None,
+            sla_next_check=None,  # nothing left for the SLA job to watch
         )
     )
     survey = [

@@ -94,6 +94,25 @@ class GraphApiClient:
         )
         return answer
 
+    def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file to send by id (implements `MediaUploader`); returns the media id.
+        Meta keeps uploads for 30 days and checks type and size here (error 131053)."""
+        response, answer = self._call(
+            "POST",
+            f"{self._base_url}/{self._phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        media_id = answer.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise GraphApiError(
+                NO_ERROR_CODE,
+                "Upload accepted without a media id",
+                http_status=response.status_code,
+                details=response.text[:_DETAILS_MAX],
+            )
+        return media_id
+
     def download_media(self, url: str) -> tuple[bytes, str]:
         """The bytes and Content-Type behind a media URL from `media_info` (or a webhook's
         `url`). The bearer token is sent with it, so only pass URLs that came from Meta."""

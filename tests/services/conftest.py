@@ -137,3 +137,11 @@ def world(definition: MunicipalityDefinition) -> World:
         sender=RecordingSender(),
         ids=itertools.count(1),
     )
+
+
+@pytest.fixture
+def console(world: World):
+    """The agents' console on the world's database (see console_world.py)."""
+    from tests.services.console_world import Console
+
+    return Console.on(world)

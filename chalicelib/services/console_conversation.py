@@ -1,0 +1,93 @@
+"""Use cases: an agent opens a conversation — who the resident is, what they asked before, what
+they owe the town hall, whether WhatsApp lets us write freely — and reads its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.agents import Agent
+from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.conversations import Conversation
+from chalicelib.domain.messages import StoredMessage
+from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.residents import CUSTOMER_SERVICE_WINDOW, Resident
+from chalicelib.domain.sla import SlaStatus, clock_for, sla_status
+from chalicelib.domain.tickets import Ticket
+from chalicelib.services.console_context import (
+    ConsolePorts,
+    Invalid,
+    NotFound,
+    visible_conversation,
+)
+from chalicelib.services.console_ports import Page
+
+RELATED_LIMIT = 20  # tickets, obligations and past conversations shown beside a conversation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationDetail:
+    conversation: Conversation
+    resident: Resident | None
+    tickets: tuple[Ticket, ...]
+    obligations: tuple[Obligation, ...]
+    past_conversations: tuple[Conversation, ...]  # the resident's others, newest first
+    window_open: bool  # free text may be sent (WhatsApp's 24-hour window)
+    window_closes_at: datetime | None
+    sla: SlaStatus | None
+
+
+def open_conversation(
+    actor: Agent,
+    conversation_id: str,
+    *,
+    definition: MunicipalityDefinition,
+    ports: ConsolePorts,
+    now: datetime,
+) -> ConversationDetail:
+    conversation = visible_conversation(actor, conversation_id, ports)
+    key = conversation.resident_key
+    resident = ports.residents.get(key)
+    last_inbound = resident.last_inbound_at if resident is not None else None
+    past = ports.conversations.for_resident(key, RELATED_LIMIT + 1)
+    return ConversationDetail(
+        conversation=conversation,
+        resident=resident,
+        tickets=tuple(ports.tickets.list_for_resident(key, RELATED_LIMIT)),
+        obligations=tuple(ports.obligations.for_resident(key, RELATED_LIMIT)),
+        past_conversations=tuple(c for c in past if c.id != conversation.id)[:RELATED_LIMIT],
+        window_open=resident is not None and resident.window_open(now),
+        window_closes_at=last_inbound + CUSTOMER_SERVICE_WINDOW if last_inbound else None,
+        sla=sla_status(conversation, definition.sla, clock_for(definition), now),
+    )
+
+
+def conversation_history(
+    actor: Agent,
+    conversation_id: str,
+    *,
+    ports: ConsolePorts,
+    cursor: str | None = None,
+    after: datetime | None = None,
+    limit: int = 50,
+) -> Page[StoredMessage]:
+    """Messages both ways, notes and timeline events, newest first."""
+    conversation = visible_conversation(actor, conversation_id, ports)
+    try:
+        return ports.conversations.history(conversation.id, limit=limit, cursor=cursor, after=after)
+    except ValueError:
+        raise Invalid("not a cursor of this history", field="cursor") from None
+
+
+def media_link(actor: Agent, conversation_id: str, message_id: str, *, ports: ConsolePorts) -> str:
+    """A short-lived link to a photo, document or voice note of the conversation."""
+    conversation = visible_conversation(actor, conversation_id, ports)
+    message = ports.messages.get(message_id) if message_id else None
+    if (
+        message is None
+        or message.conversation_id != conversation.id
+        or not message.media_key
+        or ports.media_archive is None
+    ):
+        raise NotFound("no such file in this conversation")
+    return ports.media_archive.url(message.media_key)
