@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chalicelib import reminder_commands
 
     reminder_commands.add_commands(commands)
+    from chalicelib import agent_commands
+
+    agent_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -39,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return apikey_commands.run(args)
     if args.command == "reminders":
         return reminder_commands.run(args)
+    if args.command == "agent":
+        return agent_commands.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -16,6 +16,22 @@ DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v23.0"
 # Set by the deployment (the bucket's name holds the AWS account id, see ResourceNames) and by
 # the local stack; only the media worker needs it, so it is checked when the archive is built.
 MEDIA_BUCKET_VARIABLE = "CIVICCHAT_MEDIA_BUCKET"
+# The agents' user pool (infra/agent_directory.py): set by the deployment from the stack and by
+# the local stack, which creates the pool in its emulator.
+USER_POOL_ID_VARIABLE = "CIVICCHAT_USER_POOL_ID"
+USER_POOL_CLIENT_ID_VARIABLE = "CIVICCHAT_USER_POOL_CLIENT_ID"
+AGENT_TOKENS_VARIABLE = "CIVICCHAT_AGENT_TOKENS"
+# How the console's ID tokens are checked: "api_gateway" trusts the claims API Gateway's Cognito
+# authorizer verified; "verify" checks the signature here (the local stack and the tests, where
+# Chalice's local server decodes tokens without checking them).
+AGENT_TOKEN_MODES = ("api_gateway", "verify")
+# The pool API Gateway's Cognito authorizer checks tokens against, read when app.py is imported.
+# `chalice package` renders it into the template, where infra/agent_directory.py replaces it
+# with the stack's own pool; so outside tests it only matters to a hand-made deployment.
+USER_POOL_ARN_VARIABLE = "CIVICCHAT_USER_POOL_ARN"
+PLACEHOLDER_USER_POOL_ARN = (
+    "arn:aws:cognito-idp:eu-west-1:000000000000:userpool/eu-west-1_placeholder"
+)
 
 
 class SettingsError(Exception):
@@ -35,10 +51,21 @@ class Settings:
     whatsapp_max_mps: int = 80  # the number's throughput cap; Meta's default tier
     log_level: str = "INFO"
     media_bucket: str | None = None  # see MEDIA_BUCKET_VARIABLE
+    user_pool_id: str | None = None  # see USER_POOL_ID_VARIABLE
+    user_pool_client_id: str | None = None
+    agent_tokens: str = "api_gateway"  # see AGENT_TOKEN_MODES
 
     @property
     def names(self) -> ResourceNames:
         return ResourceNames(self.stage)
+
+    def required_user_pool(self) -> tuple[str, str]:
+        """(pool id, app client id) of the agents' sign-in."""
+        if not self.user_pool_id:
+            raise SettingsError(f"environment variable {USER_POOL_ID_VARIABLE} is not set")
+        if not self.user_pool_client_id:
+            raise SettingsError(f"environment variable {USER_POOL_CLIENT_ID_VARIABLE} is not set")
+        return self.user_pool_id, self.user_pool_client_id
 
     def required_media_bucket(self) -> str:
         if not self.media_bucket:
@@ -64,6 +91,16 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _agent_tokens(environ: Mapping[str, str]) -> str:
+    mode = environ.get(AGENT_TOKENS_VARIABLE, "").strip() or AGENT_TOKEN_MODES[0]
+    if mode not in AGENT_TOKEN_MODES:
+        raise SettingsError(
+            f"environment variable {AGENT_TOKENS_VARIABLE} must be one of "
+            f"{', '.join(AGENT_TOKEN_MODES)}, not {mode!r}"
+        )
+    return mode
+
+
 def settings_from(environ: Mapping[str, str]) -> Settings:
     return Settings(
         stage=environ.get("CIVICCHAT_STAGE", "dev"),
@@ -77,12 +114,20 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         whatsapp_max_mps=_positive_int(environ, "WHATSAPP_MAX_MPS", 80),
         log_level=environ.get("LOG_LEVEL", "INFO"),
         media_bucket=environ.get(MEDIA_BUCKET_VARIABLE, "").strip() or None,
+        user_pool_id=environ.get(USER_POOL_ID_VARIABLE, "").strip() or None,
+        user_pool_client_id=environ.get(USER_POOL_CLIENT_ID_VARIABLE, "").strip() or None,
+        agent_tokens=_agent_tokens(environ),
     )
 
 
 @cache
 def get_settings() -> Settings:
     return settings_from(os.environ)
+
+
+def console_user_pool_arn() -> str:
+    """See USER_POOL_ARN_VARIABLE."""
+    return os.environ.get(USER_POOL_ARN_VARIABLE, "").strip() or PLACEHOLDER_USER_POOL_ARN
 
 
 def current_stage() -> str:

@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.cognito_directory import CognitoDirectory
     from chalicelib.adapters.dynamodb_models import StageTables
+    from chalicelib.adapters.jwks_token_verifier import JwksTokenVerifier
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
     from chalicelib.domain.bot.definition import MunicipalityDefinition
     from chalicelib.domain.messages import Priority
+    from chalicelib.services.console_context import ConsolePorts
+    from chalicelib.services.console_ports import AgentStore, ConsoleConversationStore
     from chalicelib.services.handle_inbound_message import InboundPorts
     from chalicelib.services.pacing_ports import RateLimiter
     from chalicelib.services.ports import (
@@ -228,6 +232,55 @@ class Container:
 
         return S3MediaArchive(
             self.settings.required_media_bucket(), region_name=self.settings.aws_region
+        )
+
+    # --- the agents' console ---------------------------------------------------------------
+
+    @cached_property
+    def agents(self) -> AgentStore:
+        from chalicelib.adapters.dynamodb_console_stores import DynamoDBAgentStore
+
+        return DynamoDBAgentStore(self.tables)
+
+    @cached_property
+    def console_conversations(self) -> ConsoleConversationStore:
+        from chalicelib.adapters.dynamodb_console_stores import DynamoDBConsoleConversationStore
+
+        return DynamoDBConsoleConversationStore(self.tables)
+
+    @cached_property
+    def console_ports(self) -> ConsolePorts:
+        from chalicelib.services.console_context import ConsolePorts
+
+        return ConsolePorts(
+            agents=self.agents,
+            conversations=self.console_conversations,
+            residents=self.residents,
+            messages=self.messages,
+            tickets=self.tickets,
+            obligations=self.obligations,
+            outbound=self.outbound_queue,
+            media_archive=self.media_archive if self.settings.media_bucket else None,
+            media_uploader=self.graph_api,
+        )
+
+    @cached_property
+    def agent_directory(self) -> CognitoDirectory:
+        """The agents' sign-in (Cognito). Raises SettingsError when the pool is not named."""
+        from chalicelib.adapters.cognito_directory import CognitoDirectory
+
+        pool_id, client_id = self.settings.required_user_pool()
+        return CognitoDirectory(pool_id, client_id, region=self.settings.aws_region)
+
+    @cached_property
+    def token_verifier(self) -> JwksTokenVerifier:
+        """Checks console ID tokens ourselves (CIVICCHAT_AGENT_TOKENS=verify); keeps the pool's
+        keys for the life of the Lambda."""
+        from chalicelib.adapters.jwks_token_verifier import JwksTokenVerifier
+
+        directory = self.agent_directory
+        return JwksTokenVerifier(
+            jwks_url=directory.jwks_url, issuer=directory.issuer, audience=directory.client_id
         )
 
     @property

@@ -8,6 +8,8 @@ config's `retention.messages`). Then the merged template is patched:
   Lambda ignores the `batchItemFailures` our consumers return and deletes failed messages;
 * an event source on one of our own queues points at it with `Fn::GetAtt`, so CloudFormation
   creates the queue before the mapping instead of racing it;
+* the console's Cognito authorizer points at the stack's user pool, and every function is told
+  the pool's and its app client's ids (infra/agent_directory.py);
 * every function gets the media bucket's name in `CIVICCHAT_MEDIA_BUCKET` (the name holds the
   account id, known only to CloudFormation), and the role may read and write its objects.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import BUNDLED_CONFIG, MEDIA_BUCKET_VARIABLE
+from infra.agent_directory import point_at_agent_directory, with_agent_directory
 from infra.data_resources import MEDIA_BUCKET_RESOURCE_ID, QUEUE_RESOURCE_IDS, retention_days
 from infra.template import data_template
 
@@ -43,7 +46,9 @@ def package_app(
     names = ResourceNames(stage)
     out_dir.mkdir(parents=True, exist_ok=True)
     merge = out_dir / "data-template.json"
-    template = data_template(names, media_retention_days=media_retention_days(config_path))
+    template = with_agent_directory(
+        data_template(names, media_retention_days=media_retention_days(config_path)), names
+    )
     merge.write_text(json.dumps(template, indent=2))
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "CIVICCHAT_STAGE": stage, "AWS_DEFAULT_REGION": region}
@@ -95,6 +100,7 @@ def patch_template(template: dict[str, Any], names: ResourceNames) -> dict[str, 
             queue_id = queue_ids.get(_queue_name(properties.get("Queue")))
             if queue_id is not None:
                 properties["Queue"] = {"Fn::GetAtt": [queue_id, "Arn"]}
+    point_at_agent_directory(template)
     return template
 
 

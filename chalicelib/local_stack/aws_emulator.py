@@ -46,6 +46,13 @@ class AwsEmulator:
                 Name=f"{names.prefix}-{rule_name}", ScheduleExpression=expression, State="ENABLED"
             )
 
+    def agent_directory(self, names: ResourceNames, region: str) -> tuple[str, str]:
+        """The agents' user pool and console client (pool id, client id), made through the
+        Cognito API from infra's definition: moto's CloudFormation cannot create them."""
+        from infra.agent_directory import provision_agent_directory
+
+        return provision_agent_directory(self.endpoint, names, region)
+
     def media_bucket(self, names: ResourceNames, region: str) -> str:
         """The media bucket the provisioned stack made (its name holds moto's account id)."""
         import boto3

@@ -67,7 +67,13 @@ class LocalStack:
         endpoint = self._emulator.start()
         self._env["AWS_ENDPOINT_URL"] = endpoint
 
-        from chalicelib.settings import MEDIA_BUCKET_VARIABLE, get_settings
+        from chalicelib.settings import (
+            AGENT_TOKENS_VARIABLE,
+            MEDIA_BUCKET_VARIABLE,
+            USER_POOL_CLIENT_ID_VARIABLE,
+            USER_POOL_ID_VARIABLE,
+            get_settings,
+        )
 
         get_settings.cache_clear()
         settings = get_settings()
@@ -86,6 +92,11 @@ class LocalStack:
         self._env[MEDIA_BUCKET_VARIABLE] = self._emulator.media_bucket(
             settings.names, settings.aws_region
         )
+        pool_id, client_id = self._emulator.agent_directory(settings.names, settings.aws_region)
+        self._env[USER_POOL_ID_VARIABLE] = pool_id
+        self._env[USER_POOL_CLIENT_ID_VARIABLE] = client_id
+        # Chalice's local server decodes Cognito tokens without checking them: we check them.
+        self._env[AGENT_TOKENS_VARIABLE] = "verify"
         get_settings.cache_clear()
 
         if self._simulator is not None:

@@ -21,6 +21,7 @@ from chalicelib.settings import get_settings
 from chalicelib.simulator.server import GraphApiSimulator
 from chalicelib.whatsapp.signature import sign
 from chalicelib.wiring import container
+from infra.agent_directory import provision_agent_directory
 from infra.local_emulator import provision
 
 APP_SECRET = "app-test-secret"
@@ -37,6 +38,8 @@ class AppHarness:
     names: ResourceNames
     simulator: GraphApiSimulator
     sqs: Any
+    user_pool_id: str = ""  # the agents' sign-in (infra/agent_directory.py), made in moto
+    user_pool_client_id: str = ""
 
     def post_webhook(self, payload: dict | bytes, signature: str | None = "valid") -> Any:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -110,6 +113,7 @@ def harness(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     stage = f"app{uuid.uuid4().hex[:8]}"
     names = ResourceNames(stage)
     provision(aws_env, names, REGION)
+    pool_id, client_id = provision_agent_directory(aws_env, names, REGION)
     simulator = GraphApiSimulator(
         port=0,
         access_token=ACCESS_TOKEN,
@@ -126,6 +130,9 @@ def harness(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "CIVICCHAT_USER_POOL_ID": pool_id,
+        "CIVICCHAT_USER_POOL_CLIENT_ID": client_id,
+        "CIVICCHAT_AGENT_TOKENS": "verify",  # chalice.test decodes tokens without checking them
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -135,7 +142,14 @@ def harness(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 
     try:
         with Client(app, project_dir=str(_project_for_stage(tmp_path, stage))) as client:
-            yield AppHarness(client, names, simulator, boto3.client("sqs", region_name=REGION))
+            yield AppHarness(
+                client,
+                names,
+                simulator,
+                boto3.client("sqs", region_name=REGION),
+                user_pool_id=pool_id,
+                user_pool_client_id=client_id,
+            )
     finally:
         simulator.stop()
         get_settings.cache_clear()
