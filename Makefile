@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-outbound bench-reminders clean
+.PHONY: install chromium run test lint format bench bench-outbound bench-reminders clean
 
 install: $(STAMP)
 
@@ -17,7 +17,13 @@ $(STAMP): pyproject.toml requirements.txt
 run: install
 	$(BIN)/civicchat run
 
-test: install
+# The browser tests (tests/browser) drive Debian's chromium, never a browser Playwright downloads.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -7,6 +7,8 @@ from chalice import Chalice, Rate
 
 from chalicelib import workers
 from chalicelib.http.api_v1 import api_v1
+from chalicelib.http.console_api import console_api
+from chalicelib.http.console_page import console_page
 from chalicelib.http.health import health
 from chalicelib.http.webhooks import webhooks
 from chalicelib.observability import logger, publish_metrics
@@ -17,6 +19,8 @@ app = Chalice(app_name="civicchat")
 app.register_blueprint(webhooks)
 app.register_blueprint(health)
 app.register_blueprint(api_v1)
+app.register_blueprint(console_api)
+app.register_blueprint(console_page)
 
 _names = ResourceNames(current_stage())
 
@@ -58,3 +62,8 @@ def requeue_stalled_outbound(event):
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="run_reminders")
 def run_reminders(event):
     return workers.run_reminders()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="check_slas")
+def check_slas(event):
+    return workers.check_slas()

@@ -1,0 +1,2309 @@
+// civicchat agents' console: a vanilla ES module, no build step. It talks only to /console/api
+// (see docs and chalicelib/http/console_api.py) and keeps the ID and refresh tokens in
+// sessionStorage, so closing the tab signs the agent out.
+
+const API = "/console/api";
+const LANGUAGES = ["pt", "es", "en", "ar"];
+const RTL = new Set(["ar"]);
+const LOCALES = { pt: "pt-PT", es: "es-ES", en: "en-GB", ar: "ar-u-nu-latn" };
+const POLL_MS = 5000;
+const DETAIL_EVERY = 6; // polls: the open conversation's header (SLA, window) is re-read every 30 s
+const MAX_UPLOAD = 5 * 1024 * 1024;
+const TOKENS_KEY = "civicchat.console.tokens";
+const LANGUAGE_KEY = "civicchat.console.language";
+const SEEN_KEY = "civicchat.console.seen";
+const OPEN_STATUSES = new Set(["queued", "assigned", "snoozed"]);
+const TAG = /^[a-z0-9_-]{1,32}$/;
+
+const state = {
+  strings: {},
+  lang: "en",
+  tokens: null,
+  me: null,
+  page: "inbox",
+  view: "mine",
+  team: null,
+  inbox: { items: [], cursor: null, request: 0, loadedOnce: false, known: new Set(), baseline: false },
+  search: { query: "", items: null, request: 0 },
+  open: null, // {id, detail, messages: Map, cursor, newest, polls}
+  mode: "reply",
+  attachment: null,
+  quick: { items: [], index: 0, token: null },
+  pollTimer: null,
+  polling: false,
+  seen: {},
+  mediaCache: new Map(),
+  pendingChallenge: null,
+  report: null,
+};
+
+// ---------------------------------------------------------------- small helpers
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (value !== undefined && value !== null) node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+}
+
+const ICONS = {
+  clip: "M16.5 6.5l-7.8 7.8a2 2 0 0 0 2.8 2.8l7.8-7.8a4 4 0 0 0-5.7-5.7L5.8 11.4a6 6 0 0 0 8.5 8.5L20 14.2",
+  doc: "M6 2h8l4 4v16H6z M14 2v4h4 M9 13h6 M9 17h6",
+  pin: "M12 22s7-6.2 7-12a7 7 0 0 0-14 0c0 5.8 7 12 7 12z M12 12.5a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5z",
+  clock: "M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z M12 6v6l4 2",
+  moon: "M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8z",
+  alert: "M12 3l10 18H2z M12 10v4 M12 17.5v.5",
+};
+
+function icon(name) {
+  return svg(
+    "svg",
+    { class: "icon", viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" },
+    svg("path", { d: ICONS[name] }),
+  );
+}
+
+function t(key, vars = {}) {
+  const table = state.strings[state.lang] || {};
+  let text = table[key] ?? state.strings.en?.[key] ?? key;
+  for (const [name, value] of Object.entries(vars)) text = text.replaceAll(`{${name}}`, value);
+  return text;
+}
+
+function locale() {
+  return LOCALES[state.lang] || "en-GB";
+}
+
+function parseTime(value) {
+  return value ? new Date(value) : null;
+}
+
+function formatTime(value) {
+  const date = parseTime(value);
+  return date ? date.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" }) : "";
+}
+
+function formatDate(value, options = { day: "numeric", month: "short", year: "numeric" }) {
+  const date = value instanceof Date ? value : parseTime(value);
+  return date ? date.toLocaleDateString(locale(), options) : "";
+}
+
+function formatDay(isoDay, options = { day: "numeric", month: "short", year: "numeric" }) {
+  // A local calendar date (YYYY-MM-DD) shown as itself, whatever the browser's time zone.
+  if (!isoDay) return "";
+  const [year, month, day] = isoDay.split("-").map(Number);
+  return new Date(Date.UTC(year, month - 1, day)).toLocaleDateString(locale(), {
+    ...options,
+    timeZone: "UTC",
+  });
+}
+
+function formatDateTime(value) {
+  const date = parseTime(value);
+  return date
+    ? date.toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" })
+    : "";
+}
+
+function formatShortWhen(value) {
+  // Inbox rows: the time today, the weekday this week, the date otherwise.
+  const date = parseTime(value);
+  if (!date) return "";
+  const now = new Date();
+  if (date.toDateString() === now.toDateString()) return formatTime(value);
+  if (now - date < 6 * 86400_000) return date.toLocaleDateString(locale(), { weekday: "short" });
+  return date.toLocaleDateString(locale(), { day: "numeric", month: "short" });
+}
+
+function unit(value, name) {
+  return new Intl.NumberFormat(locale(), {
+    style: "unit",
+    unit: name,
+    unitDisplay: "short",
+    maximumFractionDigits: 0,
+  }).format(value);
+}
+
+function formatDuration(seconds) {
+  const total = Math.max(0, Math.round(Math.abs(seconds)));
+  if (total < 60) return `< ${unit(1, "minute")}`;
+  const minutes = Math.floor(total / 60) % 60;
+  const hours = Math.floor(total / 3600) % 24;
+  const days = Math.floor(total / 86400);
+  if (days > 0) return hours ? `${unit(days, "day")} ${unit(hours, "hour")}` : unit(days, "day");
+  if (hours > 0) return minutes ? `${unit(hours, "hour")} ${unit(minutes, "minute")}` : unit(hours, "hour");
+  return unit(minutes, "minute");
+}
+
+function formatNumber(value, digits = 0) {
+  if (value === null || value === undefined) return "—";
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+}
+
+function formatPercent(value) {
+  return value === null || value === undefined ? "—" : `${formatNumber(value, 1)} %`;
+}
+
+function isoWithOffset(date) {
+  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:00` +
+    `${sign}${pad(Math.trunc(offset / 60))}:${pad(offset % 60)}`
+  );
+}
+
+function localInputValue(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
+  );
+}
+
+function isoDate(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+function languageName(code) {
+  if (!code) return "—";
+  try {
+    return new Intl.DisplayNames([locale()], { type: "language" }).of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
+function teamName(id) {
+  if (!id) return "—";
+  return state.me?.teams.find((team) => team.id === id)?.name || id;
+}
+
+function agentName(id) {
+  if (!id) return "";
+  if (id === "bot") return t("sender_bot");
+  if (id === "system") return t("sender_system");
+  if (id === "reminders" || id === "notifications") return t("sender_back_office");
+  return state.me?.agents.find((agent) => agent.id === id)?.name || id;
+}
+
+function displayName(row) {
+  return row.name || (row.phone ? `+${row.phone}` : null) || row.resident_key || t("unknown_resident");
+}
+
+function phoneNode(digits) {
+  // Phone numbers read left to right in every language.
+  return h("span", { dir: "ltr", class: "phone" }, `+${digits}`);
+}
+
+function isTyping(target) {
+  const tag = target?.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target?.isContentEditable;
+}
+
+const MAX_TOASTS = 3;
+
+function toast(message, kind = "info") {
+  const box = $("toasts");
+  while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
+  const item = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : null }, message);
+  box.append(item);
+  setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+}
+
+function announce(message) {
+  // What the screen already shows (a sent reply, a new assignee) is only read out.
+  const live = $("announcer");
+  live.textContent = "";
+  requestAnimationFrame(() => (live.textContent = message));
+}
+
+// ---------------------------------------------------------------- translation
+
+async function loadStrings() {
+  const url = document.querySelector('meta[name="console-i18n"]')?.content || "/console/assets/i18n.json";
+  const response = await fetch(url, { cache: "no-cache" });
+  state.strings = await response.json();
+}
+
+function initialLanguage() {
+  // The agent's own choice, else their browser's language, else the town's (once /me is read).
+  const stored = localStorage.getItem(LANGUAGE_KEY);
+  if (LANGUAGES.includes(stored)) return stored;
+  for (const wanted of navigator.languages || []) {
+    const code = wanted.slice(0, 2).toLowerCase();
+    if (LANGUAGES.includes(code)) return code;
+  }
+  state.languageGuessed = true;
+  return "pt";
+}
+
+function setLanguage(lang, { remember = true } = {}) {
+  state.lang = LANGUAGES.includes(lang) ? lang : "en";
+  if (remember) {
+    localStorage.setItem(LANGUAGE_KEY, state.lang);
+    state.languageGuessed = false;
+  }
+  document.documentElement.lang = state.lang;
+  document.documentElement.dir = RTL.has(state.lang) ? "rtl" : "ltr";
+  applyStrings();
+  for (const select of document.querySelectorAll(".language-select")) select.value = state.lang;
+  if (state.me) {
+    renderChrome();
+    renderInbox();
+    if (state.open?.detail) renderConversation();
+    if (state.page === "dashboard" && state.report) renderReport(state.report);
+  }
+}
+
+function applyStrings(root = document) {
+  for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of root.querySelectorAll("[data-i18n-placeholder]"))
+    node.placeholder = t(node.dataset.i18nPlaceholder);
+  for (const node of root.querySelectorAll("[data-i18n-aria-label]"))
+    node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
+  for (const node of root.querySelectorAll("[data-i18n-title]"))
+    node.title = t(node.dataset.i18nTitle);
+  document.title = t("app_title");
+}
+
+function fillLanguageSelects() {
+  for (const select of document.querySelectorAll(".language-select")) {
+    select.replaceChildren(
+      ...LANGUAGES.map((code) => h("option", { value: code, lang: code }, nativeLanguageName(code))),
+    );
+    select.value = state.lang;
+    select.addEventListener("change", () => setLanguage(select.value));
+  }
+}
+
+function nativeLanguageName(code) {
+  try {
+    const name = new Intl.DisplayNames([code], { type: "language" }).of(code);
+    return name.charAt(0).toLocaleUpperCase(code) + name.slice(1);
+  } catch {
+    return code;
+  }
+}
+
+// ---------------------------------------------------------------- API and session
+
+class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+function loadTokens() {
+  try {
+    return JSON.parse(sessionStorage.getItem(TOKENS_KEY));
+  } catch {
+    return null;
+  }
+}
+
+function storeTokens(answer, refreshToken) {
+  state.tokens = {
+    id_token: answer.id_token,
+    refresh_token: answer.refresh_token || refreshToken || state.tokens?.refresh_token,
+    expires_at: Date.now() + (Number(answer.expires_in) || 3600) * 1000,
+  };
+  sessionStorage.setItem(TOKENS_KEY, JSON.stringify(state.tokens));
+}
+
+function clearTokens() {
+  state.tokens = null;
+  sessionStorage.removeItem(TOKENS_KEY);
+}
+
+async function rawRequest(path, { method = "GET", body, auth = true } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth && state.tokens?.id_token) headers.Authorization = state.tokens.id_token;
+  try {
+    return await fetch(`${API}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "network", t("error_network"));
+  }
+}
+
+async function errorFrom(response) {
+  let error = {};
+  try {
+    error = (await response.json()).error || {};
+  } catch {
+    /* not JSON */
+  }
+  return new ApiError(response.status, error.code || `http_${response.status}`, error.message, error.field);
+}
+
+let refreshing = null;
+
+function refreshTokens() {
+  if (!state.tokens?.refresh_token) return Promise.resolve(false);
+  refreshing ??= (async () => {
+    try {
+      const response = await rawRequest("/session/refresh", {
+        method: "POST",
+        body: { refresh_token: state.tokens.refresh_token },
+        auth: false,
+      });
+      if (!response.ok) return false;
+      storeTokens(await response.json());
+      return true;
+    } catch {
+      return false;
+    } finally {
+      setTimeout(() => (refreshing = null), 0);
+    }
+  })();
+  return refreshing;
+}
+
+async function api(path, options = {}) {
+  if (!state.tokens) throw sessionExpired();
+  if (state.tokens.expires_at - Date.now() < 60_000) await refreshTokens();
+  let response = await rawRequest(path, options);
+  if (response.status === 401 && (await refreshTokens())) response = await rawRequest(path, options);
+  if (response.status === 401) throw sessionExpired();
+  if (!response.ok) throw await errorFrom(response);
+  if (options.raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+function sessionExpired() {
+  if (state.me) {
+    stopPolling();
+    clearTokens();
+    state.me = null;
+    showSignIn(t("session_expired"));
+  }
+  return new ApiError(401, "unauthorized", t("session_expired"));
+}
+
+function explain(error) {
+  if (!(error instanceof ApiError)) return t("error_generic");
+  if (error.status === 401) return t("session_expired");
+  const known = {
+    window_closed: "error_window_closed",
+    changed: "error_changed",
+    forbidden: "error_forbidden",
+    not_found: "error_not_found",
+    network: "error_network",
+    capacity: "error_capacity",
+    capacity_reached: "error_capacity",
+  };
+  if (known[error.code]) return t(known[error.code]);
+  if (error.status === 403) return t("error_forbidden");
+  if (error.status === 404) return t("error_not_found");
+  if (error.status === 422 || error.status === 400) {
+    const detail = error.message ? `: ${error.message}` : "";
+    return `${t("error_invalid")}${detail}`;
+  }
+  if (error.status === 409) return error.message || t("error_changed");
+  return t("error_generic");
+}
+
+function report(error) {
+  if (error instanceof ApiError && error.status === 401) return;
+  toast(explain(error), "error");
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function showSignIn(notice = "") {
+  $("booting").hidden = true;
+  $("shell").hidden = true;
+  $("signin-page").hidden = false;
+  $("signin-form").hidden = false;
+  $("new-password-form").hidden = true;
+  $("signin-title").textContent = t("signin_title");
+  const box = $("signin-notice");
+  box.textContent = notice;
+  box.hidden = !notice;
+  $("signin-password").value = "";
+  ($("signin-email").value ? $("signin-password") : $("signin-email")).focus();
+}
+
+function signInNotice(message) {
+  const box = $("signin-notice");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function submitSignIn(event) {
+  event.preventDefault();
+  const email = $("signin-email").value.trim();
+  const password = $("signin-password").value;
+  if (!email || !password) return signInNotice(t("signin_missing"));
+  const button = event.submitter || $("signin-form").querySelector("button");
+  button.disabled = true;
+  try {
+    const response = await rawRequest("/session", {
+      method: "POST",
+      body: { email, password },
+      auth: false,
+    });
+    if (response.status === 401 || response.status === 400)
+      return signInNotice(t("signin_failed"));
+    if (!response.ok) return signInNotice(explain(await errorFrom(response)));
+    const answer = await response.json();
+    if (answer.challenge === "new_password") {
+      state.pendingChallenge = { email, session: answer.session };
+      $("signin-form").hidden = true;
+      $("new-password-form").hidden = false;
+      $("signin-title").textContent = t("new_password_title");
+      signInNotice("");
+      $("new-password").focus();
+      return;
+    }
+    storeTokens(answer);
+    await startConsole();
+  } catch (error) {
+    signInNotice(explain(error));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function submitNewPassword(event) {
+  event.preventDefault();
+  const password = $("new-password").value;
+  if (password.length < 12) return signInNotice(t("password_rule"));
+  if (password !== $("new-password-again").value) return signInNotice(t("passwords_differ"));
+  const challenge = state.pendingChallenge;
+  if (!challenge) return showSignIn();
+  try {
+    const response = await rawRequest("/session/password", {
+      method: "POST",
+      body: { email: challenge.email, session: challenge.session, new_password: password },
+      auth: false,
+    });
+    if (!response.ok) {
+      const error = await errorFrom(response);
+      if (response.status === 401) return showSignIn(t("challenge_expired"));
+      return signInNotice(error.message || t("password_rejected"));
+    }
+    state.pendingChallenge = null;
+    $("new-password").value = "";
+    $("new-password-again").value = "";
+    storeTokens(await response.json());
+    await startConsole();
+  } catch (error) {
+    signInNotice(explain(error));
+  }
+}
+
+function signOut() {
+  stopPolling();
+  clearTokens();
+  state.me = null;
+  state.open = null;
+  state.inbox = { items: [], cursor: null, request: 0, loadedOnce: false, known: new Set(), baseline: false };
+  history.replaceState(null, "", "#/inbox");
+  showSignIn(t("signed_out"));
+}
+
+// ---------------------------------------------------------------- start-up and routing
+
+async function startConsole() {
+  state.me = await api("/me");
+  if (state.languageGuessed && state.me.default_language)
+    setLanguage(state.me.default_language, { remember: false });
+  try {
+    state.seen = JSON.parse(sessionStorage.getItem(SEEN_KEY)) || {};
+  } catch {
+    state.seen = {};
+  }
+  const myTeams = state.me.agent.teams || [];
+  state.team = myTeams[0] || state.me.teams[0]?.id || null;
+  state.view = "mine";
+  $("signin-page").hidden = true;
+  $("booting").hidden = true;
+  $("shell").hidden = false;
+  renderChrome();
+  await route();
+  schedulePoll();
+}
+
+function initials(name) {
+  const words = name.replace(/@.*/, "").split(/[\s._-]+/).filter(Boolean);
+  return (words.length > 1 ? words[0][0] + words.at(-1)[0] : (words[0] || "?").slice(0, 2)).toUpperCase();
+}
+
+function isSupervisor() {
+  const role = state.me?.agent.role;
+  return role === "supervisor" || role === "admin";
+}
+
+function renderChrome() {
+  const me = state.me;
+  const name = me.agent.name || me.agent.id;
+  $("me-name").textContent = name;
+  $("me-initials").textContent = initials(name);
+  $("menu-name").textContent = name;
+  $("menu-role").textContent = `${me.agent.id} · ${t(`role_${me.agent.role}`)}`;
+  document.querySelector('[data-nav="dashboard"]').hidden = !isSupervisor();
+  $("tab-all").hidden = !isSupervisor();
+  renderPresence();
+  const teams = isSupervisor()
+    ? me.teams
+    : me.teams.filter((team) => me.agent.teams.includes(team.id));
+  fillSelect($("team-select"), teams.map((team) => [team.id, team.name]), state.team);
+  fillSelect(
+    $("report-team"),
+    [["", t("all_teams")], ...me.teams.map((team) => [team.id, team.name])],
+    $("report-team").value || "",
+  );
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    const active = tab.dataset.view === state.view;
+    tab.setAttribute("aria-selected", String(active));
+    tab.tabIndex = active ? 0 : -1;
+  }
+  $("team-picker").hidden = !(state.view === "unassigned" || state.view === "team");
+  $("inbox-list").setAttribute("aria-labelledby", `tab-${state.view}`);
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === state.page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  renderShortcuts();
+}
+
+function fillSelect(select, options, selected) {
+  select.replaceChildren(...options.map(([value, label]) => h("option", { value }, label)));
+  if (selected !== undefined && selected !== null && options.some(([value]) => value === selected))
+    select.value = selected;
+}
+
+function renderPresence() {
+  const online = Boolean(state.me?.agent.online);
+  const button = $("presence-button");
+  button.classList.toggle("is-online", online);
+  $("presence-label").textContent = online ? t("available") : t("away");
+  button.title = online ? t("presence_online_hint") : t("presence_away_hint");
+  $("presence-hint").textContent = button.title;
+}
+
+async function togglePresence() {
+  const online = !state.me.agent.online;
+  try {
+    const answer = await api("/me/presence", { method: "POST", body: { online } });
+    state.me.agent = answer.agent;
+    renderPresence();
+    toast(online ? t("now_available") : t("now_away"));
+    loadInbox({ quiet: true });
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function route() {
+  const hash = location.hash || "#/inbox";
+  const conversation = hash.match(/^#\/c\/([^/?#]+)/);
+  if (hash.startsWith("#/dashboard") && isSupervisor()) {
+    state.page = "dashboard";
+    showPage();
+    await loadReport();
+    return;
+  }
+  state.page = "inbox";
+  showPage();
+  if (!state.inbox.loadedOnce) await loadInbox();
+  if (conversation) {
+    const id = decodeURIComponent(conversation[1]);
+    if (state.open?.id !== id) await openConversation(id);
+  } else {
+    closeConversation();
+  }
+}
+
+function showPage() {
+  $("inbox-page").hidden = state.page !== "inbox";
+  $("dashboard-page").hidden = state.page !== "dashboard";
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === state.page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  updateTitle();
+}
+
+function updateTitle() {
+  const waiting = state.inbox.items.length;
+  const where = state.page === "dashboard" ? t("dashboard") : t("inbox");
+  document.title = state.page === "inbox" && waiting ? `(${waiting}) ${where} · civicchat` : `${where} · civicchat`;
+}
+
+// ---------------------------------------------------------------- polling
+
+function schedulePoll() {
+  clearTimeout(state.pollTimer);
+  if (!state.me || document.hidden) return;
+  state.pollTimer = setTimeout(poll, POLL_MS);
+}
+
+function stopPolling() {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = null;
+}
+
+async function poll() {
+  if (!state.me || state.polling) return;
+  state.polling = true;
+  try {
+    const work = [];
+    if (state.page === "inbox") {
+      if (state.search.items === null) work.push(loadInbox({ quiet: true }));
+      if (state.open) work.push(pollConversation());
+    }
+    await Promise.allSettled(work);
+  } finally {
+    state.polling = false;
+    schedulePoll();
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) stopPolling();
+  else if (state.me) poll();
+});
+
+// ---------------------------------------------------------------- inbox
+
+function inboxQuery(cursor) {
+  const params = new URLSearchParams({ view: state.view });
+  if ((state.view === "unassigned" || state.view === "team") && state.team) params.set("team", state.team);
+  if (cursor) params.set("cursor", cursor);
+  return `/inbox?${params}`;
+}
+
+async function loadInbox({ append = false, quiet = false } = {}) {
+  const request = ++state.inbox.request;
+  const list = $("inbox-list");
+  if (!quiet) list.setAttribute("aria-busy", "true");
+  try {
+    const answer = await api(inboxQuery(append ? state.inbox.cursor : null));
+    if (request !== state.inbox.request) return;
+    const fresh = answer.items || [];
+    let items;
+    if (append) {
+      const have = new Set(state.inbox.items.map((row) => row.id));
+      items = [...state.inbox.items, ...fresh.filter((row) => !have.has(row.id))];
+    } else if (quiet && state.inbox.items.length > fresh.length && state.inbox.cursor) {
+      // Keep the pages the agent loaded by hand below the refreshed first page.
+      const have = new Set(fresh.map((row) => row.id));
+      items = [...fresh, ...state.inbox.items.slice(fresh.length).filter((row) => !have.has(row.id))];
+    } else {
+      items = fresh;
+    }
+    // Rows are "new" only against what this same list showed before.
+    const arrived = state.inbox.baseline ? items.filter((row) => !state.inbox.known.has(row.id)) : [];
+    state.inbox.items = items;
+    if (!append && !(quiet && state.inbox.cursor && items.length > fresh.length))
+      state.inbox.cursor = answer.cursor || null;
+    state.inbox.loadedOnce = true;
+    state.inbox.baseline = true;
+    for (const row of items) state.inbox.known.add(row.id);
+    renderInbox(new Set(arrived.map((row) => row.id)));
+    // The open conversation "arrives" in a list because of what the agent just did to it.
+    const news = arrived.filter((row) => row.id !== state.open?.id);
+    if (news.length && quiet) announceArrivals(news);
+    syncOpenFromRow();
+  } catch (error) {
+    if (!quiet) report(error);
+  } finally {
+    if (request === state.inbox.request) list.setAttribute("aria-busy", "false");
+  }
+}
+
+function announceArrivals(rows) {
+  const message =
+    rows.length === 1
+      ? t("new_conversation_one", { name: displayName(rows[0]) })
+      : t("new_conversation_many", { count: formatNumber(rows.length) });
+  toast(message, "info");
+}
+
+function syncOpenFromRow() {
+  // The inbox row of the open conversation carries a fresher SLA countdown than its header.
+  if (!state.open?.detail) return;
+  const row = state.inbox.items.find((item) => item.id === state.open.id);
+  if (!row) return;
+  const current = state.open.detail.conversation;
+  const changed =
+    row.status !== current.status || row.assignee !== current.assignee || row.team !== current.team;
+  state.open.detail.conversation = { ...current, sla: row.sla, preview: row.preview };
+  renderSla();
+  if (changed) refreshDetail();
+}
+
+function setView(view) {
+  if (view === "all" && !isSupervisor()) return;
+  state.view = view;
+  resetInboxList();
+  clearSearch({ reload: false });
+  renderChrome();
+  renderInbox();
+  loadInbox();
+}
+
+function resetInboxList() {
+  Object.assign(state.inbox, { items: [], cursor: null, known: new Set(), baseline: false });
+}
+
+function rowsToShow() {
+  return state.search.items ?? state.inbox.items;
+}
+
+function renderInbox(arrived = new Set()) {
+  if (!state.me) return;
+  const rows = rowsToShow();
+  const list = $("inbox-items");
+  list.replaceChildren(...rows.map((row) => inboxRow(row, arrived.has(row.id))));
+  const empty = $("inbox-empty");
+  empty.hidden = rows.length > 0 || !(state.inbox.loadedOnce || state.search.items);
+  empty.textContent = state.search.items ? t("search_no_results") : t(`empty_${state.view}`);
+  $("inbox-more").hidden = Boolean(state.search.items) || !state.inbox.cursor;
+  updateTitle();
+}
+
+function inboxRow(row, isNew) {
+  const active = state.open?.id === row.id;
+  const unread =
+    row.last_message_at &&
+    (!state.seen[row.id] || Date.parse(state.seen[row.id]) < Date.parse(row.last_message_at)) &&
+    !active;
+  const chips = [];
+  if (row.sla) chips.push(slaBadge(row.sla));
+  if (row.status === "snoozed")
+    chips.push(h("span", { class: "chip chip-snoozed" }, icon("moon"), t("snoozed_until", { when: formatShortWhen(row.snoozed_until) })));
+  if (row.status === "queued") chips.push(h("span", { class: "chip chip-queued" }, t("status_queued")));
+  if (row.status === "resolved") chips.push(h("span", { class: "chip" }, t("status_resolved")));
+  if (state.view !== "mine" && row.assignee)
+    chips.push(h("span", { class: "chip chip-agent" }, row.assignee === state.me.agent.id ? t("you") : agentName(row.assignee)));
+  if (row.team && (state.view === "mine" || state.view === "all" || state.search.items))
+    chips.push(h("span", { class: "chip chip-team" }, teamName(row.team)));
+  const classes = ["row", active && "is-active", unread && "is-unread", isNew && "is-new"]
+    .filter(Boolean)
+    .join(" ");
+  return h(
+    "li",
+    {},
+    h(
+      "a",
+      {
+        class: classes,
+        href: `#/c/${encodeURIComponent(row.id)}`,
+        "aria-current": active ? "true" : null,
+        dataset: { id: row.id },
+      },
+      h(
+        "span",
+        { class: "row-top" },
+        h("span", { class: "row-name" }, h("bdi", {}, displayName(row))),
+        unread ? h("span", { class: "sr-only" }, t("unread")) : null,
+        h("time", { class: "row-time", datetime: row.last_message_at || row.opened_at }, formatShortWhen(row.last_message_at || row.opened_at)),
+      ),
+      h("span", { class: "row-preview" }, h("bdi", {}, row.preview || "—")),
+      chips.length ? h("span", { class: "row-chips" }, chips) : null,
+    ),
+  );
+}
+
+function slaText(sla) {
+  const overdue = sla.state === "breached" || sla.seconds_left < 0;
+  const time = formatDuration(sla.seconds_left);
+  return overdue ? t("sla_overdue", { time }) : t("sla_left", { time });
+}
+
+function slaBadge(sla, { long = false } = {}) {
+  const target = t(`sla_${sla.target}`);
+  const text = slaText(sla);
+  const due = t("sla_due", { when: formatDateTime(sla.due) });
+  const icon = { ok: "●", warning: "▲", breached: "■" }[sla.state] || "●";
+  const label = `${target}: ${text}. ${t(`sla_state_${sla.state}`)}. ${due}`;
+  return h(
+    "span",
+    { class: `sla sla-${sla.state}`, title: label, "aria-label": label, role: "img" },
+    h("span", { class: "sla-icon", "aria-hidden": "true" }, icon),
+    h("span", { "aria-hidden": "true" }, long ? `${target} · ${text}` : text),
+  );
+}
+
+// ---------------------------------------------------------------- search
+
+let searchTimer = null;
+
+function onSearchInput() {
+  clearTimeout(searchTimer);
+  const query = $("search-input").value.trim();
+  if (!query) return clearSearch();
+  searchTimer = setTimeout(() => runSearch(query), 300);
+}
+
+async function runSearch(query) {
+  const request = ++state.search.request;
+  state.search.query = query;
+  try {
+    const answer = await api(`/search?${new URLSearchParams({ q: query })}`);
+    if (request !== state.search.request) return;
+    state.search.items = answer.items || [];
+    $("search-summary").hidden = false;
+    $("search-summary-text").textContent = t("search_results", {
+      count: formatNumber(state.search.items.length),
+      query,
+    });
+    renderInbox();
+  } catch (error) {
+    report(error);
+  }
+}
+
+function clearSearch({ reload = true } = {}) {
+  state.search.request++;
+  state.search.items = null;
+  state.search.query = "";
+  $("search-input").value = "";
+  $("search-summary").hidden = true;
+  if (reload) renderInbox();
+}
+
+// ---------------------------------------------------------------- a conversation
+
+function closeConversation() {
+  state.open = null;
+  $("conversation").hidden = true;
+  $("conversation-placeholder").hidden = false;
+  $("profile-pane").hidden = true;
+  $("inbox-page").classList.remove("has-conversation", "show-profile");
+  renderInbox();
+}
+
+async function openConversation(id) {
+  state.open = { id, detail: null, messages: new Map(), cursor: null, newest: null, polls: 0, seq: 0 };
+  state.attachment = null;
+  setMode("reply");
+  $("composer-text").value = "";
+  $("inbox-page").classList.add("has-conversation");
+  $("inbox-page").classList.remove("show-profile");
+  $("conversation-placeholder").hidden = true;
+  $("conversation").hidden = false;
+  $("timeline-items").replaceChildren(h("li", { class: "loading-line" }, t("loading")));
+  $("conversation-name").textContent = "";
+  $("conversation-meta").textContent = "";
+  renderInbox();
+  try {
+    const [detail, page] = await Promise.all([
+      api(`/conversations/${encodeURIComponent(id)}`),
+      api(`/conversations/${encodeURIComponent(id)}/messages`),
+    ]);
+    if (state.open?.id !== id) return;
+    state.open.detail = detail;
+    state.open.cursor = page.cursor || null;
+    addMessages(page.items || []);
+    markSeen(detail.conversation);
+    renderConversation();
+    scrollTimeline(true);
+    if (window.matchMedia("(max-width: 800px)").matches) $("conversation-name").focus?.();
+  } catch (error) {
+    if (state.open?.id !== id) return;
+    report(error);
+    if (error.status === 404 || error.status === 403) location.hash = "#/inbox";
+  }
+}
+
+function markSeen(conversation) {
+  state.seen[conversation.id] = conversation.last_message_at || new Date().toISOString();
+  sessionStorage.setItem(SEEN_KEY, JSON.stringify(state.seen));
+}
+
+async function refreshDetail({ quietlyGone = false } = {}) {
+  if (!state.open) return;
+  const id = state.open.id;
+  try {
+    const detail = await api(`/conversations/${encodeURIComponent(id)}`);
+    if (state.open?.id !== id) return;
+    state.open.detail = detail;
+    renderConversation({ keepComposer: true });
+  } catch (error) {
+    if (error.status === 404 && state.open?.id === id) {
+      // Transferred away, or taken out of the agent's teams: it left their view.
+      if (!quietlyGone) toast(t("conversation_gone"), "info");
+      location.hash = "#/inbox";
+    }
+  }
+}
+
+function addMessages(items) {
+  // Pages come newest first. Inbound times have whole seconds and outbound microseconds, so
+  // times are compared as instants; messages of one instant keep the page's order.
+  const open = state.open;
+  const added = [];
+  for (const message of [...items].reverse()) {
+    const known = open.messages.get(message.id);
+    message._at = Date.parse(message.created_at);
+    message._seq = known ? known._seq : ++open.seq;
+    if (!known) added.push(message);
+    open.messages.set(message.id, message);
+    if (!open.newest || message._at > Date.parse(open.newest)) open.newest = message.created_at;
+  }
+  return added;
+}
+
+async function pollConversation() {
+  const open = state.open;
+  if (!open?.detail) return;
+  open.polls += 1;
+  const params = new URLSearchParams();
+  if (open.newest) params.set("after", open.newest);
+  try {
+    const page = await api(`/conversations/${encodeURIComponent(open.id)}/messages?${params}`);
+    if (state.open !== open) return;
+    const before = open.messages.size;
+    const added = addMessages(page.items || []);
+    const changed = added.some((m) => m.direction === "in" || m.type === "event");
+    // Outbound statuses move (queued → sent → delivered → read): re-read the latest few, at
+    // once while something is still leaving, now and then afterwards.
+    await refreshRecentStatuses(open, { leavingOnly: open.polls % 3 !== 0 });
+    if (added.length || open.messages.size !== before) {
+      const nearBottom = isNearBottom();
+      renderTimeline();
+      if (nearBottom) scrollTimeline(true);
+      else $("jump-latest").hidden = false;
+      markSeen(open.detail.conversation);
+    }
+    if (changed || open.polls % DETAIL_EVERY === 0) await refreshDetail();
+  } catch {
+    /* the next poll tries again */
+  }
+}
+
+async function refreshRecentStatuses(open, { leavingOnly = false } = {}) {
+  const moving = leavingOnly ? ["queued", "sending"] : ["queued", "sending", "sent", "delivered"];
+  const pending = [...open.messages.values()].some(
+    (m) => m.direction === "out" && moving.includes(m.status),
+  );
+  if (!pending) return;
+  const page = await api(`/conversations/${encodeURIComponent(open.id)}/messages`);
+  if (state.open !== open) return;
+  let moved = false;
+  for (const message of page.items || []) {
+    const known = open.messages.get(message.id);
+    if (!known || known.status !== message.status) moved = true;
+    message._at = Date.parse(message.created_at);
+    message._seq = known ? known._seq : ++open.seq;
+    open.messages.set(message.id, message);
+  }
+  if (moved) renderTimeline();
+}
+
+async function loadEarlier() {
+  const open = state.open;
+  if (!open?.cursor) return;
+  const timeline = $("timeline");
+  const height = timeline.scrollHeight;
+  try {
+    const page = await api(
+      `/conversations/${encodeURIComponent(open.id)}/messages?${new URLSearchParams({ cursor: open.cursor })}`,
+    );
+    if (state.open !== open) return;
+    open.cursor = page.cursor || null;
+    addMessages(page.items || []);
+    renderTimeline();
+    timeline.scrollTop = timeline.scrollHeight - height;
+  } catch (error) {
+    report(error);
+  }
+}
+
+function isNearBottom() {
+  const timeline = $("timeline");
+  return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 80;
+}
+
+function scrollTimeline(toEnd) {
+  const timeline = $("timeline");
+  if (toEnd) timeline.scrollTop = timeline.scrollHeight;
+  $("jump-latest").hidden = true;
+}
+
+function renderConversation({ keepComposer = false } = {}) {
+  const detail = state.open?.detail;
+  if (!detail) return;
+  const row = detail.conversation;
+  const resident = detail.resident || {};
+  $("conversation-name").replaceChildren(h("bdi", {}, resident.name || displayName(row)));
+  $("conversation-name").tabIndex = -1;
+  const status =
+    row.status === "assigned" && row.assignee
+      ? row.assignee === state.me.agent.id
+        ? t("status_assigned_to_you")
+        : t("status_assigned_to", { agent: agentName(row.assignee) })
+      : row.status === "snoozed"
+        ? t("snoozed_until", { when: formatDateTime(row.snoozed_until) })
+        : t(`status_${row.status}`);
+  const meta = [
+    row.phone ? phoneNode(row.phone) : null,
+    languageName(resident.language || row.language),
+    teamName(row.team),
+    status,
+  ].filter(Boolean);
+  $("conversation-meta").replaceChildren(
+    ...meta.flatMap((part, index) => [
+      ...(index ? [h("span", { class: "sep", "aria-hidden": "true" }, "·")] : []),
+      h("span", {}, part),
+    ]),
+  );
+  renderSla();
+  renderActions();
+  renderWindowState();
+  if (!keepComposer) renderTemplates();
+  renderProfile();
+  renderTimeline();
+  $("profile-pane").hidden = false;
+}
+
+function renderSla() {
+  const sla = state.open?.detail?.conversation?.sla;
+  $("conversation-sla").replaceChildren(sla ? slaBadge(sla, { long: true }) : "");
+}
+
+function renderActions() {
+  const row = state.open.detail.conversation;
+  const open = OPEN_STATUSES.has(row.status);
+  const mine = row.assignee === state.me.agent.id;
+  $("action-take").hidden = !(open || row.status === "bot") || (mine && row.status !== "snoozed");
+  $("action-take").textContent = row.status === "snoozed" && mine ? t("wake_now") : t("assign_to_me");
+  $("action-assign").hidden = !open;
+  $("action-transfer").hidden = !open;
+  $("action-snooze").hidden = !open;
+  $("action-resolve").hidden = !open;
+  $("action-reopen").hidden = row.status !== "resolved";
+  $("composer").hidden = row.status === "resolved";
+}
+
+function renderWindowState() {
+  const detail = state.open.detail;
+  const box = $("window-state");
+  if (detail.window_open) {
+    box.className = "window-state window-open";
+    box.textContent = detail.window_closes_at
+      ? t("window_open_until", { when: formatDateTime(detail.window_closes_at) })
+      : t("window_open");
+  } else {
+    box.className = "window-state window-closed";
+    box.textContent = t("window_closed");
+  }
+  updateComposerMode();
+}
+
+function residentLanguage() {
+  const detail = state.open?.detail;
+  return detail?.resident?.language || detail?.conversation?.language || state.me.default_language || "pt";
+}
+
+function renderTemplates() {
+  const language = residentLanguage();
+  const templates = state.me.templates || [];
+  const options = templates.map((template) => {
+    const available = (template.languages || []).includes(language);
+    const label = available ? template.name : `${template.name} — ${t("template_not_in", { language: languageName(language) })}`;
+    return h("option", { value: template.name, disabled: !available }, label);
+  });
+  $("template-select").replaceChildren(...options);
+  const preferred = templates.find((tpl) => tpl.name === "reopen_conversation" && tpl.languages.includes(language));
+  if (preferred) $("template-select").value = preferred.name;
+  $("template-params").value = "";
+}
+
+function setMode(mode) {
+  if (mode !== state.mode) closeQuickReplies();
+  state.mode = mode;
+  for (const input of document.querySelectorAll('input[name="mode"]')) input.checked = input.value === mode;
+  updateComposerMode();
+}
+
+function updateComposerMode() {
+  const note = state.mode === "note";
+  const windowOpen = state.open?.detail ? state.open.detail.window_open : true;
+  const template = !note && !windowOpen;
+  $("composer").classList.toggle("is-note", note);
+  $("note-banner").hidden = !note;
+  $("template-box").hidden = !template;
+  $("text-box").hidden = template;
+  $("attach-label").hidden = note || template;
+  $("composer-help").hidden = template;
+  if (note || template) clearAttachment();
+  $("composer-text").placeholder = note ? t("note_placeholder") : t("composer_placeholder");
+  $("composer-label").textContent = note ? t("mode_note") : t("message");
+  $("send-button").textContent = note ? t("add_note") : template ? t("send_template") : t("send");
+  $("send-button").classList.toggle("note", note);
+  if (note || template) closeQuickReplies();
+}
+
+// ---------------------------------------------------------------- timeline
+
+function sortedMessages() {
+  return [...state.open.messages.values()].sort((a, b) => a._at - b._at || a._seq - b._seq);
+}
+
+function renderTimeline() {
+  if (!state.open) return;
+  const items = [];
+  let day = null;
+  for (const message of sortedMessages()) {
+    const date = parseTime(message.created_at);
+    const key = date.toDateString();
+    if (key !== day) {
+      day = key;
+      items.push(h("li", { class: "day" }, h("span", {}, formatDate(date, { weekday: "long", day: "numeric", month: "long", year: "numeric" }))));
+    }
+    items.push(renderMessage(message));
+  }
+  if (!items.length) items.push(h("li", { class: "loading-line" }, t("no_messages")));
+  $("timeline-items").replaceChildren(...items);
+  $("timeline-earlier").hidden = !state.open.cursor;
+}
+
+function renderMessage(message) {
+  if (message.type === "event") return renderEvent(message);
+  const kind = message.direction === "in" ? "in" : message.direction === "note" ? "note" : "out";
+  const who =
+    kind === "in"
+      ? null
+      : kind === "note"
+        ? `${t("note_label")} · ${agentName(message.sent_by)}`
+        : agentName(message.sent_by || "bot");
+  const meta = h(
+    "div",
+    { class: "msg-meta" },
+    who ? h("span", { class: "msg-who" }, who) : null,
+    h("time", { datetime: message.created_at, title: formatDateTime(message.created_at) }, formatTime(message.created_at)),
+    kind === "out" ? deliveryStatus(message) : null,
+  );
+  return h(
+    "li",
+    { class: `msg msg-${kind}`, id: `m-${message.id}` },
+    h("div", { class: "bubble" }, messageContent(message), meta),
+  );
+}
+
+function deliveryStatus(message) {
+  const marks = {
+    queued: icon("clock"),
+    sending: icon("clock"),
+    sent: "✓",
+    delivered: "✓✓",
+    read: "✓✓",
+    played: "✓✓",
+    failed: icon("alert"),
+    skipped: "⊘",
+  };
+  const label = t(`delivery_${message.status}`);
+  return h(
+    "span",
+    { class: `delivery delivery-${message.status}`, title: message.error_title || label },
+    h("span", { "aria-hidden": "true" }, marks[message.status] || ""),
+    h("span", { class: "delivery-text" }, label),
+  );
+}
+
+function messageContent(message) {
+  const parts = [];
+  if (message.type === "template") {
+    const name = message.payload?.template?.name || message.payload?.name || "";
+    parts.push(h("p", { class: "msg-kind" }, t("template_label", { name })));
+  }
+  if (message.media) parts.push(mediaElement(message));
+  else if (["image", "audio", "voice", "video", "document", "sticker"].includes(message.type))
+    parts.push(h("p", { class: "msg-kind" }, t(`media_${message.type}_pending`, {}) ));
+  if (message.location) parts.push(locationLink(message.location));
+  // Stored bodies are summaries for logs ("[image] caption"); the console shows the thing itself.
+  const summaryOnly = message.type === "template" && /^\[template\b/.test(message.body || "");
+  const body = message.media ? (message.body || "").replace(/^\[[a-z_]+\]\s*/, "") : message.body;
+  if (body && !summaryOnly) parts.push(h("p", { class: "msg-text", dir: "auto" }, body));
+  if (message.status === "failed" && message.error_title)
+    parts.push(h("p", { class: "msg-error" }, t("delivery_failed_because", { reason: message.error_title })));
+  if (!parts.length) parts.push(h("p", { class: "msg-kind" }, t("message_without_text")));
+  return h("div", { class: "msg-content" }, parts);
+}
+
+function locationLink(location) {
+  const { latitude, longitude } = location;
+  const url = `https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}#map=17/${latitude}/${longitude}`;
+  const label = [location.name, location.address].filter(Boolean).join(" — ") || `${latitude}, ${longitude}`;
+  return h(
+    "p",
+    { class: "msg-location" },
+    icon("pin"),
+    " ",
+    h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, label),
+    h("span", { class: "sr-only" }, ` (${t("opens_map")})`),
+  );
+}
+
+async function mediaUrl(messageId) {
+  const cached = state.mediaCache.get(messageId);
+  if (cached && cached.expires > Date.now()) return cached.url;
+  const answer = await api(
+    `/conversations/${encodeURIComponent(state.open.id)}/media/${encodeURIComponent(messageId)}`,
+  );
+  state.mediaCache.set(messageId, { url: answer.url, expires: Date.now() + 240_000 });
+  return answer.url;
+}
+
+function mediaElement(message) {
+  const { mime_type: mime = "", message_id: id } = message.media;
+  const caption = (message.body || "").replace(/^\[[a-z_]+\]\s*/, "");
+  if (mime.startsWith("image/")) {
+    const image = h("img", { alt: caption || t("photo_from_resident"), loading: "lazy" });
+    const link = h("a", { class: "msg-image", href: "#", target: "_blank", rel: "noopener noreferrer" }, image);
+    mediaUrl(id)
+      .then((url) => {
+        image.src = url;
+        link.href = url;
+      })
+      .catch(() => image.replaceWith(h("span", { class: "msg-kind" }, t("media_unavailable"))));
+    return link;
+  }
+  if (mime.startsWith("audio/") || mime.startsWith("video/")) {
+    const tag = mime.startsWith("audio/") ? "audio" : "video";
+    const player = h(tag, { controls: true, preload: "metadata", "aria-label": tag === "audio" ? t("voice_note") : t("video") });
+    mediaUrl(id)
+      .then((url) => (player.src = url))
+      .catch(() => player.replaceWith(h("span", { class: "msg-kind" }, t("media_unavailable"))));
+    return player;
+  }
+  const name = message.media.filename || message.payload?.document?.filename || caption || t("document");
+  return h(
+    "a",
+    {
+      class: "msg-document",
+      href: "#",
+      onclick: async (event) => {
+        event.preventDefault();
+        const target = window.open("", "_blank");
+        try {
+          const url = await mediaUrl(id);
+          if (target) {
+            target.opener = null;
+            target.location = url;
+          } else location.assign(url);
+        } catch (error) {
+          target?.close();
+          report(error);
+        }
+      },
+    },
+    icon("doc"),
+    " ",
+    name,
+    h("span", { class: "msg-mime" }, ` (${mime || t("document")})`),
+  );
+}
+
+function renderEvent(message) {
+  const payload = message.payload || {};
+  const byPerson = message.sent_by && message.sent_by !== "system";
+  const actor = byPerson ? agentName(message.sent_by) : t("sender_system");
+  const agentId = payload.agent || payload.agent_id || null;
+  const vars = {
+    actor,
+    agent: agentName(agentId),
+    team: teamName(payload.to_team || payload.team),
+    from: teamName(payload.from_team),
+    until: formatDateTime(payload.until),
+    target: payload.target ? t(`sla_${payload.target}`) : "",
+    added: (payload.added || []).join(", ") || "—",
+    removed: (payload.removed || []).join(", ") || "—",
+  };
+  let text;
+  switch (payload.event) {
+    case "assigned":
+      if (!byPerson) text = t("event_assigned_auto", vars);
+      else if (agentId === message.sent_by) text = t("event_taken", vars);
+      else text = t("event_assigned", vars);
+      break;
+    case "transferred":
+      text = agentId ? t("event_transferred_agent", vars) : t("event_transferred", vars);
+      break;
+    case "tagged":
+      if (!payload.removed?.length) text = t("event_tag_added", vars);
+      else if (!payload.added?.length) text = t("event_tag_removed", vars);
+      else text = t("event_tagged", vars);
+      break;
+    case "resolved":
+    case "reopened":
+    case "snoozed":
+    case "woke":
+    case "returned_to_queue":
+    case "sla_warning":
+    case "sla_breach":
+    case "escalated":
+      text = t(`event_${payload.event}`, vars);
+      break;
+    default:
+      text = message.body || payload.event || "";
+  }
+  const note = payload.note ? h("bdi", { class: "event-note" }, `“${payload.note}”`) : null;
+  const alert = payload.event === "sla_breach" || payload.event === "escalated";
+  return h(
+    "li",
+    { class: `event${alert ? " event-alert" : ""}`, id: `m-${message.id}` },
+    h("span", {}, text, note ? " " : null, note, " · ", h("time", { datetime: message.created_at }, formatTime(message.created_at))),
+  );
+}
+
+// ---------------------------------------------------------------- resident panel
+
+function renderProfile() {
+  const detail = state.open.detail;
+  const resident = detail.resident || {};
+  const row = detail.conversation;
+  const consent = {
+    given: t("consent_given"),
+    declined: t("consent_declined"),
+    pending: t("consent_pending"),
+  }[resident.consent] || resident.consent || "—";
+  const facts = [
+    [t("name"), resident.name || "—"],
+    [t("phone"), resident.phone || row.phone ? phoneNode(resident.phone || row.phone) : "—"],
+    [t("language"), languageName(resident.language)],
+    [t("consent"), resident.consent_at ? `${consent} · ${formatDate(resident.consent_at)}` : consent],
+    [t("notices"), resident.opted_out ? t("opted_out") : t("opted_in")],
+  ];
+  $("profile-facts").replaceChildren(
+    ...facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
+  );
+
+  renderTags(resident.tags || []);
+
+  const fields = Object.entries(resident.custom_fields || {});
+  $("fields-section").hidden = fields.length === 0;
+  $("custom-fields").replaceChildren(
+    ...fields.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, h("bdi", {}, String(value)))]),
+  );
+
+  const tickets = detail.tickets || [];
+  $("ticket-list").replaceChildren(
+    ...(tickets.length
+      ? tickets.map((ticket) =>
+          h(
+            "li",
+            { class: "card" },
+            h("p", { class: "card-title" }, h("strong", {}, ticket.reference), " ", h("span", { class: `chip chip-ticket-${ticket.status}` }, t(`ticket_${ticket.status}`))),
+            h("p", { class: "card-meta" }, [ticket.category, teamName(ticket.team), formatDate(ticket.created_at)].filter(Boolean).join(" · ")),
+            ticket.description ? h("p", { class: "card-text" }, h("bdi", {}, ticket.description)) : null,
+          ),
+        )
+      : [h("li", { class: "muted" }, t("none"))]),
+  );
+
+  const reminders = detail.reminders || [];
+  $("reminder-list").replaceChildren(
+    ...(reminders.length
+      ? reminders.map((item) =>
+          h(
+            "li",
+            { class: "card" },
+            h("p", { class: "card-title" }, h("strong", {}, item.kind.replaceAll("_", " ")), " ", h("span", { class: "chip" }, item.state)),
+            h("p", { class: "card-meta" }, `${t("due")} ${formatDay(item.due_date)} · ${item.external_id}`),
+          ),
+        )
+      : [h("li", { class: "muted" }, t("none"))]),
+  );
+
+  const past = (detail.past_conversations || []).filter((item) => item.id !== row.id);
+  $("past-list").replaceChildren(
+    ...(past.length
+      ? past.map((item) =>
+          h(
+            "li",
+            { class: "card" },
+            h(
+              "a",
+              { href: `#/c/${encodeURIComponent(item.id)}` },
+              `${formatDate(item.opened_at)} · ${t(`status_${item.status}`)}`,
+            ),
+            item.resolved_at ? h("p", { class: "card-meta" }, t("resolved_on", { when: formatDate(item.resolved_at) })) : null,
+          ),
+        )
+      : [h("li", { class: "muted" }, t("none"))]),
+  );
+}
+
+function renderTags(tags) {
+  $("tag-list").replaceChildren(
+    ...(tags.length
+      ? tags.map((tag) =>
+          h(
+            "li",
+            { class: "tag" },
+            h("span", {}, tag),
+            h("button", {
+              type: "button",
+              class: "tag-remove",
+              "aria-label": t("remove_tag", { tag }),
+              title: t("remove_tag", { tag }),
+              onclick: () => changeTags([], [tag]),
+            }, "×"),
+          ),
+        )
+      : [h("li", { class: "muted" }, t("no_tags"))]),
+  );
+}
+
+async function changeTags(add, remove) {
+  const open = state.open;
+  try {
+    const answer = await api(`/conversations/${encodeURIComponent(open.id)}/tags`, {
+      method: "POST",
+      body: { add, remove },
+    });
+    if (state.open !== open) return;
+    open.detail.resident = { ...open.detail.resident, tags: answer.tags };
+    renderTags(answer.tags);
+  } catch (error) {
+    report(error);
+  }
+}
+
+function submitTag(event) {
+  event.preventDefault();
+  const input = $("tag-input");
+  const tag = input.value.trim().toLowerCase();
+  if (!tag) return;
+  if (!TAG.test(tag)) return toast(t("tag_invalid"), "error");
+  input.value = "";
+  changeTags([tag], []);
+}
+
+// ---------------------------------------------------------------- composer
+
+function onComposerInput() {
+  if (state.mode !== "reply") return closeQuickReplies();
+  const area = $("composer-text");
+  const before = area.value.slice(0, area.selectionStart);
+  const match = before.match(/(?:^|\s)(\/[\p{L}\p{N}_-]*)$/u);
+  if (!match) return closeQuickReplies();
+  const token = match[1].toLowerCase();
+  const items = (state.me.quick_replies || []).filter((reply) => reply.shortcut.toLowerCase().startsWith(token));
+  if (!items.length) return closeQuickReplies();
+  state.quick = { items, index: 0, token };
+  renderQuickReplies();
+}
+
+function quickText(reply) {
+  const language = residentLanguage();
+  return reply.text[language] || reply.text[state.me.default_language] || Object.values(reply.text)[0] || "";
+}
+
+function renderQuickReplies() {
+  const list = $("quick-replies");
+  list.replaceChildren(
+    ...state.quick.items.map((reply, index) =>
+      h(
+        "li",
+        {
+          id: `quick-${index}`,
+          role: "option",
+          class: "quick-reply",
+          "aria-selected": String(index === state.quick.index),
+          onmousedown: (event) => {
+            event.preventDefault();
+            state.quick.index = index;
+            insertQuickReply();
+          },
+        },
+        h("span", { class: "quick-shortcut" }, reply.shortcut),
+        h("span", { class: "quick-text" }, h("bdi", {}, quickText(reply))),
+      ),
+    ),
+  );
+  list.hidden = false;
+  const area = $("composer-text");
+  area.setAttribute("aria-expanded", "true");
+  area.setAttribute("aria-activedescendant", `quick-${state.quick.index}`);
+}
+
+function closeQuickReplies() {
+  state.quick = { items: [], index: 0, token: null };
+  $("quick-replies").hidden = true;
+  const area = $("composer-text");
+  area.setAttribute("aria-expanded", "false");
+  area.removeAttribute("aria-activedescendant");
+}
+
+function insertQuickReply() {
+  const reply = state.quick.items[state.quick.index];
+  if (!reply) return;
+  const area = $("composer-text");
+  const caret = area.selectionStart;
+  const start = caret - state.quick.token.length;
+  const text = quickText(reply);
+  area.value = area.value.slice(0, start) + text + area.value.slice(caret);
+  area.selectionStart = area.selectionEnd = start + text.length;
+  closeQuickReplies();
+  area.focus();
+}
+
+function onComposerKeydown(event) {
+  if (state.quick.items.length) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      state.quick.index = (state.quick.index + step + state.quick.items.length) % state.quick.items.length;
+      renderQuickReplies();
+      return;
+    }
+    if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      insertQuickReply();
+      return;
+    }
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      closeQuickReplies();
+      return;
+    }
+  }
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+}
+
+function onAttach() {
+  const file = $("attach-input").files[0];
+  if (!file) return;
+  if (file.size > MAX_UPLOAD) {
+    $("attach-input").value = "";
+    return toast(t("file_too_big"), "error");
+  }
+  state.attachment = file;
+  $("attachment-chip").hidden = false;
+  $("attachment-name").replaceChildren(icon("clip"), ` ${file.name} (${formatNumber(Math.ceil(file.size / 1024))} KB)`);
+  $("composer-text").placeholder = t("caption_placeholder");
+}
+
+function clearAttachment() {
+  state.attachment = null;
+  $("attach-input").value = "";
+  $("attachment-chip").hidden = true;
+}
+
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function submitComposer(event) {
+  event.preventDefault();
+  const open = state.open;
+  if (!open?.detail) return;
+  const text = $("composer-text").value.trim();
+  const base = `/conversations/${encodeURIComponent(open.id)}`;
+  const button = $("send-button");
+  let path;
+  let body;
+  if (state.mode === "note") {
+    if (!text) return $("composer-text").focus();
+    [path, body] = [`${base}/notes`, { text }];
+  } else if (!open.detail.window_open) {
+    const template = $("template-select").value;
+    if (!template) return toast(t("choose_template"), "error");
+    const params = $("template-params").value.split("\n").map((line) => line.trim()).filter(Boolean);
+    [path, body] = [`${base}/messages`, { template, params }];
+  } else if (state.attachment) {
+    const file = state.attachment;
+    body = {
+      filename: file.name,
+      mime_type: file.type || "application/octet-stream",
+      data_base64: await readBase64(file),
+    };
+    if (text) body.caption = text;
+    path = `${base}/attachments`;
+  } else {
+    if (!text) return $("composer-text").focus();
+    [path, body] = [`${base}/messages`, { text }];
+  }
+  button.disabled = true;
+  try {
+    const answer = await api(path, { method: "POST", body });
+    if (state.open !== open) return;
+    addMessages([answer.message]);
+    $("composer-text").value = "";
+    $("template-params").value = "";
+    clearAttachment();
+    renderTimeline();
+    scrollTimeline(true);
+    announce(state.mode === "note" ? t("note_added") : t("reply_queued"));
+    setTimeout(() => state.open === open && refreshRecentStatuses(open).catch(() => {}), 1500);
+    refreshDetail();
+    loadInbox({ quiet: true });
+  } catch (error) {
+    report(error);
+    if (error.code === "window_closed") refreshDetail();
+    if (error.code === "changed") refreshDetail();
+  } finally {
+    button.disabled = false;
+    $("composer-text").focus();
+  }
+}
+
+// ---------------------------------------------------------------- actions
+
+async function act(action, body = undefined, success = "", { mayLeave = false } = {}) {
+  const open = state.open;
+  if (!open) return null;
+  try {
+    const answer = await api(`/conversations/${encodeURIComponent(open.id)}/${action}`, {
+      method: "POST",
+      body: body ?? {},
+    });
+    if (state.open !== open) return answer;
+    if (answer?.conversation) open.detail.conversation = answer.conversation;
+    if (success && mayLeave) toast(success);
+    else if (success) announce(success);
+    if (state.search.items) runSearch(state.search.query);
+    await refreshDetail({ quietlyGone: mayLeave });
+    await Promise.allSettled([pollConversation(), loadInbox({ quiet: true })]);
+    return answer;
+  } catch (error) {
+    report(error);
+    if (error.code === "changed") refreshDetail();
+    return null;
+  }
+}
+
+function takeConversation() {
+  return act("assign", { agent_id: state.me.agent.id }, t("assigned_to_you"));
+}
+
+function assignableAgents(team) {
+  const agents = state.me.agents || [];
+  return agents.filter((agent) => (isSupervisor() && !team) || (agent.teams || []).includes(team));
+}
+
+function agentOption(agent) {
+  const presence = agent.online ? t("available") : t("away");
+  const label = `${agent.name || agent.id} — ${presence}`;
+  return [agent.id, label];
+}
+
+function openAssignDialog() {
+  const row = state.open?.detail?.conversation;
+  if (!row) return;
+  const agents = isSupervisor() ? state.me.agents : assignableAgents(row.team);
+  fillSelect($("assign-agent"), agents.map(agentOption), row.assignee || state.me.agent.id);
+  $("assign-dialog").showModal();
+}
+
+function openTransferDialog() {
+  const row = state.open?.detail?.conversation;
+  if (!row) return;
+  const teams = state.me.teams;
+  const other = teams.find((team) => team.id !== row.team) || teams[0];
+  fillSelect($("transfer-team"), teams.map((team) => [team.id, team.name]), other?.id);
+  fillTransferAgents();
+  $("transfer-note").value = "";
+  $("transfer-dialog").showModal();
+}
+
+function fillTransferAgents() {
+  const team = $("transfer-team").value;
+  fillSelect($("transfer-agent"), [["", t("team_queue")], ...assignableAgents(team).map(agentOption)], "");
+}
+
+function snoozePresets() {
+  const now = new Date();
+  const inHours = (hours) => new Date(now.getTime() + hours * 3600_000);
+  const at = (days, hour) => {
+    const date = new Date(now);
+    date.setDate(date.getDate() + days);
+    date.setHours(hour, 0, 0, 0);
+    return date;
+  };
+  const nextMonday = (8 - now.getDay()) % 7 || 7;
+  return [
+    [t("snooze_1h"), inHours(1)],
+    [t("snooze_3h"), inHours(3)],
+    [t("snooze_tomorrow"), at(1, 9)],
+    [t("snooze_monday"), at(nextMonday, 9)],
+  ];
+}
+
+function openSnoozeDialog() {
+  if (!state.open?.detail) return;
+  const presets = snoozePresets();
+  $("snooze-presets").replaceChildren(
+    ...presets.map(([label, when]) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "button subtle small",
+          title: formatDateTime(when.toISOString()),
+          onclick: () => {
+            $("snooze-dialog").close();
+            snooze(when);
+          },
+        },
+        label,
+      ),
+    ),
+  );
+  const input = $("snooze-until");
+  input.min = localInputValue(new Date());
+  input.value = localInputValue(presets[2][1]);
+  $("snooze-dialog").showModal();
+}
+
+function snooze(when) {
+  return act("snooze", { until: isoWithOffset(when) }, t("snoozed_until", { when: formatDateTime(when.toISOString()) }));
+}
+
+function resolveConversation() {
+  if (!state.open?.detail || !OPEN_STATUSES.has(state.open.detail.conversation.status)) return;
+  return act("resolve", {}, t("resolved_message"));
+}
+
+// ---------------------------------------------------------------- dashboard
+
+function defaultRange() {
+  const to = new Date();
+  const from = new Date();
+  from.setDate(from.getDate() - 6);
+  return [isoDate(from), isoDate(to)];
+}
+
+function reportQuery() {
+  const params = new URLSearchParams({ from: $("report-from").value, to: $("report-to").value });
+  if ($("report-team").value) params.set("team", $("report-team").value);
+  return params;
+}
+
+async function loadReport() {
+  if (!$("report-from").value) {
+    const [from, to] = defaultRange();
+    $("report-from").value = from;
+    $("report-to").value = to;
+  }
+  $("report-error").hidden = true;
+  $("report").setAttribute("aria-busy", "true");
+  try {
+    state.report = await api(`/reports?${reportQuery()}`);
+    renderReport(state.report);
+  } catch (error) {
+    $("report-error").textContent = explain(error);
+    $("report-error").hidden = false;
+  } finally {
+    $("report").setAttribute("aria-busy", "false");
+  }
+}
+
+function renderReport(data) {
+  const totals = data.totals || {};
+  const cards = [
+    [t("kpi_opened"), formatNumber(totals.opened), null],
+    [t("kpi_handed_off"), formatNumber(totals.handed_off), null],
+    [t("kpi_resolved"), formatNumber(totals.resolved), null],
+    [t("kpi_containment"), formatPercent(data.bot_containment), t("kpi_containment_hint")],
+    [
+      t("kpi_first_response"),
+      totals.first_response_avg_s == null ? "—" : formatDuration(totals.first_response_avg_s),
+      totals.first_response_p90_s == null ? null : t("p90", { value: formatDuration(totals.first_response_p90_s) }),
+    ],
+    [
+      t("kpi_resolution"),
+      totals.resolution_avg_s == null ? "—" : formatDuration(totals.resolution_avg_s),
+      totals.resolution_p90_s == null ? null : t("p90", { value: formatDuration(totals.resolution_p90_s) }),
+    ],
+    [
+      t("kpi_sla"),
+      formatPercent(totals.sla_compliance),
+      t("sla_met_missed", { met: formatNumber(totals.sla_met), missed: formatNumber(totals.sla_missed) }),
+    ],
+    [
+      t("kpi_csat"),
+      totals.csat_avg == null ? "—" : `${formatNumber(totals.csat_avg, 1)} / 5`,
+      t("csat_count", { count: formatNumber(totals.csat_count || 0) }),
+    ],
+  ];
+  const kpis = h(
+    "ul",
+    { class: "kpis" },
+    cards.map(([label, value, hint]) =>
+      h("li", { class: "kpi" }, h("span", { class: "kpi-label" }, label), h("span", { class: "kpi-value" }, value), hint ? h("span", { class: "kpi-hint" }, hint) : null),
+    ),
+  );
+  const days = data.days || [];
+  const agents = [...(data.agents || [])].sort((a, b) => b.resolved - a.resolved);
+  $("report").replaceChildren(
+    kpis,
+    h(
+      "div",
+      { class: "charts" },
+      h(
+        "figure",
+        { class: "chart" },
+        h("figcaption", {}, t("chart_per_day")),
+        dayChart(days),
+        legend([
+          ["opened", t("kpi_opened")],
+          ["handed", t("kpi_handed_off")],
+          ["resolved", t("kpi_resolved")],
+        ]),
+      ),
+      h(
+        "figure",
+        { class: "chart" },
+        h("figcaption", {}, t("chart_per_agent")),
+        agentChart(agents),
+        agents.length
+          ? legend([
+              ["handed", t("kpi_handed_off")],
+              ["resolved", t("kpi_resolved")],
+            ])
+          : null,
+      ),
+    ),
+    reportTable(t("per_team"), data.teams || [], (row) => teamName(row.key) || row.label),
+    reportTable(t("per_agent"), agents, (row) => row.label || agentName(row.key)),
+    dayTable(days),
+  );
+}
+
+function legend(items) {
+  return h(
+    "ul",
+    { class: "legend" },
+    items.map(([key, label]) => h("li", {}, h("span", { class: `swatch swatch-${key}`, "aria-hidden": "true" }), label)),
+  );
+}
+
+function dayChart(days) {
+  const width = 640;
+  const height = 220;
+  const pad = { top: 12, bottom: 28, side: 34 };
+  const max = Math.max(1, ...days.flatMap((d) => [d.opened, d.resolved, d.handed_off]));
+  const plotWidth = width - pad.side * 2;
+  const slot = plotWidth / Math.max(1, days.length);
+  const bar = Math.max(2, Math.min(14, (slot - 6) / 3));
+  const rtl = document.documentElement.dir === "rtl";
+  const y = (value) => pad.top + (height - pad.top - pad.bottom) * (1 - value / max);
+  const children = [];
+  const ticks = niceTicks(max);
+  for (const tick of ticks) {
+    children.push(svg("line", { x1: pad.side, x2: width - pad.side, y1: y(tick), y2: y(tick), class: "grid" }));
+    children.push(svg("text", { x: rtl ? width - pad.side + 6 : pad.side - 6, y: y(tick) + 4, class: "axis", "text-anchor": rtl ? "start" : "end", text: formatNumber(tick) }));
+  }
+  const labelEvery = Math.ceil(days.length / 10);
+  days.forEach((day, index) => {
+    const position = rtl ? days.length - 1 - index : index;
+    const center = pad.side + slot * position + slot / 2;
+    const series = [
+      ["opened", day.opened],
+      ["handed", day.handed_off],
+      ["resolved", day.resolved],
+    ];
+    series.forEach(([key, value], n) => {
+      const x = center + (n - 1.5) * bar;
+      children.push(
+        svg("rect", { x, y: y(value), width: bar - 1, height: Math.max(0, y(0) - y(value)), class: `bar bar-${key}` },
+          svg("title", { text: `${formatDay(day.day)} · ${value}` })),
+      );
+    });
+    if (index % labelEvery === 0)
+      children.push(svg("text", { x: center, y: height - 8, class: "axis", "text-anchor": "middle", text: formatDay(day.day, { day: "numeric", month: "short" }) }));
+  });
+  const summary = days.map((d) => `${formatDay(d.day)}: ${d.opened}/${d.handed_off}/${d.resolved}`).join("; ");
+  return svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${t("chart_per_day")}. ${summary}`, class: "chart-svg" }, children);
+}
+
+function niceTicks(max) {
+  const step = Math.max(1, Math.ceil(max / 4));
+  const ticks = [];
+  for (let value = 0; value <= max; value += step) ticks.push(value);
+  return ticks;
+}
+
+function agentChart(agents) {
+  if (!agents.length) return h("p", { class: "muted" }, t("no_data"));
+  const rowHeight = 34;
+  const width = 640;
+  const labelWidth = 170;
+  const height = agents.length * rowHeight + 6;
+  const max = Math.max(1, ...agents.flatMap((a) => [a.handed_off, a.resolved]));
+  const rtl = document.documentElement.dir === "rtl";
+  const plot = width - labelWidth - 56;
+  const children = [];
+  agents.forEach((agent, index) => {
+    const top = index * rowHeight + 4;
+    const name = agent.label || agentName(agent.key);
+    children.push(svg("text", { x: rtl ? width - labelWidth + 8 : labelWidth - 8, y: top + 17, "text-anchor": rtl ? "start" : "end", class: "axis label", text: name }));
+    [
+      ["handed", agent.handed_off, t("kpi_handed_off")],
+      ["resolved", agent.resolved, t("kpi_resolved")],
+    ].forEach(([key, value, label], n) => {
+      const length = Math.max(1, (plot * value) / max);
+      const y = top + 3 + n * 13;
+      const x = rtl ? width - labelWidth - length : labelWidth;
+      children.push(svg("rect", { x, y, width: length, height: 11, rx: 2, class: `bar bar-${key}` }, svg("title", { text: `${name} · ${label}: ${value}` })));
+      children.push(svg("text", { x: rtl ? x - 6 : x + length + 6, y: y + 10, "text-anchor": rtl ? "end" : "start", class: "axis", text: formatNumber(value) }));
+    });
+  });
+  const summary = agents.map((a) => `${a.label || agentName(a.key)}: ${a.handed_off} / ${a.resolved}`).join("; ");
+  return svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${t("chart_per_agent")}. ${summary}`, class: "chart-svg" }, children);
+}
+
+function reportTable(title, rows, name) {
+  const head = [
+    t("col_name"),
+    t("kpi_opened"),
+    t("kpi_handed_off"),
+    t("kpi_resolved"),
+    t("col_first_response"),
+    t("col_resolution"),
+    t("kpi_sla"),
+    t("kpi_csat"),
+  ];
+  return h(
+    "section",
+    { class: "report-table" },
+    h("h2", {}, title),
+    rows.length
+      ? h(
+          "div",
+          { class: "table-scroll", tabindex: "0", role: "region", "aria-label": title },
+          h(
+            "table",
+            {},
+            h("thead", {}, h("tr", {}, head.map((label, index) => h("th", { scope: "col", class: index ? "num" : null }, label)))),
+            h(
+              "tbody",
+              {},
+              rows.map((row) =>
+                h(
+                  "tr",
+                  {},
+                  h("th", { scope: "row" }, name(row)),
+                  h("td", { class: "num" }, formatNumber(row.opened)),
+                  h("td", { class: "num" }, formatNumber(row.handed_off)),
+                  h("td", { class: "num" }, formatNumber(row.resolved)),
+                  h("td", { class: "num" }, durationPair(row.first_response_avg_s, row.first_response_p90_s)),
+                  h("td", { class: "num" }, durationPair(row.resolution_avg_s, row.resolution_p90_s)),
+                  h("td", { class: "num" }, formatPercent(row.sla_compliance)),
+                  h("td", { class: "num" }, row.csat_avg == null ? "—" : `${formatNumber(row.csat_avg, 1)} (${formatNumber(row.csat_count)})`),
+                ),
+              ),
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, t("no_data")),
+  );
+}
+
+function durationPair(average, p90) {
+  if (average == null) return "—";
+  return p90 == null ? formatDuration(average) : `${formatDuration(average)} · ${t("p90", { value: formatDuration(p90) })}`;
+}
+
+function dayTable(days) {
+  return h(
+    "details",
+    { class: "report-table" },
+    h("summary", {}, t("per_day_table")),
+    h(
+      "div",
+      { class: "table-scroll" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, [t("col_day"), t("kpi_opened"), t("kpi_handed_off"), t("kpi_resolved")].map((label, index) => h("th", { scope: "col", class: index ? "num" : null }, label)))),
+        h("tbody", {}, days.map((day) => h("tr", {}, h("th", { scope: "row" }, formatDay(day.day)), h("td", { class: "num" }, formatNumber(day.opened)), h("td", { class: "num" }, formatNumber(day.handed_off)), h("td", { class: "num" }, formatNumber(day.resolved))))),
+      ),
+    ),
+  );
+}
+
+async function downloadCsv(event) {
+  event.preventDefault();
+  try {
+    const response = await api(`/reports/csv?${reportQuery()}`, { raw: true });
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = h("a", { href: url, download: `civicchat-report-${$("report-from").value}-${$("report-to").value}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (error) {
+    report(error);
+  }
+}
+
+// ---------------------------------------------------------------- keyboard
+
+const SHORTCUTS = [
+  ["/", "shortcut_search"],
+  ["j / k", "shortcut_next_previous"],
+  ["1 – 4", "shortcut_views"],
+  ["r", "shortcut_reply"],
+  ["n", "shortcut_note"],
+  ["a", "shortcut_assign"],
+  ["t", "shortcut_transfer"],
+  ["s", "shortcut_snooze"],
+  ["e", "shortcut_resolve"],
+  ["Enter", "shortcut_send"],
+  ["Shift + Enter", "shortcut_newline"],
+  ["Esc", "shortcut_escape"],
+  ["?", "shortcut_help"],
+];
+
+function renderShortcuts() {
+  $("shortcut-list").replaceChildren(
+    ...SHORTCUTS.flatMap(([keys, label]) => [
+      h("dt", {}, keys.split(/( \/ | – | \+ )/).map((part, index) => (index % 2 ? part : h("kbd", {}, part)))),
+      h("dd", {}, t(label)),
+    ]),
+  );
+}
+
+function moveSelection(step) {
+  const rows = rowsToShow();
+  if (!rows.length) return;
+  const index = rows.findIndex((row) => row.id === state.open?.id);
+  const next = rows[Math.min(rows.length - 1, Math.max(0, index === -1 ? 0 : index + step))];
+  location.hash = `#/c/${encodeURIComponent(next.id)}`;
+  requestAnimationFrame(() => document.querySelector(`.row[data-id="${CSS.escape(next.id)}"]`)?.scrollIntoView({ block: "nearest" }));
+}
+
+function onGlobalKeydown(event) {
+  if (!state.me || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (document.querySelector("dialog[open]")) return;
+  if (event.key === "Escape") {
+    if (event.target === $("search-input") && $("search-input").value) {
+      clearSearch();
+      return;
+    }
+    if ($("inbox-page").classList.contains("show-profile")) {
+      toggleProfile(false);
+      return;
+    }
+  }
+  if (isTyping(event.target)) return;
+  const open = Boolean(state.open?.detail) && state.page === "inbox";
+  const handlers = {
+    "/": () => $("search-input").focus(),
+    "?": () => $("shortcuts-dialog").showModal(),
+    j: () => moveSelection(1),
+    k: () => moveSelection(-1),
+    1: () => setView("mine"),
+    2: () => setView("unassigned"),
+    3: () => setView("team"),
+    4: () => isSupervisor() && setView("all"),
+    r: () => open && (setMode("reply"), $("composer-text").focus()),
+    n: () => open && (setMode("note"), $("composer-text").focus()),
+    a: () => open && !$("action-take").hidden && takeConversation(),
+    t: () => open && !$("action-transfer").hidden && openTransferDialog(),
+    s: () => open && !$("action-snooze").hidden && openSnoozeDialog(),
+    e: () => open && !$("action-resolve").hidden && resolveConversation(),
+  };
+  const handler = handlers[event.key];
+  if (handler && state.page === "inbox") {
+    event.preventDefault();
+    handler();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    handlers["?"]();
+  }
+}
+
+function onTabKeydown(event) {
+  const tabs = [...document.querySelectorAll("[data-view]")].filter((tab) => !tab.hidden);
+  const index = tabs.indexOf(event.target);
+  if (index === -1) return;
+  const rtl = document.documentElement.dir === "rtl";
+  const forward = rtl ? "ArrowLeft" : "ArrowRight";
+  const backward = rtl ? "ArrowRight" : "ArrowLeft";
+  let next = null;
+  if (event.key === forward) next = tabs[(index + 1) % tabs.length];
+  if (event.key === backward) next = tabs[(index - 1 + tabs.length) % tabs.length];
+  if (event.key === "Home") next = tabs[0];
+  if (event.key === "End") next = tabs.at(-1);
+  if (!next) return;
+  event.preventDefault();
+  setView(next.dataset.view);
+  next.focus();
+}
+
+function toggleProfile(show) {
+  const page = $("inbox-page");
+  const visible = show ?? !page.classList.contains("show-profile");
+  page.classList.toggle("show-profile", visible);
+  $("details-button").setAttribute("aria-expanded", String(visible));
+  if (visible) $("profile-close").focus();
+  else $("details-button").focus();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $("signin-form").addEventListener("submit", submitSignIn);
+  $("new-password-form").addEventListener("submit", submitNewPassword);
+  $("sign-out-button").addEventListener("click", signOut);
+  $("presence-button").addEventListener("click", togglePresence);
+  $("shortcuts-button").addEventListener("click", () => {
+    $("user-menu").open = false;
+    $("shortcuts-dialog").showModal();
+  });
+  document.addEventListener("click", (event) => {
+    if ($("user-menu").open && !$("user-menu").contains(event.target)) $("user-menu").open = false;
+  });
+  $("user-menu").addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && $("user-menu").open) {
+      $("user-menu").open = false;
+      $("user-menu").querySelector("summary").focus();
+    }
+  });
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.addEventListener("click", () => setView(tab.dataset.view));
+    tab.addEventListener("keydown", onTabKeydown);
+  }
+  $("team-select").addEventListener("change", () => {
+    state.team = $("team-select").value;
+    resetInboxList();
+    renderInbox();
+    loadInbox();
+  });
+  $("inbox-more").addEventListener("click", () => loadInbox({ append: true }));
+  $("search-input").addEventListener("input", onSearchInput);
+  $("search-clear").addEventListener("click", () => {
+    clearSearch();
+    $("search-input").focus();
+  });
+  $("back-button").addEventListener("click", () => {
+    const id = state.open?.id;
+    location.hash = "#/inbox";
+    requestAnimationFrame(() => id && document.querySelector(`.row[data-id="${CSS.escape(id)}"]`)?.focus());
+  });
+  $("details-button").addEventListener("click", () => toggleProfile());
+  $("profile-close").addEventListener("click", () => toggleProfile(false));
+  $("action-take").addEventListener("click", takeConversation);
+  $("action-assign").addEventListener("click", openAssignDialog);
+  $("action-transfer").addEventListener("click", openTransferDialog);
+  $("action-snooze").addEventListener("click", openSnoozeDialog);
+  $("action-resolve").addEventListener("click", resolveConversation);
+  $("action-reopen").addEventListener("click", () => act("reopen", {}, t("reopened_message")));
+  $("timeline-earlier").addEventListener("click", loadEarlier);
+  $("timeline").addEventListener("scroll", () => {
+    if (isNearBottom()) $("jump-latest").hidden = true;
+  });
+  $("jump-latest").addEventListener("click", () => scrollTimeline(true));
+  $("composer").addEventListener("submit", submitComposer);
+  $("composer-text").addEventListener("input", onComposerInput);
+  $("composer-text").addEventListener("keydown", onComposerKeydown);
+  $("composer-text").addEventListener("blur", () => setTimeout(closeQuickReplies, 150));
+  for (const input of document.querySelectorAll('input[name="mode"]'))
+    input.addEventListener("change", () => setMode(input.value));
+  $("attach-input").addEventListener("change", onAttach);
+  $("attachment-remove").addEventListener("click", () => {
+    clearAttachment();
+    updateComposerMode();
+  });
+  $("tag-form").addEventListener("submit", submitTag);
+  $("assign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("assign-dialog").close();
+    act("assign", { agent_id: $("assign-agent").value }, t("assigned_message", { agent: agentName($("assign-agent").value) }));
+  });
+  $("transfer-team").addEventListener("change", fillTransferAgents);
+  $("transfer-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = { team: $("transfer-team").value };
+    if ($("transfer-agent").value) body.agent_id = $("transfer-agent").value;
+    if ($("transfer-note").value.trim()) body.note = $("transfer-note").value.trim();
+    $("transfer-dialog").close();
+    act("transfer", body, t("transferred_message", { team: teamName(body.team) }), { mayLeave: true });
+  });
+  $("snooze-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("snooze-until").value;
+    if (!value) return;
+    const when = new Date(value);
+    if (when <= new Date()) return toast(t("snooze_future"), "error");
+    $("snooze-dialog").close();
+    snooze(when);
+  });
+  for (const button of document.querySelectorAll("[data-close]"))
+    button.addEventListener("click", () => button.closest("dialog").close());
+  $("report-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadReport();
+  });
+  $("report-csv").addEventListener("click", downloadCsv);
+  window.addEventListener("hashchange", () => state.me && route());
+  document.addEventListener("keydown", onGlobalKeydown);
+}
+
+async function boot() {
+  try {
+    await loadStrings();
+  } catch {
+    state.strings = {};
+  }
+  fillLanguageSelects();
+  setLanguage(initialLanguage(), { remember: false });
+  wire();
+  state.tokens = loadTokens();
+  if (!state.tokens) return showSignIn();
+  try {
+    await startConsole();
+  } catch (error) {
+    clearTokens();
+    state.me = null;
+    showSignIn(error.status === 401 ? t("session_expired") : explain(error));
+  }
+}
+
+boot();
