@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,6 +93,27 @@ class Target:
         )
 
     @cached_property
+    def console_ports(self) -> Any:
+        """What the console's actions need; the operator acts through them too."""
+        from chalicelib.adapters.dynamodb_console_stores import (
+            DynamoDBAgentStore,
+            DynamoDBConsoleConversationStore,
+        )
+        from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBObligationStore
+        from chalicelib.adapters.dynamodb_ticket_store import DynamoDBTicketStore
+        from chalicelib.services.console_context import ConsolePorts
+
+        return ConsolePorts(
+            agents=DynamoDBAgentStore(self.tables),
+            conversations=DynamoDBConsoleConversationStore(self.tables),
+            residents=self.residents,
+            messages=self.messages,
+            tickets=DynamoDBTicketStore(self.tables),
+            obligations=DynamoDBObligationStore(self.tables),
+            outbound=self.outbound,
+        )
+
+    @cached_property
     def outbound(self) -> Any:
         from chalicelib.adapters.sqs_queues import SqsOutboundQueue
 
@@ -174,10 +196,9 @@ def _resolve(args: argparse.Namespace, target: Target, out: Callable[[str], None
         f"wa:{phone}",
         resolved_by=args.by,
         definition=definition,
-        residents=target.residents,
-        messages=target.messages,
-        outbound=target.outbound,
+        ports=target.console_ports,
         now=datetime.now(UTC),
+        new_id=lambda: uuid.uuid4().hex,
     )
     if resolution.conversation_id is None:
         out(f"no conversation with {args.phone}")

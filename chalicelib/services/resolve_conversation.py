@@ -8,20 +8,22 @@ Their answer comes back as an ordinary inbound message that the bot recognises a
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.agents import Agent, Role
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.bot.engine import ask_csat
+from chalicelib.domain.bot.state import Mode
 from chalicelib.domain.conversations import Conversation, ConversationStatus
-from chalicelib.domain.messages import Priority
 from chalicelib.domain.replies import Reply
 from chalicelib.domain.residents import Resident
 from chalicelib.observability import logger, mask_resident_key
-from chalicelib.services.ports import MessageStore, OutboundQueue, ResidentStore
-from chalicelib.services.queued_replies import queued_bot_reply
+
+if TYPE_CHECKING:
+    from chalicelib.services.console_context import ConsolePorts
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,43 +64,31 @@ def resolve_conversation(
     *,
     resolved_by: str,
     definition: MunicipalityDefinition,
-    residents: ResidentStore,
-    messages: MessageStore,
-    outbound: OutboundQueue,
+    ports: ConsolePorts,
     now: datetime,
+    new_id: Callable[[], str],
 ) -> Resolution:
-    resident, conversation = residents.load(resident_key)
+    """An operator resolves a resident's current conversation (`civicchat conversation
+    resolve`): the console's own action, acting as an admin, so an agent who had it gets their
+    capacity back and the timeline says who closed it."""
+    from chalicelib.services.agent_actions import resolve
+
+    resident, conversation = ports.residents.load(resident_key)
     if resident is None or conversation is None:
         return Resolution(conversation_id=None)
     if conversation.status is ConversationStatus.RESOLVED:
         return Resolution(conversation_id=conversation.id)
-
-    state, replies = closing_turn(definition, conversation, resident, now)
-    residents.save_conversation(
-        dataclasses.replace(
-            conversation,
-            status=ConversationStatus.RESOLVED,
-            resolved_at=now,
-            updated_at=now,
-            bot_state=state,
-            snoozed_until=None,
-            sla_next_check=None,  # nothing left for the SLA job to watch
-        )
-    )
-    survey = [
-        queued_bot_reply(f"{conversation.id}~csat{index}", reply, resident, conversation.id, now)
-        for index, reply in enumerate(replies)
-    ]
-    if survey:
-        messages.add_outbound(survey)
-        outbound.enqueue([message.id for message in survey], Priority.REPLY)
+    operator = Agent(id=resolved_by, name=resolved_by, role=Role.ADMIN, teams=(), created_at=now)
+    resolve(operator, conversation.id, definition=definition, ports=ports, now=now, new_id=new_id)
+    resolved = ports.conversations.get(conversation.id)
+    asked = resolved is not None and resolved.bot_state.get("mode") == Mode.AWAITING_CSAT.value
     logger.info(
         "conversation resolved",
         extra={
             "resident": mask_resident_key(resident.key),
             "conversation": conversation.id,
             "resolved_by": resolved_by,
-            "csat_asked": bool(survey),
+            "csat_asked": asked,
         },
     )
-    return Resolution(conversation_id=conversation.id, csat_asked=bool(survey))
+    return Resolution(conversation_id=conversation.id, csat_asked=asked)

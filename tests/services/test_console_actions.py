@@ -439,6 +439,23 @@ def test_resolving_closes_asks_for_a_rating_and_frees_the_agent(console: Console
     assert console.fresh_agent(ana.id).open_count == 0
 
 
+def test_an_operator_resolving_from_the_command_line_frees_the_agent_too(
+    console: Console,
+) -> None:
+    from chalicelib.services.resolve_conversation import resolve_conversation
+
+    ana = console.agent("Ana", "front_desk")
+    conversation = console.held_by(ana)
+
+    resolution = resolve_conversation(
+        conversation.resident_key, resolved_by="operator", **console.deps()
+    )
+
+    assert resolution.conversation_id == conversation.id and resolution.csat_asked
+    assert console.fresh_agent(ana.id).open_count == 0
+    assert console.events(conversation.id) == ["assigned", "resolved"]
+
+
 def test_no_rating_is_asked_after_stop_or_outside_the_window(console: Console) -> None:
     ana = console.agent("Ana", "front_desk")
     stopped = console.held_by(ana, opted_out=True)

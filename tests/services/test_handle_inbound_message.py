@@ -278,14 +278,16 @@ def test_after_stop_no_business_message_reaches_the_resident_until_start(world: 
 
 
 def _resolve(world: World, resident_key: str, now=NOW):
+    from tests.services.console_world import Console
+
+    console = Console.on(world)
     return resolve_conversation(
         resident_key,
         resolved_by="agent-1",
         definition=world.definition,
-        residents=world.residents,
-        messages=world.messages,
-        outbound=world.outbound,
+        ports=console.ports,
         now=now,
+        new_id=console.new_id,
     )
 
 
