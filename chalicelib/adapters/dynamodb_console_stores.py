@@ -6,7 +6,7 @@ Request budgets (every request goes through botocore, so tests count them with e
   100 ids.
 - `save_profile`: 1 GetItem + 1 TransactWriteItems (the agent and the membership items).
 - `team_members`, `list_all`: 1 GetItem (the membership item) + BatchGetItem.
-- `set_online`, `touch`, `set_resident_tags`: 1 UpdateItem.
+- `set_online`, `touch`, `set_offline_if_unseen`, `set_resident_tags`: 1 UpdateItem.
 - `apply`: 1 TransactWriteItems (retried up to 3 times when DynamoDB reports a conflict with
   another transaction in flight).
 - `inbox`, `history`, `for_resident`, `find`, `sla_checks_due`: 1 Query (another only past
@@ -45,6 +45,7 @@ from chalicelib.adapters.dynamodb_models import (
     bound_tables,
     team_members_key,
 )
+from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.inbox import sortable_time
@@ -57,7 +58,6 @@ from chalicelib.services.console_ports import (
 )
 from chalicelib.services.ports import ConcurrentUpdateError
 
-FIND_READ_FACTOR = 4  # find() reads at most limit × this many index entries (one Query)
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TRANSACTION_CANCELLED = "TransactionCanceledException"
 _CHECK_FAILED = "ConditionalCheckFailed"
@@ -176,6 +176,24 @@ class DynamoDBAgentStore(_Tables):
         if _is_agent_id(agent_id):
             _update_agent(model(agent_id), [model.last_seen_at.set(now)])
 
+    def set_offline_if_unseen(self, agent_id: str, seen_before: datetime) -> bool:
+        """One UpdateItem, on the condition that the agent is online and unseen since
+        `seen_before`: a touch that lands first wins."""
+        model = self._tables.agents
+        if not _is_agent_id(agent_id):
+            return False
+        unseen = model.last_seen_at.does_not_exist() | (model.last_seen_at < seen_before)
+        try:
+            model(agent_id).update(
+                actions=[model.online.set(False)],
+                condition=model.role.exists() & (model.online == True) & unseen,  # noqa: E712
+            )
+        except UpdateError as error:
+            if error.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
     def _members(self, membership_key: str) -> list[Agent]:
         try:
             item = self._tables.agents.get(
@@ -287,14 +305,11 @@ class DynamoDBConsoleConversationStore(_Tables):
     def inbox(
         self, view: InboxView, key: str | None, *, limit: int = 50, cursor: str | None = None
     ) -> Page[Conversation]:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
+        check_page_request(view, key, limit)
         model = self._tables.conversations
         index: GlobalSecondaryIndex[Any]
         if view is InboxView.ALL:
             index, hash_key = model.all_open, OPEN_MARKER
-        elif not key:
-            raise ValueError(f"the {view.value} inbox needs a key (an agent id or a team)")
         elif view is InboxView.MINE:
             index, hash_key = model.agent_inbox, key
         elif view is InboxView.UNASSIGNED:

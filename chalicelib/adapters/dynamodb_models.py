@@ -35,7 +35,13 @@ from pynamodb.models import Model
 
 from chalicelib.domain.agents import Agent, Role
 from chalicelib.domain.conversations import Conversation, ConversationStatus, SlaTarget
-from chalicelib.domain.inbox import sortable_time, urgency_key
+from chalicelib.domain.inbox import (
+    ALL_OPEN_KEY,
+    InboxView,
+    inbox_keys,
+    inbox_sort_key,
+    sla_check_key,
+)
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.tickets import Location, Ticket, TicketAttachment, TicketStatus
@@ -131,8 +137,8 @@ class ConversationsByResident(GlobalSecondaryIndex["ConversationModel"]):
 
 
 # The console's indexes. Each is sparse: its hash key attribute is set (by from_conversation,
-# from the domain state) only while the conversation belongs in it, so a Query reads nothing
-# else. All project every attribute: a page of an inbox is one Query, with no second read.
+# from domain.inbox.inbox_keys) only while the conversation belongs in it, so a Query reads
+# nothing else. All project every attribute: a page of an inbox is one Query, no second read.
 
 
 class TeamInbox(GlobalSecondaryIndex["ConversationModel"]):
@@ -202,15 +208,8 @@ class ConversationsByOpenedDay(GlobalSecondaryIndex["ConversationModel"]):
     opened_at = UTCDateTimeAttribute(range_key=True)
 
 
-OPEN_MARKER = "open"  # the only value of `all_open`'s hash key
+OPEN_MARKER = ALL_OPEN_KEY  # the only value of `all_open`'s hash key
 SLA_MARKER = "sla"  # the only value of `sla_checks`' hash key
-_WITH_AN_AGENT = frozenset({ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED})
-
-
-def urgency_sort_key(conversation: Conversation) -> str:
-    """The inbox indexes' range key: domain.inbox.urgency_key, then the id, so conversations
-    equally urgent still have one order (DynamoDB leaves equal keys' order open)."""
-    return f"{urgency_key(conversation)}#{conversation.id}"
 
 
 def opened_day(moment: datetime) -> str:
@@ -241,6 +240,7 @@ class ConversationModel(Model):
     first_response_at = UTCDateTimeAttribute(null=True)
     first_response_due = UTCDateTimeAttribute(null=True)
     resolution_due = UTCDateTimeAttribute(null=True)
+    resolution_started_at = UTCDateTimeAttribute(null=True)
     sla_warned = ListAttribute(of=UnicodeAttribute, null=True)  # SlaTarget values
     sla_breached = ListAttribute(of=UnicodeAttribute, null=True)
     sla_next_check = UTCDateTimeAttribute(null=True)
@@ -273,13 +273,12 @@ class ConversationModel(Model):
         # Domain version 0 = never stored: leave PynamoDB's version unset, which makes the save
         # conditional on the item not existing yet.
         version = {"version": conversation.version} if conversation.version else {}
-        status = conversation.status
-        open_with_people = conversation.is_open_with_people
-        next_check = conversation.sla_next_check
+        inboxes = inbox_keys(conversation)
+        check_key = sla_check_key(conversation)
         return cls(
             conversation.id,
             resident_key=conversation.resident_key,
-            status=status.value,
+            status=conversation.status.value,
             bot_state=conversation.bot_state,
             team=conversation.team,
             assignee=conversation.assignee,
@@ -295,23 +294,21 @@ class ConversationModel(Model):
             first_response_at=conversation.first_response_at,
             first_response_due=conversation.first_response_due,
             resolution_due=conversation.resolution_due,
+            resolution_started_at=conversation.resolution_started_at,
             sla_warned=sorted(target.value for target in conversation.sla_warned) or None,
             sla_breached=sorted(target.value for target in conversation.sla_breached) or None,
-            sla_next_check=next_check,
+            sla_next_check=conversation.sla_next_check,
             snoozed_until=conversation.snoozed_until,
             resident_name=conversation.resident_name,
             preview=conversation.preview,
             last_message_at=conversation.last_message_at,
-            urgency=urgency_sort_key(conversation),
-            inbox_team=conversation.team if open_with_people else None,
-            queue_team=conversation.team if status is ConversationStatus.QUEUED else None,
-            open_assignee=conversation.assignee if status in _WITH_AN_AGENT else None,
-            open_marker=OPEN_MARKER if open_with_people else None,
-            sla_marker=None if next_check is None else SLA_MARKER,
-            # The id after the moment, as in `urgency`: one order for equal moments.
-            sla_check_key=None
-            if next_check is None
-            else f"{sortable_time(next_check)}#{conversation.id}",
+            urgency=inbox_sort_key(conversation),
+            inbox_team=inboxes[InboxView.TEAM],
+            queue_team=inboxes[InboxView.UNASSIGNED],
+            open_assignee=inboxes[InboxView.MINE],
+            open_marker=inboxes[InboxView.ALL],
+            sla_marker=None if check_key is None else SLA_MARKER,
+            sla_check_key=check_key,
             opened_day=opened_day(conversation.opened_at),
             **version,
         )
@@ -336,6 +333,7 @@ class ConversationModel(Model):
             first_response_at=self.first_response_at,
             first_response_due=self.first_response_due,
             resolution_due=self.resolution_due,
+            resolution_started_at=self.resolution_started_at,
             sla_warned=frozenset(SlaTarget(value) for value in self.sla_warned or ()),
             sla_breached=frozenset(SlaTarget(value) for value in self.sla_breached or ()),
             sla_next_check=self.sla_next_check,
@@ -828,14 +826,11 @@ class AgentModel(Model):
         )
 
 
-def search_entry(at: datetime, conversation_id: str) -> str:
-    """A search item's range key: newest sorts last, one per (moment, conversation)."""
-    return f"{sortable_time(at)}#{conversation_id}"
-
-
 class SearchTermModel(Model):
     """The console's search index: `term` (see domain.search_terms) was said in, or names the
-    resident of, `conversation_id` at the moment `entry` starts with."""
+    resident of, `conversation_id` at the moment `entry` starts with (store_rules.search_entry).
+    Residents' words are kept no longer than their messages: `expires_at` is the config's
+    `retention.messages` after the moment (DynamoDB's TTL deletes the item)."""
 
     logical_name: ClassVar[str] = "search"
 
@@ -845,6 +840,7 @@ class SearchTermModel(Model):
     term = UnicodeAttribute(hash_key=True)
     entry = UnicodeAttribute(range_key=True)
     conversation_id = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 MODEL_CLASSES: tuple[type[Model], ...] = (

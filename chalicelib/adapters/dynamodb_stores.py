@@ -26,8 +26,8 @@ from chalicelib.adapters.dynamodb_models import (
     MessageModel,
     StageTables,
     bound_tables,
-    search_entry,
 )
+from chalicelib.adapters.store_rules import search_terms_that_fit
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage, statuses_before
 from chalicelib.domain.residents import Resident
@@ -38,7 +38,6 @@ _TRANSACTION_CANCELLED = "TransactionCanceledException"
 # Cancellation reason codes (one per transaction item) that mean "someone else got there first".
 _LOST_RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 _INBOUND_ITEM = 0  # save_turn puts the inbound message first
-_TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
 
 
 class DynamoDBResidentStore:
@@ -93,15 +92,13 @@ class DynamoDBResidentStore:
             transaction.save(
                 tickets.from_ticket(ticket), condition=tickets.reference.does_not_exist()
             )
-        room = _TRANSACTION_LIMIT - 3 - len(turn.replies) - len(turn.tickets)
         search = self._tables.search
-        # A transaction may not touch one item twice: each (term, entry) once.
-        entries = {
-            (term.term, search_entry(term.at, term.conversation_id)): term.conversation_id
-            for term in turn.search_terms
-        }
-        for (term, entry), conversation_id in list(entries.items())[: max(room, 0)]:
-            transaction.save(search(term, entry, conversation_id=conversation_id))
+        for term, entry, found in search_terms_that_fit(turn):
+            transaction.save(
+                search(
+                    term, entry, conversation_id=found.conversation_id, expires_at=found.expires_at
+                )
+            )
         try:
             with transaction:
                 pass  # the context manager commits on exit

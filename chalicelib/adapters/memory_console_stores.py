@@ -3,9 +3,10 @@
 round. They pass the same contract tests (tests/integration/test_console_store_contracts.py),
 so they order, page and fail as the DynamoDB stores do:
 
-- inboxes sort by urgency (domain.inbox.urgency_key), ties by conversation id; a page that came
-  back full carries a cursor even when nothing follows, as DynamoDB's may (the next page is
-  then empty, with no cursor);
+- what each inbox holds and in which order come from the same domain functions the DynamoDB
+  model derives its index keys from (domain.inbox.inbox_keys, inbox_sort_key, sla_check_key);
+  a page that came back full carries a cursor even when nothing follows, as DynamoDB's may
+  (the next page is then empty, with no cursor);
 - a malformed cursor, a `limit` below 1 or a missing inbox key raise ValueError;
 - an unknown agent in a change's `load`, or an unknown resident's tags, raise KeyError.
 """
@@ -22,9 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.memory_stores import InMemoryDatabase
+from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
 from chalicelib.domain.agents import Agent
-from chalicelib.domain.conversations import Conversation, ConversationStatus
-from chalicelib.domain.inbox import sortable_time, urgency_key
+from chalicelib.domain.conversations import Conversation
+from chalicelib.domain.inbox import in_inbox, inbox_sort_key, sla_check_key, sortable_time
 from chalicelib.domain.messages import StoredMessage
 from chalicelib.services.console_ports import (
     CapacityReachedError,
@@ -33,39 +35,6 @@ from chalicelib.services.console_ports import (
     Page,
 )
 from chalicelib.services.ports import ConcurrentUpdateError
-
-FIND_READ_FACTOR = 4  # find() reads at most limit × this many index entries (one Query)
-_WITH_AN_AGENT = (ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED)
-
-
-def inbox_sort_key(conversation: Conversation) -> str:
-    """The inboxes' order, as the DynamoDB indexes' `urgency` range key: the id breaks ties."""
-    return f"{urgency_key(conversation)}#{conversation.id}"
-
-
-def sla_check_sort_key(conversation: Conversation) -> str | None:
-    if conversation.sla_next_check is None:
-        return None
-    return f"{sortable_time(conversation.sla_next_check)}#{conversation.id}"
-
-
-def in_view(conversation: Conversation, view: InboxView, key: str | None) -> bool:
-    status = conversation.status
-    if view is InboxView.MINE:
-        return status in _WITH_AN_AGENT and conversation.assignee == key
-    if view is InboxView.UNASSIGNED:
-        return status is ConversationStatus.QUEUED and conversation.team == key
-    if view is InboxView.TEAM:
-        return conversation.is_open_with_people and conversation.team == key
-    return conversation.is_open_with_people
-
-
-def check_page_request(view: InboxView, key: str | None, limit: int) -> None:
-    """The arguments both stores refuse alike."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
-    if view is not InboxView.ALL and not key:
-        raise ValueError(f"the {view.value} inbox needs a key (an agent id or a team)")
 
 
 def _encode(position: Any) -> str:
@@ -169,6 +138,16 @@ class InMemoryAgentStore:
             if agent is not None:
                 self.database.agents[agent_id] = replace(agent, last_seen_at=now)
 
+    def set_offline_if_unseen(self, agent_id: str, seen_before: datetime) -> bool:
+        with self.database.lock:
+            agent = self.database.agents.get(agent_id)
+            if agent is None or not agent.online:
+                return False
+            if agent.last_seen_at is not None and agent.last_seen_at >= seen_before:
+                return False
+            self.database.agents[agent_id] = replace(agent, online=False)
+            return True
+
 
 class InMemoryConsoleConversationStore:
     def __init__(self, database: InMemoryDatabase | None = None) -> None:
@@ -229,7 +208,7 @@ class InMemoryConsoleConversationStore:
         check_page_request(view, key, limit)
         with self.database.lock:
             page, next_cursor = _page(
-                (c for c in self.database.conversations.values() if in_view(c, view, key)),
+                (c for c in self.database.conversations.values() if in_inbox(c, view, key)),
                 lambda c: [inbox_sort_key(c)],
                 limit,
                 cursor,
@@ -244,8 +223,7 @@ class InMemoryConsoleConversationStore:
                 (
                     (check_key, conversation)
                     for conversation in self.database.conversations.values()
-                    if (check_key := sla_check_sort_key(conversation)) is not None
-                    and check_key < bound
+                    if (check_key := sla_check_key(conversation)) is not None and check_key < bound
                 ),
                 key=lambda pair: pair[0],
             )
@@ -302,7 +280,7 @@ class InMemoryConsoleConversationStore:
         with self.database.lock:
             entries = self.database.search.get(term, {})
             newest = sorted(entries, reverse=True)[: limit * FIND_READ_FACTOR]
-            ids = [entries[entry] for entry in newest]
+            ids = [entries[entry].conversation_id for entry in newest]
         return list(dict.fromkeys(ids))[:limit]
 
     def set_resident_tags(self, resident_key: str, tags: Sequence[str]) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.adapters.store_rules import search_terms_that_fit
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.api_keys import ApiKey
 from chalicelib.domain.conversations import Conversation
-from chalicelib.domain.inbox import sortable_time
 from chalicelib.domain.messages import (
     DeliveryStatus,
     Direction,
@@ -29,7 +29,7 @@ from chalicelib.domain.messages import (
 from chalicelib.domain.obligations import Notification, Obligation, ScheduledReminder
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.tickets import Ticket
-from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
+from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn, SearchTerm
 
 
 @dataclass
@@ -51,17 +51,9 @@ class InMemoryDatabase:
     reminder_watermark: str | None = None
     notifications: dict[str, Notification] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)  # the console's staff, by id
-    # The console's search index: term → {f"{sortable_time(at)}#{conversation_id}": id}.
-    search: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The console's search index: term → {store_rules.search_entry(...): the entry}.
+    search: dict[str, dict[str, SearchTerm]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-
-
-TRANSACTION_LIMIT = 100  # items in one DynamoDB transaction, which save_turn mirrors
-
-
-def search_entry(at: datetime, conversation_id: str) -> str:
-    """A search index entry's sort key, as the DynamoDB table's range key: newest sorts last."""
-    return f"{sortable_time(at)}#{conversation_id}"
 
 
 class InMemoryResidentStore:
@@ -106,13 +98,8 @@ class InMemoryResidentStore:
             for ticket in turn.tickets:
                 db.tickets[ticket.reference] = copy.deepcopy(ticket)
             # As DynamoDB's: search terms past the transaction's 100 items are left out.
-            room = TRANSACTION_LIMIT - 3 - len(turn.replies) - len(turn.tickets)
-            entries = {
-                (term.term, search_entry(term.at, term.conversation_id)): term.conversation_id
-                for term in turn.search_terms
-            }
-            for (term, entry), conversation_id in list(entries.items())[: max(room, 0)]:
-                db.search.setdefault(term, {})[entry] = conversation_id
+            for term, entry, found in search_terms_that_fit(turn):
+                db.search.setdefault(term, {})[entry] = found
             return True
 
     def get(self, resident_key: str) -> Resident | None:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 OPEN_WITH_PEOPLE = frozenset({"queued", "assigned", "snoozed"})  # statuses agents work on
+WITH_AN_AGENT = frozenset({"assigned", "snoozed"})  # statuses in which the assignee holds it
+PREVIEW_LENGTH = 120  # characters of the last message shown on an inbox row
 
 
 class ConversationStatus(StrEnum):
@@ -44,6 +46,8 @@ class Conversation:
     first_response_at: datetime | None = None  # the first agent reply
     first_response_due: datetime | None = None  # SLA targets, in business time from handed_off_at
     resolution_due: datetime | None = None
+    # When the resolution clock last started: a reopening restarts it. None: at handed_off_at.
+    resolution_started_at: datetime | None = None
     sla_warned: frozenset[SlaTarget] = frozenset()
     sla_breached: frozenset[SlaTarget] = frozenset()
     sla_next_check: datetime | None = None  # when the SLA job must look at it next (None: never)
@@ -57,3 +61,15 @@ class Conversation:
     @property
     def is_open_with_people(self) -> bool:
         return self.status.value in OPEN_WITH_PEOPLE
+
+    @property
+    def holder(self) -> str | None:
+        """The agent who has the conversation (assigned or snoozed), whose load (open_count)
+        it counts in; None while it is the bot's, queued or resolved."""
+        return self.assignee if self.status.value in WITH_AN_AGENT else None
+
+
+def preview_of(text: str) -> str:
+    """An inbox row's glimpse of a message: one line, at most PREVIEW_LENGTH characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"

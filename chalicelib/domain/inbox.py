@@ -1,15 +1,48 @@
-"""How the console's inboxes are ordered: the most urgent conversation first.
+"""The console's inboxes: which a conversation is in, and how they are ordered (the most urgent
+conversation first).
 
 The order is a string so the DynamoDB indexes can sort on it: the moment the conversation next
-needs a person (its pending SLA deadline, or when a snooze ends), in fixed-width UTC."""
+needs a person (its pending SLA deadline, or when a snooze ends), in fixed-width UTC. Both stores
+derive their indexes from `inbox_keys`, `inbox_sort_key` and `sla_check_key`, so they cannot
+disagree about what an inbox holds or in which order."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 
 NO_DEADLINE = "9999-12-31T23:59:59.000000Z"  # after every real moment
+ALL_OPEN_KEY = "open"  # the ALL inbox's one key: every open conversation is under it
+
+
+class InboxView(StrEnum):
+    MINE = "mine"  # assigned to the agent (and their snoozed ones)
+    UNASSIGNED = "unassigned"  # one team's queue, waiting for an agent
+    TEAM = "team"  # everything open in one team
+    ALL = "all"  # everything open (supervisors)
+
+
+def inbox_keys(conversation: Conversation) -> Mapping[InboxView, str | None]:
+    """For each inbox, the key under which the conversation is in it (the holder for MINE, the
+    team for UNASSIGNED and TEAM, ALL_OPEN_KEY for ALL), or None when it is not in it."""
+    open_with_people = conversation.is_open_with_people
+    team = conversation.team if open_with_people else None
+    queued = conversation.status is ConversationStatus.QUEUED
+    return {
+        InboxView.MINE: conversation.holder,
+        InboxView.UNASSIGNED: team if queued else None,
+        InboxView.TEAM: team,
+        InboxView.ALL: ALL_OPEN_KEY if open_with_people else None,
+    }
+
+
+def in_inbox(conversation: Conversation, view: InboxView, key: str | None) -> bool:
+    """Whether the conversation is in `view`'s inbox of `key` (ALL takes no key)."""
+    found = inbox_keys(conversation)[view]
+    return found is not None and (view is InboxView.ALL or found == key)
 
 
 def sortable_time(moment: datetime) -> str:
@@ -23,6 +56,20 @@ def urgency_key(conversation: Conversation) -> str:
     hand-off of a night is due 15 minutes after opening) go to who waited longest; stores
     append the id to the index key, so equal keys never come back in a random order."""
     return f"{_moment(conversation)}#{_waiting_since(conversation)}"
+
+
+def inbox_sort_key(conversation: Conversation) -> str:
+    """The inboxes' order as the stores sort (DynamoDB's `urgency` range key): the urgency,
+    then the id, so equally urgent conversations still have one order."""
+    return f"{urgency_key(conversation)}#{conversation.id}"
+
+
+def sla_check_key(conversation: Conversation) -> str | None:
+    """The SLA job's order (the `sla_checks` range key): the next check, then the id; None when
+    the conversation needs no check."""
+    if conversation.sla_next_check is None:
+        return None
+    return f"{sortable_time(conversation.sla_next_check)}#{conversation.id}"
 
 
 def _moment(conversation: Conversation) -> str:

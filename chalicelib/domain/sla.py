@@ -8,8 +8,9 @@ passed, the breach at the due moment. A breached first response does not stop th
 clock: both targets are watched until each is met.
 
 The due moments are stored on the conversation when the clock starts; later changes to the
-policy's durations affect new hand-offs only. Every moment here is an aware datetime; results
-are in UTC.
+policy's durations affect new hand-offs only. Reopening a resolved conversation restarts its
+resolution target from that moment (`restart_resolution`). Every moment here is an aware
+datetime; results are in UTC.
 """
 
 from __future__ import annotations
@@ -177,15 +178,19 @@ def _unmet(conversation: Conversation, policy: Sla | None) -> tuple[SlaTarget, .
 def _warning_at(
     conversation: Conversation, target: SlaTarget, policy: Sla, clock: BusinessClock
 ) -> datetime | None:
-    """`warn_at` of the target's business time after the hand-off (from the stored due, so it
-    agrees with the due moment even if the policy changed since)."""
+    """`warn_at` of the target's business time after its clock started (the hand-off, or for
+    the resolution the last reopening), from the stored due, so it agrees with the due moment
+    even if the policy changed since."""
     due = _due(conversation, target)
-    if due is None or conversation.handed_off_at is None:
+    started = conversation.handed_off_at
+    if target is SlaTarget.RESOLUTION and conversation.resolution_started_at is not None:
+        started = conversation.resolution_started_at
+    if due is None or started is None:
         return None
-    total = clock.between(conversation.handed_off_at, due)
+    total = clock.between(started, due)
     if total <= _ZERO:
         return due
-    return clock.add(conversation.handed_off_at, total * policy.warn_at)
+    return clock.add(started, total * policy.warn_at)
 
 
 def _moments(
@@ -227,7 +232,8 @@ def start_sla(
     conversation: Conversation, policy: Sla | None, clock: BusinessClock, now: datetime
 ) -> Conversation:
     """The first hand-off to people starts the clock. A conversation already handed off is
-    returned unchanged: transfers, escalations and reopenings never restart it.
+    returned unchanged: transfers and escalations never restart it (a reopening restarts the
+    resolution target only: `restart_resolution`).
 
     Safe to call before or after moving the status out of BOT: `sla_next_check` is computed as
     if the conversation were with people already."""
@@ -243,6 +249,28 @@ def start_sla(
     if started.status is ConversationStatus.RESOLVED:
         return dataclasses.replace(started, sla_next_check=None)
     return dataclasses.replace(started, sla_next_check=_next_check(started, policy, clock))
+
+
+def restart_resolution(
+    conversation: Conversation, policy: Sla | None, clock: BusinessClock, now: datetime
+) -> Conversation:
+    """A reopened conversation: the resolution target runs again from `now`, in business time,
+    and its warning and breach are forgotten, so a conversation resolved on time long ago is
+    not late the moment it reopens. The first response keeps its outcome. A conversation never
+    handed off starts its clock as at a first hand-off.
+
+    Like `start_sla`, safe to call before moving the status out of RESOLVED."""
+    if conversation.handed_off_at is None:
+        return start_sla(conversation, policy, clock, now)
+    now = _aware(now, "now")
+    restarted = dataclasses.replace(
+        conversation,
+        resolution_due=clock.add(now, policy.resolution) if policy else None,
+        resolution_started_at=now,
+        sla_warned=conversation.sla_warned - {SlaTarget.RESOLUTION},
+        sla_breached=conversation.sla_breached - {SlaTarget.RESOLUTION},
+    )
+    return dataclasses.replace(restarted, sla_next_check=_next_check(restarted, policy, clock))
 
 
 def record_first_response(

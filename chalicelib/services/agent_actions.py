@@ -17,12 +17,18 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.agents import Agent, agent_id_for
 from chalicelib.domain.bot.definition import MunicipalityDefinition
-from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.replies import MediaReply, Reply, TemplateReply, TextReply, reply_summary
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.service_window import REOPEN_TEMPLATE
-from chalicelib.domain.sla import clock_for, next_check, record_first_response, start_sla
+from chalicelib.domain.sla import (
+    clock_for,
+    next_check,
+    record_first_response,
+    restart_resolution,
+    start_sla,
+)
 from chalicelib.observability import MetricUnit, logger, metrics
 from chalicelib.services.assign_conversations import assign_waiting, assigned_to, queued_for
 from chalicelib.services.console_context import (
@@ -46,16 +52,15 @@ from chalicelib.whatsapp.payloads import PayloadError, build_message_payload
 
 TEXT_MAX = 4096  # WhatsApp's limit for a text message; notes keep to it too
 CAPTION_MAX = 1024
-ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+# 4 MiB: base64 in a JSON body must stay under Lambda's 6 MB request limit.
+ATTACHMENT_MAX_BYTES = 4 * 1024 * 1024
 FILENAME_MAX = 240
 TEMPLATE_PARAMS_MAX = 20
 SNOOZE_MAX = timedelta(days=30)
 TAGS_MAX = 30
 TAG = re.compile(r"[a-z0-9_-]{1,32}")
 MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
-PREVIEW_LENGTH = 120  # as handle_inbound_message's
 WINDOW_CLOSED = "window_closed"
-_WITH_AN_AGENT = (ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED)
 _RETRIES = 3  # re-reads for writes that do not depend on what was read (notes, tags)
 
 
@@ -128,7 +133,7 @@ def send_agent_attachment(
     if not content:
         raise Invalid("the file is empty", field="data_base64")
     if len(content) > ATTACHMENT_MAX_BYTES:
-        raise Invalid("files are limited to 5 MB", field="data_base64")
+        raise Invalid("files are limited to 4 MB", field="data_base64")
     kind = _media_kind(mime)
     caption = (caption or "").strip() or None
     if caption is not None and (kind == "audio" or len(caption) > CAPTION_MAX):
@@ -205,7 +210,7 @@ def _send(
         answered,
         updated_at=now,
         last_message_at=now,
-        preview=_preview(reply_summary(reply)),
+        preview=preview_of(reply_summary(reply)),
     )
     answered = dataclasses.replace(
         answered, sla_next_check=next_check(answered, definition.sla, clock)
@@ -358,7 +363,7 @@ def assign(
         team = target.teams[0] if target.teams else definition.fallback_team.id
     if conversation.status is ConversationStatus.ASSIGNED and conversation.assignee == target.id:
         return conversation
-    previous = _holder(conversation)
+    previous = conversation.holder
     taken = assigned_to(conversation, target.id, team=team, now=now)
     taken = _with_sla(start_sla(taken, definition.sla, clock_for(definition), now), definition)
     summary = "took it" if target.id == actor.id else f"assigned to {target.name}"
@@ -401,7 +406,7 @@ def transfer(
     if team not in definition.teams:
         raise Invalid("no such team", field="team")
     note_text = _text(note, "note") if note is not None and note.strip() else None
-    previous = _holder(conversation)
+    previous = conversation.holder
     target = _agent(ports, agent_id) if agent_id else None
     if target is not None:
         if team not in target.teams:
@@ -459,7 +464,7 @@ def resolve(
         return conversation
     resident = ports.residents.get(conversation.resident_key)
     state, questions = closing_turn(definition, conversation, resident, now)
-    previous = _holder(conversation)
+    previous = conversation.holder
     resolved = dataclasses.replace(
         conversation,
         status=ConversationStatus.RESOLVED,
@@ -557,8 +562,9 @@ def reopen(
     new_id: Callable[[], str],
 ) -> Conversation:
     """A resolved conversation, still the resident's latest, goes back to whoever had it when
-    they are available and have room, else to its team's queue. The SLA clock is not
-    restarted: its targets still count from the first hand-off."""
+    they are available and have room, else to its team's queue. The resolution target
+    restarts from now (in business time): a conversation resolved on time long ago is not
+    late the moment it reopens. The first response keeps its outcome."""
     conversation = visible_conversation(actor, conversation_id, ports)
     if conversation.status is not ConversationStatus.RESOLVED:
         raise Conflict("only a resolved conversation can be reopened", code="not_resolved")
@@ -571,7 +577,7 @@ def reopen(
     team = conversation.team if conversation.team in definition.teams else None
     team = team or definition.fallback_team.id
     clock = clock_for(definition)
-    base = start_sla(
+    base = restart_resolution(
         dataclasses.replace(conversation, resolved_at=None), definition.sla, clock, now
     )
     last = ports.agents.get(conversation.last_agent) if conversation.last_agent else None
@@ -701,11 +707,6 @@ def _agent(ports: ConsolePorts, agent_id: str | None) -> Agent:
     return agent
 
 
-def _holder(conversation: Conversation) -> str | None:
-    """The agent whose load the conversation counts in."""
-    return conversation.assignee if conversation.status in _WITH_AN_AGENT else None
-
-
 def _take_if_unassigned(
     actor: Agent,
     conversation: Conversation,
@@ -714,7 +715,7 @@ def _take_if_unassigned(
     new_id: Callable[[], str],
 ) -> tuple[Conversation, dict[str, int], tuple[StoredMessage, ...]]:
     """Working on nobody's conversation makes it the actor's."""
-    if _holder(conversation) is not None:
+    if conversation.holder is not None:
         return conversation, {}, ()
     team = conversation.team if conversation.team in definition.teams else None
     team = team or (actor.teams[0] if actor.teams else definition.fallback_team.id)
@@ -767,8 +768,3 @@ def _text(value: str | None, field: str) -> str:
     if len(text) > TEXT_MAX:
         raise Invalid(f"at most {TEXT_MAX} characters", field=field)
     return text
-
-
-def _preview(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"

@@ -35,8 +35,11 @@ from chalicelib.services.console_ports import (
 )
 from chalicelib.services.ports import ConcurrentUpdateError
 
-STALE_AFTER = timedelta(minutes=3)  # an online agent whose console stopped polling this long
+# An online agent whose console sent nothing for this long closed it: the console sends a
+# heartbeat every minute, even while its tab is hidden.
+STALE_AFTER = timedelta(minutes=10)
 _RETRIES = 3  # re-reads of a conversation that changed while being handed back
+_TICK = timedelta(microseconds=1)  # "at or before" as "before" the next moment
 
 
 def assigned_to(
@@ -175,14 +178,13 @@ def redistribute(
     """The agent's assigned conversations go back to their teams' queues (snoozed ones stay
     theirs unless `include_snoozed`: they come back when the snooze ends), then the queues are
     offered to the others. Returns the ids handed back."""
-    statuses = {ConversationStatus.ASSIGNED}
-    if include_snoozed:
-        statuses.add(ConversationStatus.SNOOZED)
     returned: list[str] = []
     teams: dict[str, None] = {}
     for conversation in _all_of(ports.conversations, agent_id):
         for _ in range(_RETRIES):
-            if conversation.status not in statuses or conversation.assignee != agent_id:
+            if conversation.holder != agent_id or (
+                conversation.status is ConversationStatus.SNOOZED and not include_snoozed
+            ):
                 break
             team = conversation.team or definition.fallback_team.id
             queued = queued_for(conversation, team=team, now=now)
@@ -242,18 +244,23 @@ def release_stale_agents(
     new_id: Callable[[], str],
     stale_after: timedelta = STALE_AFTER,
 ) -> list[str]:
-    """Agents who closed the console without signing off (no poll for `stale_after`) go
-    offline; disabled agents lose whatever they held. Returns the agents released."""
+    """Agents who closed the console without signing off (nothing heard for `stale_after`) go
+    offline; disabled agents lose whatever they held. Returns the agents released.
+
+    Going offline is conditional on the agent still being unseen at write time: a console that
+    polled since the list was read keeps its agent online and their conversations."""
     released: list[str] = []
+    seen_before = now - stale_after
     for agent in ports.agents.list_all():
-        stale = agent.online and (
-            agent.last_seen_at is None or now - agent.last_seen_at >= stale_after
-        )
+        stale = agent.online and (agent.last_seen_at is None or agent.last_seen_at <= seen_before)
         gone = agent.disabled and (agent.online or agent.open_count > 0)
         if not (stale or gone):
             continue
-        if agent.online:
-            ports.agents.set_online(agent.id, False, now)
+        if agent.disabled:
+            if agent.online:
+                ports.agents.set_online(agent.id, False, now)
+        elif not ports.agents.set_offline_if_unseen(agent.id, seen_before + _TICK):
+            continue  # seen meanwhile: still at work
         returned = redistribute(
             agent.id,
             definition=definition,

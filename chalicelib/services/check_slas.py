@@ -2,23 +2,31 @@
 
 It reads only the conversations whose `sla_next_check` has come (a sparse index, no Scan): it
 wakes snoozed ones, records SLA warnings and breaches on the timeline (and as metrics), and
-escalates a breach to the configured team's queue. Then it sends agents who stopped polling
+escalates a breach to the configured team's queue (except a resolution breach of a snoozed
+conversation: its agent is waiting on purpose). Then it sends agents who stopped polling
 offline and offers every team's queue to its agents once more, so nothing waits because an
-assignment right after a hand-off failed.
+assignment right after a hand-off failed. A failure in one conversation, in releasing agents or
+in one team's queue is logged and does not stop the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition
-from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.conversations import Conversation, ConversationStatus, SlaTarget
 from chalicelib.domain.messages import StoredMessage
-from chalicelib.domain.sla import BREACH, BusinessClock, clock_for, due_alerts, next_check
+from chalicelib.domain.sla import (
+    BREACH,
+    BusinessClock,
+    SlaAlert,
+    clock_for,
+    due_alerts,
+    next_check,
+)
 from chalicelib.domain.sla import with_alerts as record_alerts
 from chalicelib.observability import MetricUnit, logger, metrics
 from chalicelib.services.assign_conversations import (
@@ -32,7 +40,6 @@ from chalicelib.services.ports import ConcurrentUpdateError
 
 BATCH = 100  # conversations read per query
 MAX_BATCHES = 20  # per run; the rest wait a minute
-_WITH_AN_AGENT = (ConversationStatus.ASSIGNED, ConversationStatus.SNOOZED)
 _TARGET_NAMES = {"first_response": "first response", "resolution": "resolution"}
 
 
@@ -66,14 +73,25 @@ def check_slas(
         due = [c for c in ports.conversations.sla_checks_due(now, BATCH) if c.id not in seen]
         for conversation in due:
             seen.add(conversation.id)
-            # Changed meanwhile: its new state is looked at next minute.
-            with contextlib.suppress(ConcurrentUpdateError):
+            try:
                 _check(conversation, definition, clock, ports, now, new_id, tally)
+            except ConcurrentUpdateError:
+                pass  # changed meanwhile: its new state is looked at next minute
+            except Exception:
+                # One broken conversation must not hold up the others (it is tried again
+                # next minute, and logged each time until someone looks).
+                logger.exception("SLA check failed", extra={"conversation": conversation.id})
         if len(due) < BATCH:
             break
-    release_stale_agents(definition=definition, ports=ports, now=now, new_id=new_id)
+    try:
+        release_stale_agents(definition=definition, ports=ports, now=now, new_id=new_id)
+    except Exception:
+        logger.exception("releasing stale agents failed")
     for team in definition.teams:
-        assign_waiting(team, definition=definition, ports=ports, now=now, new_id=new_id)
+        try:
+            assign_waiting(team, definition=definition, ports=ports, now=now, new_id=new_id)
+        except Exception:
+            logger.exception("assigning a queue failed", extra={"team": team})
     run = SlaRun(
         warned=tally.warned, breached=tally.breached, escalated=tally.escalated, woken=tally.woken
     )
@@ -118,12 +136,11 @@ def _check(
             event(changed, "sla_breach", f"{what} target missed", target=alert.target.value)
         else:
             event(changed, "sla_warning", f"{what} target nearly due", target=alert.target.value)
-    breached = any(alert.kind == BREACH for alert in alerts)
     escalate_to = policy.escalate_to if policy is not None else None
-    escalated = breached and escalate_to in definition.teams
+    escalated = _escalates(changed, alerts) and escalate_to in definition.teams
     if escalated:
         assert escalate_to is not None
-        holder = changed.assignee if changed.status in _WITH_AN_AGENT else None
+        holder = changed.holder
         if holder is not None:
             load[holder] = load.get(holder, 0) - 1
         from_team = changed.team
@@ -162,6 +179,17 @@ def _check(
     tally.woken += int(woke)
 
 
+def _escalates(conversation: Conversation, alerts: tuple[SlaAlert, ...]) -> bool:
+    """A breach escalates, except a resolution breach while the conversation is snoozed: its
+    agent is deliberately waiting (for a document, a visit), so it is recorded and counted but
+    stays theirs."""
+    snoozed = conversation.status is ConversationStatus.SNOOZED
+    return any(
+        alert.kind == BREACH and not (snoozed and alert.target is SlaTarget.RESOLUTION)
+        for alert in alerts
+    )
+
+
 def _woken(
     conversation: Conversation,
     definition: MunicipalityDefinition,
@@ -171,12 +199,13 @@ def _woken(
 ) -> Conversation:
     """Back to its agent when they are at work (even over capacity: it was theirs already),
     else to its team's queue."""
-    agent = ports.agents.get(conversation.assignee) if conversation.assignee else None
+    holder = conversation.holder
+    agent = ports.agents.get(holder) if holder else None
     if agent is not None and agent.online and not agent.disabled:
         return dataclasses.replace(
             conversation, status=ConversationStatus.ASSIGNED, snoozed_until=None, updated_at=now
         )
-    if conversation.assignee is not None:
-        load[conversation.assignee] = load.get(conversation.assignee, 0) - 1
+    if holder is not None:
+        load[holder] = load.get(holder, 0) - 1
     team = conversation.team or definition.fallback_team.id
     return queued_for(conversation, team=team, now=now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.agents import Agent
+from chalicelib.domain.agents import Agent, can_see
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import StoredMessage
@@ -23,6 +23,7 @@ from chalicelib.services.console_context import (
 from chalicelib.services.console_ports import Page
 
 RELATED_LIMIT = 20  # tickets, obligations and past conversations shown beside a conversation
+RELATED_READ = 3 * RELATED_LIMIT  # read before leaving out what the agent may not see
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,17 +46,30 @@ def open_conversation(
     ports: ConsolePorts,
     now: datetime,
 ) -> ConversationDetail:
+    """The conversation with what surrounds it. Another team's past conversations and tickets
+    are left out for an agent who does not see every team (as they are everywhere else);
+    tickets raised in a conversation they may see are shown whatever their team."""
     conversation = visible_conversation(actor, conversation_id, ports)
     key = conversation.resident_key
     resident = ports.residents.get(key)
     last_inbound = resident.last_inbound_at if resident is not None else None
-    past = ports.conversations.for_resident(key, RELATED_LIMIT + 1)
+    past = [
+        c
+        for c in ports.conversations.for_resident(key, RELATED_READ)
+        if c.id != conversation.id and can_see(actor, c)
+    ][:RELATED_LIMIT]
+    seen = {conversation.id, *(c.id for c in past)}
+    tickets = [
+        ticket
+        for ticket in ports.tickets.list_for_resident(key, RELATED_READ)
+        if actor.sees_all or ticket.team in actor.teams or ticket.conversation_id in seen
+    ][:RELATED_LIMIT]
     return ConversationDetail(
         conversation=conversation,
         resident=resident,
-        tickets=tuple(ports.tickets.list_for_resident(key, RELATED_LIMIT)),
+        tickets=tuple(tickets),
         obligations=tuple(ports.obligations.for_resident(key, RELATED_LIMIT)),
-        past_conversations=tuple(c for c in past if c.id != conversation.id)[:RELATED_LIMIT],
+        past_conversations=tuple(past),
         window_open=resident is not None and resident.window_open(now),
         window_closes_at=last_inbound + CUSTOMER_SERVICE_WINDOW if last_inbound else None,
         sla=sla_status(conversation, definition.sla, clock_for(definition), now),
@@ -90,4 +104,21 @@ def media_link(actor: Agent, conversation_id: str, message_id: str, *, ports: Co
         or ports.media_archive is None
     ):
         raise NotFound("no such file in this conversation")
-    return ports.media_archive.url(message.media_key)
+    return ports.media_archive.url(message.media_key, download=not _shown_inline(message))
+
+
+_INLINE_TYPES = ("image/", "audio/", "video/")
+_INLINE_KINDS = ("image", "sticker", "audio", "voice", "video")
+
+
+def _shown_inline(message: StoredMessage) -> bool:
+    """Photos, voice notes and videos play in the console; anything else (a PDF, an HTML or SVG
+    file a resident sent) is only ever downloaded, never opened as a page."""
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    inner = payload.get(message.message_type)
+    mime = (inner.get("mime_type") if isinstance(inner, dict) else None) or payload.get("mime_type")
+    if isinstance(mime, str) and mime.strip():
+        mime = mime.strip().lower()
+        return mime.startswith(_INLINE_TYPES) and not mime.startswith("image/svg")
+    # The console's own attachments keep only their kind ("media" messages, see MediaReply).
+    return (payload.get("media_type") or message.message_type) in _INLINE_KINDS

@@ -11,6 +11,9 @@ from chalicelib.services.console_context import ConsolePorts, Forbidden, Invalid
 from chalicelib.services.console_ports import InboxView, Page
 
 SEARCH_QUERY_MAX = 200
+# Matches read per result asked for: others' conversations (other teams') are dropped only
+# after reading, and must not crowd out the agent's own.
+SEARCH_READ_FACTOR = 5
 
 
 def list_inbox(
@@ -56,10 +59,11 @@ def search_conversations(
     if not query or limit < 1:
         return []
     found: list[Conversation]
+    reading = limit * SEARCH_READ_FACTOR
     if (digits := phone_digits(query)) is not None:
         found = []
         for key in _resident_keys(digits, definition):
-            found = ports.conversations.for_resident(key, limit)
+            found = ports.conversations.for_resident(key, reading)
             if found:
                 break
     elif definition.tickets is not None and (
@@ -71,7 +75,7 @@ def search_conversations(
     else:
         ids: list[str] = []
         for term in query_terms(query):
-            ids.extend(ports.conversations.find(term, limit=limit))
+            ids.extend(ports.conversations.find(term, limit=reading))
         ids = list(dict.fromkeys(ids))
         by_id = {c.id: c for c in ports.conversations.get_many(ids)} if ids else {}
         found = [by_id[i] for i in ids if i in by_id]

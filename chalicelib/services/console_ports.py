@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
+from chalicelib.domain.inbox import InboxView
 from chalicelib.domain.messages import StoredMessage
 
 T = TypeVar("T")
@@ -22,13 +22,6 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: tuple[T, ...]
     cursor: str | None = None  # opaque; pass it back for the next page (None: no more)
-
-
-class InboxView(StrEnum):
-    MINE = "mine"  # assigned to the agent (and their snoozed ones)
-    UNASSIGNED = "unassigned"  # one team's queue, waiting for an agent
-    TEAM = "team"  # everything open in one team
-    ALL = "all"  # everything open (supervisors)
 
 
 class CapacityReachedError(Exception):
@@ -71,6 +64,12 @@ class AgentStore(Protocol):
 
     def touch(self, agent_id: str, now: datetime) -> None:
         """The console is open: last_seen_at = now."""
+        ...
+
+    def set_offline_if_unseen(self, agent_id: str, seen_before: datetime) -> bool:
+        """Offline, if the agent is online and was last seen before `seen_before` (or never),
+        checked at write time, so a console that polled meanwhile keeps its agent online.
+        last_seen_at is left as it was. True when it switched the agent off."""
         ...
 
 

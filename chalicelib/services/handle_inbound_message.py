@@ -31,11 +31,11 @@ from chalicelib.domain.bot.events import (
     TicketRequested,
 )
 from chalicelib.domain.bot.turns import BotInput, BotTurn
-from chalicelib.domain.conversations import Conversation, ConversationStatus
+from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.search_terms import name_terms, text_terms
-from chalicelib.domain.sla import clock_for, start_sla
+from chalicelib.domain.sla import clock_for, next_check, start_sla
 from chalicelib.domain.tickets import (
     Location,
     Ticket,
@@ -80,9 +80,6 @@ class InboundOutcome:
     reply_ids: tuple[str, ...]
     ticket: str | None = None  # the reference of a ticket this message created
     handed_off_to: str | None = None  # the team whose queue the conversation joined
-
-
-PREVIEW_LENGTH = 120  # characters of the last message shown on an inbox row
 
 
 def handle_inbound_message(
@@ -131,6 +128,8 @@ def handle_inbound_message(
             ticket = _new_ticket(event, resident, conversation, definition, ports.tickets, now)
             tickets.append(ticket)
             turn = turn.with_reference(ticket.reference)
+    if conversation.status is ConversationStatus.SNOOZED and not isinstance(message, SystemMessage):
+        conversation = _woken(conversation, definition)
 
     consented = resident.consent is ConsentState.GIVEN
     resident = _refresh_profile(resident, message) if consented else _without_profile(resident)
@@ -144,10 +143,14 @@ def handle_inbound_message(
         last_inbound_at=last_inbound,
         last_message_at=now,
         resident_name=resident.profile_name if consented else None,
-        preview=_preview(message) if consented else None,
+        preview=preview_of(message.text_for_bot or f"[{message.message_type}]")
+        if consented
+        else None,
     )
     search_terms = (
-        _search_terms(message, conversation.id, resident.profile_name, previous_name, now)
+        _search_terms(
+            message, conversation.id, resident.profile_name, previous_name, now, definition
+        )
         if consented
         else ()
     )
@@ -204,10 +207,15 @@ def handle_inbound_message(
     )
 
 
-def _preview(message: InboundMessage) -> str:
-    text = message.text_for_bot or f"[{message.message_type}]"
-    text = " ".join(text.split())
-    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+def _woken(conversation: Conversation, definition: MunicipalityDefinition) -> Conversation:
+    """The resident wrote to a snoozed conversation: it is back in its agent's work at once
+    (same holder, so no agent's load moves), no longer waiting for the snooze to end."""
+    awake = dataclasses.replace(
+        conversation, status=ConversationStatus.ASSIGNED, snoozed_until=None
+    )
+    return dataclasses.replace(
+        awake, sla_next_check=next_check(awake, definition.sla, clock_for(definition))
+    )
 
 
 def _search_terms(
@@ -216,14 +224,18 @@ def _search_terms(
     name: str | None,
     indexed_name: str | None,
     now: datetime,
+    definition: MunicipalityDefinition,
 ) -> tuple[SearchTerm, ...]:
     """The message's words, and the resident's name once per conversation (again when it
-    changes), so agents find the conversation by either."""
+    changes), so agents find the conversation by either. They are kept as long as messages
+    are (`retention.messages`)."""
     terms = list(text_terms(message.text_for_bot))
     if name and name != indexed_name:
         terms.extend(name_terms(name))
+    retention = definition.retention.messages if definition.retention is not None else None
+    expires_at = retention.after(now) if retention is not None else None
     return tuple(
-        SearchTerm(term=term, conversation_id=conversation_id, at=now)
+        SearchTerm(term=term, conversation_id=conversation_id, at=now, expires_at=expires_at)
         for term in dict.fromkeys(terms)
     )
 

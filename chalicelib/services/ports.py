@@ -41,11 +41,13 @@ class InboundTurn:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchTerm:
     """One entry of the console's search index: `term` (see domain.search_terms) was said in,
-    or names the resident of, `conversation_id` at `at`."""
+    or names the resident of, `conversation_id` at `at`. `expires_at`: when the index may
+    forget it (the configuration's message retention; None: kept until deleted)."""
 
     term: str
     conversation_id: str
     at: datetime
+    expires_at: datetime | None = None
 
 
 class ResidentStore(Protocol):
@@ -204,8 +206,9 @@ class MediaArchive(Protocol):
         """(content, mime type), or None when nothing is kept under `key`."""
         ...
 
-    def url(self, key: str, *, expires_seconds: int = 300) -> str:
-        """A short-lived link the console's browser can fetch the object from (S3: presigned)."""
+    def url(self, key: str, *, expires_seconds: int = 300, download: bool = False) -> str:
+        """A short-lived link the console's browser can fetch the object from (S3: presigned);
+        `download`: the browser is told to save the file rather than open it."""
         ...
 
 

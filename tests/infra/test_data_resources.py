@@ -147,7 +147,7 @@ def test_every_table_is_protected(template: dict[str, Any]) -> None:
         assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
-def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> None:
+def test_messages_search_terms_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> None:
     ttl = {
         t["Properties"]["TableName"]: t["Properties"].get("TimeToLiveSpecification")
         for t in of_type(template, "AWS::DynamoDB::Table").values()
@@ -161,7 +161,7 @@ def test_messages_and_rate_limits_expire_by_ttl(template: dict[str, Any]) -> Non
         "civicchat-prod-reminders": None,
         "civicchat-prod-notifications": None,
         "civicchat-prod-agents": None,
-        "civicchat-prod-search": None,
+        "civicchat-prod-search": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
     }

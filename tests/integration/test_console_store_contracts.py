@@ -118,6 +118,7 @@ def every_field(conversation: Conversation) -> Conversation:
         assigned_at=NOW + timedelta(minutes=3),
         last_agent="ana@town.example",
         first_response_at=NOW + timedelta(minutes=4),
+        resolution_started_at=NOW + timedelta(days=1, hours=2),
         sla_warned=frozenset({SlaTarget.FIRST_RESPONSE, SlaTarget.RESOLUTION}),
         sla_breached=frozenset({SlaTarget.FIRST_RESPONSE}),
         sla_next_check=NOW + timedelta(hours=1),
@@ -242,6 +243,8 @@ class Stores:
     agents: AgentStore
     conversations: ConsoleConversationStore
     obligations: ObligationStore
+    # When each of a term's search index entries expires (what no port reads: the item itself).
+    search_expiries: Callable[[str], list[datetime | None]]
 
     def create(self, *conversations: Conversation) -> list[Conversation]:
         """Store new conversations as a console action would; returns them as now stored."""
@@ -377,8 +380,32 @@ class ConsoleStoreContract:
 
         assert stores.agents.set_online(stranger, True, NOW) is None
         stores.agents.touch(stranger, NOW)
+        assert not stores.agents.set_offline_if_unseen(stranger, NOW)
 
         assert stores.agents.get(stranger) is None
+
+    def test_going_offline_unseen_loses_to_a_fresh_touch(self, stores: Stores) -> None:
+        (agent,) = stores.hire(an_agent("finance", last_seen_at=NOW - timedelta(minutes=20)))
+        cutoff = NOW - timedelta(minutes=10)
+        stores.agents.touch(agent.id, NOW)  # the console's heartbeat landed first
+
+        assert not stores.agents.set_offline_if_unseen(agent.id, cutoff)
+        assert stores.agents.get(agent.id) == replace(agent, last_seen_at=NOW)
+        assert not stores.agents.set_offline_if_unseen(agent.id, NOW)  # seen at, not before
+        assert stores.agents.set_offline_if_unseen(agent.id, NOW + timedelta(microseconds=1))
+        assert stores.agents.get(agent.id) == replace(agent, online=False, last_seen_at=NOW)
+        assert not stores.agents.set_offline_if_unseen(agent.id, NOW + timedelta(hours=1))
+
+    def test_an_agent_never_seen_goes_offline_unseen(self, stores: Stores) -> None:
+        never, away = stores.hire(
+            an_agent("finance", last_seen_at=None), an_agent("finance", online=False)
+        )
+
+        assert stores.agents.set_offline_if_unseen(never.id, NOW)
+        assert not stores.agents.set_offline_if_unseen(away.id, NOW + timedelta(hours=1))
+
+        assert stores.agents.get(never.id) == replace(never, online=False)
+        assert stores.agents.get(away.id) == away
 
     # conversations: storage
 
@@ -880,6 +907,19 @@ class ConsoleStoreContract:
         assert stores.conversations.find(f"w:{unique('nada')}") == []
         assert stores.conversations.find(word, limit=0) == []
 
+    def test_search_entries_carry_their_expiry(self, stores: Stores) -> None:
+        word = f"w:{unique('bache')}"
+        conversation = a_conversation("finance")
+        expires_at = datetime(2028, 11, 23, 10, 30, 15, tzinfo=UTC)
+        terms = (
+            SearchTerm(term=word, conversation_id=conversation.id, at=NOW, expires_at=expires_at),
+        )
+
+        stores.residents.save_turn(a_turn(conversation, terms=terms))
+
+        assert stores.conversations.find(word) == [conversation.id]
+        assert stores.search_expiries(word) == [expires_at]
+
     def test_find_reads_a_bounded_number_of_entries(self, stores: Stores) -> None:
         """One conversation saying a word often can crowd a small `find` out: it reads at
         most four entries per id asked for."""
@@ -926,6 +966,9 @@ class TestInMemoryConsoleStores(ConsoleStoreContract):
             agents=InMemoryAgentStore(database),
             conversations=InMemoryConsoleConversationStore(database),
             obligations=InMemoryObligationStore(database),
+            search_expiries=lambda term: [
+                entry.expires_at for entry in database.search.get(term, {}).values()
+            ],
         )
 
     def test_callers_cannot_change_what_is_stored(self, stores: Stores) -> None:
@@ -959,12 +1002,29 @@ def moto_stage(moto_endpoint: str) -> ResourceNames:
 
 
 def dynamodb_stores(tables: StageTables) -> Stores:
+    def search_expiries(term: str) -> list[datetime | None]:
+        """Read raw: the TTL attribute DynamoDB deletes by holds epoch seconds."""
+        client = boto3.client("dynamodb", region_name=REGION)
+        items = client.query(
+            TableName=tables.search.Meta.table_name,
+            KeyConditionExpression="#term = :term",
+            ExpressionAttributeNames={"#term": "term"},
+            ExpressionAttributeValues={":term": {"S": term}},
+        )["Items"]
+        return [
+            datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC)
+            if "expires_at" in item
+            else None
+            for item in items
+        ]
+
     return Stores(
         residents=DynamoDBResidentStore(tables),
         messages=DynamoDBMessageStore(tables),
         agents=DynamoDBAgentStore(tables),
         conversations=DynamoDBConsoleConversationStore(tables),
         obligations=DynamoDBObligationStore(tables),
+        search_expiries=search_expiries,
     )
 
 

@@ -96,6 +96,43 @@ def test_another_teams_conversation_is_reported_missing(console: Console) -> Non
         open_conversation(disabled, conversation.id, **_reading(console))
 
 
+def test_an_agent_sees_only_their_teams_past_conversations_and_tickets(console: Console) -> None:
+    ana = console.agent("Ana", "front_desk")
+    sara = console.agent("Sara", role=Role.SUPERVISOR)
+    resident = console.resident()
+    with_finance = console.waiting("finance", resident=resident, at=NOW - timedelta(days=5))
+    resolve(sara, with_finance.id, **console.deps(now=NOW - timedelta(days=5)))
+    with_front = console.waiting("front_desk", resident=resident, at=NOW - timedelta(days=3))
+    resolve(ana, with_front.id, **console.deps(now=NOW - timedelta(days=3)))
+    current = console.waiting("front_desk", resident=resident, at=NOW - timedelta(hours=1))
+
+    def ticket(number: int, team: str | None, conversation_id: str, days_ago: int) -> str:
+        reference = f"VNR-2026-{number:06d}"
+        console.world.database.tickets[reference] = Ticket(
+            reference=reference,
+            resident_key=resident.key,
+            conversation_id=conversation_id,
+            flow="report_problem",
+            team=team,
+            created_at=NOW - timedelta(days=days_ago),
+            updated_at=NOW - timedelta(days=days_ago),
+        )
+        return reference
+
+    finances = ticket(1, "finance", with_finance.id, 5)  # finance's, in finance's conversation
+    fronts = ticket(2, "front_desk", with_finance.id, 4)  # her team's
+    untagged = ticket(3, None, with_front.id, 3)  # raised where she can see
+    this_ones = ticket(4, "public_works", current.id, 0)  # raised in this very conversation
+
+    mine = open_conversation(ana, current.id, **_reading(console))
+    everything = open_conversation(sara, current.id, **_reading(console))
+
+    assert [c.id for c in mine.past_conversations] == [with_front.id]
+    assert [t.reference for t in mine.tickets] == [this_ones, untagged, fronts]
+    assert [c.id for c in everything.past_conversations] == [with_front.id, with_finance.id]
+    assert [t.reference for t in everything.tickets] == [this_ones, untagged, fronts, finances]
+
+
 def _reading(console: Console) -> dict:
     return {"definition": console.definition, "ports": console.ports, "now": console.now}
 
@@ -151,21 +188,27 @@ def test_an_inbox_pages_with_its_cursor(console: Console) -> None:
 # --- search -----------------------------------------------------------------------------------
 
 
-def _said(console: Console, phone: ResidentPhone, *texts: str) -> str:
+def _said(
+    console: Console,
+    phone: ResidentPhone,
+    *texts: str,
+    team: str = "front_desk",
+    at: datetime = NOW,
+) -> str:
     world = console.world
-    said = [phone.text(text) for text in texts]
-    for message in (phone.text("Olá"), phone.tap_button("consent:accept"), *said):
+    said = [phone.text(text, at=at) for text in texts]
+    for message in (phone.text("Olá", at=at), phone.tap_button("consent:accept", at=at), *said):
         handle_inbound_message(
-            message, definition=world.definition, ports=world.ports, now=NOW, new_id=world.new_id
+            message, definition=world.definition, ports=world.ports, now=at, new_id=world.new_id
         )
     outcome = handle_inbound_message(
-        phone.tap_row("human"),
+        phone.tap_row("human", at=at),
         definition=world.definition,
         ports=world.ports,
-        now=NOW,
+        now=at,
         new_id=world.new_id,
     )
-    assert outcome.handed_off_to == "front_desk"
+    assert outcome.handed_off_to == team
     _, conversation = world.residents.load(f"wa:{phone.wa_id}")
     return conversation.id
 
@@ -222,6 +265,26 @@ def test_search_finds_only_what_the_agent_may_see(console: Console) -> None:
     )
 
 
+def test_other_teams_matches_do_not_crowd_out_the_agents_own(console: Console) -> None:
+    ana = console.agent("Ana", "front_desk")
+    hers = _said(console, ResidentPhone("351912345600"), "O candeeiro está apagado")
+    later = NOW + timedelta(minutes=1)
+    for n in range(21):  # newer, and more than a page of results: finance's
+        _said(
+            console,
+            ResidentPhone(f"3519123457{n:02d}"),
+            "O candeeiro e a fatura do pagamento",
+            team="finance",
+            at=later,
+        )
+
+    results = search_conversations(
+        ana, "candeeiro", definition=console.definition, ports=console.ports
+    )
+
+    assert [c.id for c in results] == [hers]
+
+
 # --- reports ----------------------------------------------------------------------------------
 
 
@@ -244,13 +307,14 @@ def test_reports_are_for_supervisors_over_a_sane_range(console: Console) -> None
         report(ana)
     for start, end, team, field in [
         (day, day - timedelta(days=1), None, "to"),
-        (day - timedelta(days=366), day, None, "from"),
+        (day - timedelta(days=92), day, None, "to"),  # 93 days: more than a quarter
         (day, day, "nowhere", "team"),
     ]:
         with pytest.raises(Invalid) as refused:
             report(sara, start, end, team)
         assert refused.value.field == field
-    assert report(sara, day - timedelta(days=365), day).days[0].day == day - timedelta(days=365)
+    quarter = report(sara, day - timedelta(days=91), day)
+    assert len(quarter.days) == 92 and quarter.days[0].day == day - timedelta(days=91)
 
 
 def test_a_report_counts_by_the_municipalitys_local_days(console: Console) -> None:

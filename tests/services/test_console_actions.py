@@ -10,10 +10,11 @@ import pytest
 
 from chalicelib.domain.agents import Role
 from chalicelib.domain.bot.state import Mode, read_state
-from chalicelib.domain.conversations import ConversationStatus
+from chalicelib.domain.conversations import ConversationStatus, SlaTarget
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority
 from chalicelib.domain.replies import MediaReply, MenuReply, TemplateReply, TextReply
 from chalicelib.domain.residents import ConsentState
+from chalicelib.domain.sla import clock_for
 from chalicelib.services.agent_actions import (
     add_note,
     assign,
@@ -25,6 +26,7 @@ from chalicelib.services.agent_actions import (
     snooze,
     transfer,
 )
+from chalicelib.services.check_slas import SlaRun, check_slas
 from chalicelib.services.console_context import Conflict, Forbidden, Invalid, NotFound
 from chalicelib.services.console_conversation import conversation_history, media_link
 from chalicelib.services.console_ports import InboxView
@@ -536,6 +538,38 @@ def test_a_reopened_conversation_whose_agent_is_away_goes_to_the_queue(
     assert console.fresh_agent(ana.id).open_count == 0
     reopened = [m for m in console.timeline(conversation.id) if m.payload.get("event")][-2]
     assert reopened.payload == {"event": "reopened", "agent": None, "team": "front_desk"}
+
+
+def test_reopening_restarts_the_resolution_target_from_now(console: Console) -> None:
+    ana = console.agent("Ana", "front_desk")
+    conversation = console.held_by(ana)
+    send_agent_reply(ana, conversation.id, text="Olá", **console.deps())
+    resolve(ana, conversation.id, **console.deps(now=NOW + timedelta(hours=1)))
+    # Its resolution had been warned about, and even missed: that was the last time.
+    console.store(
+        dataclasses.replace(
+            console.get(conversation.id),
+            sla_warned=frozenset({SlaTarget.FIRST_RESPONSE, SlaTarget.RESOLUTION}),
+            sla_breached=frozenset({SlaTarget.FIRST_RESPONSE, SlaTarget.RESOLUTION}),
+        )
+    )
+    later = NOW + timedelta(days=30)  # a Wednesday morning, a month on
+    console.agents.touch(ana.id, later)
+
+    saved = reopen(ana, conversation.id, **console.deps(now=later))
+
+    clock, sla = clock_for(console.definition), console.definition.sla
+    assert saved.resolution_due == clock.add(later, sla.resolution)
+    assert saved.sla_warned == {SlaTarget.FIRST_RESPONSE}  # the first response keeps its story
+    assert saved.sla_breached == {SlaTarget.FIRST_RESPONSE}
+    # Warned at 80 % of the new target, counted from the reopening, not from the hand-off.
+    assert saved.sla_next_check == clock.add(later, sla.resolution * sla.warn_at)
+    assert console.get(conversation.id) == saved
+    minute = later + timedelta(minutes=1)
+    console.agents.touch(ana.id, minute)
+    assert check_slas(**console.deps(now=minute)) == SlaRun()
+    assert console.get(conversation.id).assignee == ana.id
+    assert console.events(conversation.id)[-1] == "reopened"
 
 
 def test_only_the_residents_latest_resolved_conversation_reopens(console: Console) -> None:

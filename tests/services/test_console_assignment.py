@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.adapters.memory_console_stores import (
+    InMemoryAgentStore,
+    InMemoryConsoleConversationStore,
+)
 from chalicelib.domain.conversations import ConversationStatus, SlaTarget
 from chalicelib.services.agent_actions import send_agent_reply, snooze
 from chalicelib.services.assign_conversations import (
@@ -18,6 +22,7 @@ from chalicelib.services.assign_conversations import (
 )
 from chalicelib.services.check_slas import SlaRun, check_slas
 from chalicelib.services.console_context import NotFound
+from chalicelib.services.console_ports import InboxView
 from tests.services.conftest import NOW
 from tests.services.console_world import Console
 
@@ -172,15 +177,46 @@ def test_without_anyone_else_the_conversations_wait_in_the_queue(console: Consol
 
 
 def test_agents_who_stopped_polling_are_released(console: Console) -> None:
-    ana = console.agent("Ana", "front_desk", seen=NOW - timedelta(minutes=4))
+    # The console sends a heartbeat every minute, even hidden: 10 minutes of silence is a
+    # closed console, 9 minutes may be a slow network.
+    ana = console.agent("Ana", "front_desk", seen=NOW - timedelta(minutes=10))
     conversation = console.held_by(ana)
-    bruno = console.agent("Bruno", "front_desk", seen=NOW - timedelta(minutes=1))
+    bruno = console.agent("Bruno", "front_desk", seen=NOW - timedelta(minutes=9, seconds=59))
 
     assert release_stale_agents(**console.deps()) == [ana.id]
 
     assert not console.fresh_agent(ana.id).online and console.fresh_agent(bruno.id).online
+    assert console.fresh_agent(ana.id).last_seen_at == NOW - timedelta(minutes=10)
     assert console.get(conversation.id).assignee == bruno.id
     assert release_stale_agents(**console.deps()) == []
+
+
+class _PolledMeanwhile(InMemoryAgentStore):
+    """The agents' table while a console's heartbeat lands between the job's reading of the
+    agents and its writing: whoever is listed is seen again right after."""
+
+    def __init__(self, database, at: datetime) -> None:
+        super().__init__(database)
+        self.at = at
+
+    def list_all(self):
+        listed = super().list_all()
+        for agent in listed:
+            self.touch(agent.id, self.at)
+        return listed
+
+
+def test_an_agent_seen_while_being_released_keeps_working(console: Console) -> None:
+    ana = console.agent("Ana", "front_desk", seen=NOW - timedelta(minutes=15))
+    conversation = console.held_by(ana)
+    console.agent("Bruno", "front_desk")
+    console.agents = _PolledMeanwhile(console.world.database, NOW)
+
+    assert release_stale_agents(**console.deps()) == []
+
+    assert console.fresh_agent(ana.id).online
+    assert console.get(conversation.id).assignee == ana.id
+    assert console.events(conversation.id) == ["assigned"]
 
 
 def test_a_disabled_agent_loses_even_snoozed_conversations(console: Console) -> None:
@@ -298,8 +334,8 @@ def test_a_snooze_that_ends_while_its_agent_is_away_goes_to_the_team(console: Co
 
 
 def test_the_job_sweeps_every_queue_and_releases_absent_agents(console: Console) -> None:
-    later = NOW + timedelta(minutes=5)
-    ana = console.agent("Ana", "front_desk", seen=NOW)  # stopped polling 5 minutes ago
+    later = NOW + timedelta(minutes=10)
+    ana = console.agent("Ana", "front_desk", seen=NOW)  # stopped polling 10 minutes ago
     conversation = console.held_by(ana)
     send_agent_reply(ana, conversation.id, text="Olá", **console.deps())
     fabio = console.agent("Fabio", "finance", seen=later)
@@ -311,3 +347,78 @@ def test_the_job_sweeps_every_queue_and_releases_absent_agents(console: Console)
     assert console.get(waiting.id).assignee == fabio.id
     assert console.get(conversation.id).assignee == bruno.id
     assert not console.fresh_agent(ana.id).online
+
+
+def test_a_resolution_missed_while_snoozed_is_recorded_not_escalated(console: Console) -> None:
+    ana = console.agent("Ana", "public_works")
+    conversation = console.held_by(ana, "public_works")
+    send_agent_reply(ana, conversation.id, text="Aguardo o documento", **console.deps())
+    due = console.get(conversation.id).resolution_due
+    until = due + timedelta(days=2)  # she waits for the resident's document, on purpose
+    snooze(ana, conversation.id, until, **console.deps())
+
+    console.agents.touch(ana.id, due)
+    run = check_slas(**console.deps(now=due))
+
+    assert run == SlaRun(breached=1)
+    saved = console.get(conversation.id)
+    assert saved.status is ConversationStatus.SNOOZED
+    assert (saved.team, saved.assignee) == ("public_works", ana.id)
+    assert saved.sla_breached == {SlaTarget.RESOLUTION}
+    assert saved.sla_next_check == until  # only the snooze's end is left to watch
+    assert console.events(conversation.id)[-1] == "sla_breach"
+    assert console.fresh_agent(ana.id).open_count == 1
+
+
+def test_one_broken_conversation_does_not_stop_the_job(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    bruno = console.agent("Bruno", "front_desk")
+    # Snoozed by an agent since deleted from the agents' table: waking it cannot move a load.
+    ghost = console.waiting("front_desk")
+    broken = console.store(
+        dataclasses.replace(
+            ghost,
+            status=ConversationStatus.SNOOZED,
+            assignee="ghost@town.example",
+            snoozed_until=NOW - timedelta(minutes=5),
+            sla_next_check=NOW - timedelta(minutes=5),
+        )
+    )
+    late = console.waiting("front_desk", at=NOW - timedelta(minutes=13))  # 80 %: 12 minutes
+
+    run = check_slas(**console.deps())
+
+    assert run == SlaRun(warned=1)
+    assert console.get(late.id).sla_warned == {SlaTarget.FIRST_RESPONSE}
+    assert console.get(late.id).assignee == bruno.id  # the queues were still swept
+    assert console.get(broken.id) == broken
+    failures = [r for r in caplog.records if r.getMessage() == "SLA check failed"]
+    assert [getattr(r, "conversation", None) for r in failures] == [broken.id]
+
+
+class _AgentsTableDown(InMemoryAgentStore):
+    def list_all(self):
+        raise RuntimeError("the agents table is throttled")
+
+
+class _FrontDeskQueueDown(InMemoryConsoleConversationStore):
+    def inbox(self, view, key, *, limit=50, cursor=None):
+        if view is InboxView.UNASSIGNED and key == "front_desk":
+            raise RuntimeError("the front desk's queue could not be read")
+        return super().inbox(view, key, limit=limit, cursor=cursor)
+
+
+def test_releasing_agents_and_each_queue_fail_alone(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    fabio = console.agent("Fabio", "finance")
+    waiting = console.waiting("finance")
+    console.agents = _AgentsTableDown(console.world.database)
+    console.conversations = _FrontDeskQueueDown(console.world.database)
+
+    check_slas(**console.deps())
+
+    assert console.get(waiting.id).assignee == fabio.id  # after front_desk, which failed
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert messages == ["releasing stale agents failed", "assigning a queue failed"]

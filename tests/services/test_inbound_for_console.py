@@ -3,10 +3,12 @@ clock, the inbox row's preview and the search index."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.conversations import ConversationStatus
 from chalicelib.domain.replies import reply_from_dict
+from chalicelib.domain.sla import clock_for
 from chalicelib.services.handle_inbound_message import handle_inbound_message
 from tests.services.conftest import NOW, World
 from tests.services.inbound_messages import ResidentPhone
@@ -87,3 +89,41 @@ def test_long_messages_are_shortened_for_the_inbox(world: World) -> None:
 
     _, conversation = world.residents.load("wa:351910000106")
     assert len(conversation.preview) == 120 and conversation.preview.endswith("…")
+
+
+def test_a_resident_writing_wakes_a_snoozed_conversation(world: World) -> None:
+    phone = ResidentPhone("351910000107")
+    _consented(world, phone)
+    _handle(world, phone.tap_row("human"))
+    _, queued = world.residents.load("wa:351910000107")
+    until = NOW + timedelta(days=1)
+    # Ana took it, answered, and put it aside until tomorrow.
+    snoozed = dataclasses.replace(
+        queued,
+        status=ConversationStatus.SNOOZED,
+        assignee="ana@town.example",
+        first_response_at=NOW + timedelta(minutes=1),
+        snoozed_until=until,
+        sla_next_check=until,
+    )
+    world.database.conversations[snoozed.id] = snoozed
+    later = NOW + timedelta(hours=2)
+
+    _handle(world, phone.text("Já tenho o documento", at=later), now=later)
+
+    _, woken = world.residents.load("wa:351910000107")
+    assert woken.id == snoozed.id
+    assert woken.status is ConversationStatus.ASSIGNED and woken.assignee == "ana@town.example"
+    assert woken.snoozed_until is None
+    sla, clock = world.definition.sla, clock_for(world.definition)
+    # Only the resolution's warning is left to watch (80 % of its business time).
+    assert woken.sla_next_check == clock.add(NOW, sla.resolution * sla.warn_at)
+
+
+def test_search_entries_are_kept_as_long_as_messages(world: World) -> None:
+    phone = ResidentPhone("351910000108")
+    _consented(world, phone)
+    _handle(world, phone.text("Há um buraco enorme na rua"))
+
+    [entry] = world.database.search["w:buraco"].values()
+    assert entry.expires_at == datetime(2028, 11, 23, 10, 30, tzinfo=UTC)  # retention: 24 months

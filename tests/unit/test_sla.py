@@ -19,6 +19,7 @@ from chalicelib.domain.sla import (
     due_alerts,
     next_check,
     record_first_response,
+    restart_resolution,
     sla_status,
     start_sla,
     with_alerts,
@@ -225,6 +226,44 @@ def test_start_sla_never_restarts_the_clock() -> None:
     started = handed_off()
     later = dataclasses.replace(started, team="public_works", status=ConversationStatus.ASSIGNED)
     assert start_sla(later, POLICY, CLOCK, local(2026, 11, 26, 10, 0)) is later
+
+
+def test_reopening_restarts_the_resolution_target_only() -> None:
+    answered = record_first_response(handed_off(), POLICY, CLOCK, TUESDAY_10 + minutes(5))
+    resolved = dataclasses.replace(
+        answered,
+        status=ConversationStatus.RESOLVED,
+        sla_warned=frozenset({FIRST, RESOLUTION}),
+        sla_breached=frozenset({RESOLUTION}),
+        sla_next_check=None,
+    )
+    reopened_at = local(2026, 12, 14, 10, 0)  # a Monday, three weeks on
+
+    restarted = restart_resolution(resolved, POLICY, CLOCK, reopened_at)
+
+    # 48 h of open time: Mon 7.5 + Tue–Fri 8.5 each + Sat 4 + Mon 2.5
+    assert restarted.resolution_due == local(2026, 12, 21, 11, 30)
+    assert restarted.resolution_started_at == reopened_at
+    assert restarted.handed_off_at == TUESDAY_10  # reports still count from the hand-off
+    assert restarted.first_response_due == answered.first_response_due
+    assert restarted.sla_warned == {FIRST} and restarted.sla_breached == frozenset()
+    # The warning at 80 % of the new target's business time, counted from the reopening.
+    assert restarted.sla_next_check == local(2026, 12, 18, 14, 24)
+    with_people = dataclasses.replace(restarted, status=ConversationStatus.ASSIGNED)
+    assert due_alerts(with_people, POLICY, CLOCK, reopened_at + minutes(1)) == ()
+    status = sla_status(with_people, POLICY, CLOCK, reopened_at)
+    assert status is not None and (status.target, status.state) == (RESOLUTION, "ok")
+    assert next_check(with_people, POLICY, CLOCK) == local(2026, 12, 18, 14, 24)
+
+
+def test_reopening_what_never_reached_people_starts_the_clock() -> None:
+    never = conversation(status=ConversationStatus.RESOLVED)
+
+    assert restart_resolution(never, POLICY, CLOCK, TUESDAY_10) == start_sla(
+        never, POLICY, CLOCK, TUESDAY_10
+    )
+    unwatched = restart_resolution(handed_off(), None, CLOCK, TUESDAY_10 + minutes(1))
+    assert unwatched.resolution_due is None and unwatched.sla_next_check is None
 
 
 def test_start_sla_without_a_policy_only_marks_the_hand_off() -> None:

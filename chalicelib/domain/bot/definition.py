@@ -251,6 +251,26 @@ class Period:
     amount: int
     unit: str  # days | weeks | months | years
 
+    def after(self, moment: datetime) -> datetime:
+        """The moment the period is over when it starts at `moment`: "1 month" after 31 January
+        is the last day of February, at the same time of day."""
+        if self.unit == "days":
+            return moment + timedelta(days=self.amount)
+        if self.unit == "weeks":
+            return moment + timedelta(weeks=self.amount)
+        if self.unit not in ("months", "years"):
+            raise ValueError(f"unknown period unit {self.unit!r}")
+        months = self.amount * (12 if self.unit == "years" else 1)
+        index = moment.year * 12 + moment.month - 1 + months
+        year, month = divmod(index, 12)
+        month += 1
+        return moment.replace(year=year, month=month, day=min(moment.day, _days_in(year, month)))
+
+
+def _days_in(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Retention:
