@@ -1,10 +1,15 @@
-"""`civicchat agent create|list`: the staff who sign in to the console.
+"""`civicchat agent create|list|disable|enable`: the staff who sign in to the console.
 
 `create` makes the sign-in (a Cognito user in the stage's pool, see infra/agent_directory.py)
 and the agent record the console routes work by (role, teams, capacity). Without `--password`
 it prints a temporary password, once, to hand over: the agent chooses their own at the first
-sign-in. Running it again for the same e-mail updates the record (name, role, teams, capacity)
-and leaves the sign-in alone, unless `--password` sets a new one.
+sign-in. It refuses an e-mail that already has a record (a typo must not overwrite a colleague);
+`create --update` changes only what it is given (name, role, teams, capacity) and leaves the
+sign-in alone, unless `--password` sets a new one.
+
+`disable` takes an agent's access away: the record is disabled (the console refuses their token
+at once), their conversations, snoozed ones too, go back to their teams' queues for the others,
+and their Cognito sign-in is disabled (no new sign-in, no refresh). `enable` gives it back.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,22 +34,23 @@ def add_commands(commands: Any) -> None:
     agent = commands.add_parser("agent", help="staff who sign in to the console")
     actions = agent.add_subparsers(dest="action", required=True)
     create = actions.add_parser(
-        "create", help="create (or update) an agent and their sign-in; prints a first password"
+        "create", help="create an agent and their sign-in; prints a first password"
     )
     create.add_argument("--email", required=True, help="their sign-in, e.g. ana@town.example")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--role", choices=[role.value for role in Role], help="required unless --update"
+    )
     create.add_argument(
         "--team",
         dest="teams",
         action="append",
-        required=True,
-        help="a team id from the municipality's configuration; repeat for several",
+        help="a team id from the municipality's configuration; repeat for several "
+        "(required unless --update, which then replaces the teams)",
     )
     create.add_argument("--name", help="as colleagues know them (default: from the e-mail)")
     create.add_argument(
         "--capacity",
         type=capacity,
-        default=DEFAULT_CAPACITY,
         help=f"open conversations at once (default {DEFAULT_CAPACITY})",
     )
     create.add_argument(
@@ -51,8 +58,21 @@ def add_commands(commands: Any) -> None:
         help="a permanent password instead of a temporary one (demos and tests; it stays in "
         "your shell history)",
     )
+    create.add_argument(
+        "--update",
+        action="store_true",
+        help="change an existing agent: only the options given, the rest stays as it is",
+    )
     listing = actions.add_parser("list", help="list agents: role, teams, presence and load")
-    for parser in (create, listing):
+    disable = actions.add_parser(
+        "disable",
+        help="take an agent's access away: their conversations go back to the queues and "
+        "their sign-in stops working",
+    )
+    enable = actions.add_parser("enable", help="give a disabled agent their access back")
+    for parser in (disable, enable):
+        parser.add_argument("--email", required=True)
+    for parser in (create, listing, disable, enable):
         add_target_arguments(parser)
 
 
@@ -66,11 +86,19 @@ def capacity(text: str) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentTarget:
-    """Where the command acts: the stage's agent records and its user pool."""
+    """Where the command acts: the stage's agent records and conversations, and its user pool."""
 
-    agents: Any  # services.console_ports.AgentStore
+    ports: Any  # services.console_context.ConsolePorts
     directory: Any  # adapters.cognito_directory.CognitoDirectory
-    team_ids: Sequence[str]  # the municipality's teams
+    definition: Any  # domain.bot.definition.MunicipalityDefinition
+
+    @property
+    def agents(self) -> Any:  # services.console_ports.AgentStore
+        return self.ports.agents
+
+    @property
+    def team_ids(self) -> Sequence[str]:
+        return tuple(self.definition.teams)
 
 
 def run(
@@ -88,8 +116,9 @@ def run(
         return 1
     if args.action == "list":
         return _list(target, out)
+    action = {"create": _create, "disable": _disable, "enable": _enable}[args.action]
     try:
-        return _create(args, target, out)
+        return action(args, target, out)
     except DirectoryError as error:
         out(f"civicchat: {error}")
         return 2
@@ -100,33 +129,47 @@ def _create(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], 
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         out(f"civicchat: {args.email!r} is not an e-mail address")
         return 2
-    unknown = [team for team in args.teams if team not in target.team_ids]
+    unknown = [team for team in args.teams or () if team not in target.team_ids]
     if unknown:
         out(
             f"civicchat: no team {', '.join(unknown)} in the municipality's configuration "
             f"(teams: {', '.join(target.team_ids)})"
         )
         return 2
-    teams = tuple(dict.fromkeys(args.teams))
-    name = (args.name or "").strip() or _name_from(email)
-    now = datetime.now(UTC)
+    teams = tuple(dict.fromkeys(args.teams or ()))
+    name = (args.name or "").strip()
     existing = target.agents.get(email)
+    if existing is None and args.update:
+        out(f"civicchat: there is no agent {email} to update: create it without --update")
+        return 2
+    if existing is not None and not args.update:
+        out(
+            f"civicchat: agent {email} already exists; to change it, add --update (only the "
+            "options you give change)"
+        )
+        return 2
     if existing is None:
+        missing = [
+            option for option, given in (("--role", args.role), ("--team", teams)) if not given
+        ]
+        if missing:
+            out(f"civicchat: a new agent needs {' and '.join(missing)}")
+            return 2
         agent = Agent(
             id=email,
-            name=name,
+            name=name or _name_from(email),
             role=Role(args.role),
             teams=teams,
-            capacity=args.capacity,
-            created_at=now,
+            capacity=args.capacity or DEFAULT_CAPACITY,
+            created_at=datetime.now(UTC),
         )
     else:
         agent = replace(
             existing,
-            name=args.name.strip() if args.name else existing.name,
-            role=Role(args.role),
-            teams=teams,
-            capacity=args.capacity,
+            name=name or existing.name,
+            role=Role(args.role) if args.role else existing.role,
+            teams=teams or existing.teams,
+            capacity=args.capacity or existing.capacity,
         )
 
     temporary = None
@@ -142,7 +185,8 @@ def _create(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], 
 
     verb = "updated" if existing else "created"
     out(
-        f"agent {email} {verb}: {agent.role.value}, teams {', '.join(teams)}, capacity {agent.capacity}"
+        f"agent {email} {verb}: {agent.role.value}, teams {', '.join(agent.teams)}, "
+        f"capacity {agent.capacity}"
     )
     if temporary:
         out("")
@@ -154,6 +198,60 @@ def _create(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], 
     else:
         out("their sign-in already exists; the password was not changed")
     return 0
+
+
+def _disable(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], None]) -> int:
+    from chalicelib.services.assign_conversations import redistribute
+
+    agent = _existing(args, target, out)
+    if agent is None:
+        return 1
+    now = datetime.now(UTC)
+    # The record first: from now on the console refuses them and nobody assigns them anything.
+    target.agents.save_profile(replace(agent, disabled=True))
+    if agent.online:
+        target.agents.set_online(agent.id, False, now)
+    returned = redistribute(
+        agent.id,
+        definition=target.definition,
+        ports=target.ports,
+        now=now,
+        new_id=lambda: uuid.uuid4().hex,
+        include_snoozed=True,
+    )
+    out(f"agent {agent.id} disabled: {len(returned)} conversation(s) back in the queues")
+    if target.directory.user_exists(agent.id):
+        target.directory.disable_user(agent.id)
+        out("their sign-in is disabled")
+    else:
+        out("they have no sign-in")
+    return 0
+
+
+def _enable(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], None]) -> int:
+    agent = _existing(args, target, out)
+    if agent is None:
+        return 1
+    target.agents.save_profile(replace(agent, disabled=False))
+    out(f"agent {agent.id} enabled (offline until they choose Available)")
+    if target.directory.user_exists(agent.id):
+        target.directory.enable_user(agent.id)
+        out("their sign-in works again")
+    else:
+        out(
+            "they have no sign-in: run `civicchat agent create --update` with --password, or "
+            "without it for a temporary one"
+        )
+    return 0
+
+
+def _existing(
+    args: argparse.Namespace, target: AgentTarget, out: Callable[[str], None]
+) -> Agent | None:
+    agent = target.agents.get(agent_id_for(args.email))
+    if agent is None:
+        out(f"civicchat: no agent {agent_id_for(args.email)}")
+    return agent
 
 
 def _list(target: AgentTarget, out: Callable[[str], None]) -> int:
@@ -182,8 +280,7 @@ def _temporary_password() -> str:
 def _target(args: argparse.Namespace) -> AgentTarget:
     from chalicelib.adapters.cognito_directory import CognitoDirectory
     from chalicelib.adapters.config_file import load_municipality_file
-    from chalicelib.adapters.dynamodb_console_stores import DynamoDBAgentStore
-    from chalicelib.adapters.dynamodb_models import stage_tables
+    from chalicelib.operator_commands import Target
     from chalicelib.settings import BUNDLED_CONFIG
     from infra.agent_directory import find_agent_directory
 
@@ -194,7 +291,7 @@ def _target(args: argparse.Namespace) -> AgentTarget:
     pool_id, client_id = found
     definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
     return AgentTarget(
-        agents=DynamoDBAgentStore(stage_tables(names, region)),
+        ports=Target(names, region, phone_number_id="").console_ports,
         directory=CognitoDirectory(pool_id, client_id, region=region),
-        team_ids=tuple(definition.teams),
+        definition=definition,
     )

@@ -23,8 +23,11 @@ USER_POOL_CLIENT_ID_VARIABLE = "CIVICCHAT_USER_POOL_CLIENT_ID"
 AGENT_TOKENS_VARIABLE = "CIVICCHAT_AGENT_TOKENS"
 # How the console's ID tokens are checked: "api_gateway" trusts the claims API Gateway's Cognito
 # authorizer verified; "verify" checks the signature here (the local stack and the tests, where
-# Chalice's local server decodes tokens without checking them).
+# Chalice's local server decodes tokens without checking them). Unset, the safe choice is made:
+# "api_gateway" only inside Lambda (behind API Gateway's authorizer), "verify" anywhere else.
 AGENT_TOKEN_MODES = ("api_gateway", "verify")
+# Set by the Lambda runtime in every function: how we know API Gateway stands in front.
+LAMBDA_FUNCTION_VARIABLE = "AWS_LAMBDA_FUNCTION_NAME"
 # The pool API Gateway's Cognito authorizer checks tokens against, read when app.py is imported.
 # `chalice package` renders it into the template, where infra/agent_directory.py replaces it
 # with the stack's own pool; so outside tests it only matters to a hand-made deployment.
@@ -53,7 +56,7 @@ class Settings:
     media_bucket: str | None = None  # see MEDIA_BUCKET_VARIABLE
     user_pool_id: str | None = None  # see USER_POOL_ID_VARIABLE
     user_pool_client_id: str | None = None
-    agent_tokens: str = "api_gateway"  # see AGENT_TOKEN_MODES
+    agent_tokens: str = "verify"  # see AGENT_TOKEN_MODES
 
     @property
     def names(self) -> ResourceNames:
@@ -92,7 +95,9 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _agent_tokens(environ: Mapping[str, str]) -> str:
-    mode = environ.get(AGENT_TOKENS_VARIABLE, "").strip() or AGENT_TOKEN_MODES[0]
+    in_lambda = bool(environ.get(LAMBDA_FUNCTION_VARIABLE, "").strip())
+    default = "api_gateway" if in_lambda else "verify"
+    mode = environ.get(AGENT_TOKENS_VARIABLE, "").strip() or default
     if mode not in AGENT_TOKEN_MODES:
         raise SettingsError(
             f"environment variable {AGENT_TOKENS_VARIABLE} must be one of "

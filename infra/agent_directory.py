@@ -20,6 +20,12 @@ ID_TOKEN_MINUTES = 60
 ACCESS_TOKEN_MINUTES = 60
 REFRESH_TOKEN_HOURS = 12  # one working day: sign in again every morning
 TEMPORARY_PASSWORD_DAYS = 7
+# What the console's public client may read and, through UpdateUserAttributes with an agent's
+# own access token, change: never the e-mail, which decides whose record a token opens.
+# `email_verified` must be readable for ID tokens to carry it (moto includes only readable
+# attributes), and console_auth refuses tokens without it.
+READABLE_ATTRIBUTES = ("email", "email_verified", "name")
+WRITABLE_ATTRIBUTES = ("name",)
 
 Resources = dict[str, dict[str, Any]]
 
@@ -51,6 +57,12 @@ def user_pool_properties(names: ResourceNames) -> dict[str, Any]:
         },
         "MfaConfiguration": "OFF",
         "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "admin_only", "Priority": 1}]},
+        # The e-mail names the agent record (http/console_auth.py): a changed address stays
+        # unverified, and the old one in force, until the new one is confirmed. AWS accepts
+        # this setting only for an auto-verified attribute. (The console client cannot write
+        # the e-mail at all, see WRITABLE_ATTRIBUTES; this guards any other client.)
+        "AutoVerifiedAttributes": ["email"],
+        "UserAttributeUpdateSettings": {"AttributesRequireVerificationBeforeUpdate": ["email"]},
     }
 
 
@@ -64,6 +76,9 @@ def user_pool_client_properties(names: ResourceNames, pool_id: Any) -> dict[str,
         "GenerateSecret": False,
         "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         "PreventUserExistenceErrors": "ENABLED",  # a wrong e-mail reads like a wrong password
+        "ReadAttributes": list(READABLE_ATTRIBUTES),
+        "WriteAttributes": list(WRITABLE_ATTRIBUTES),
+        "EnableTokenRevocation": True,  # signing out revokes the refresh token (RevokeToken)
         "IdTokenValidity": ID_TOKEN_MINUTES,
         "AccessTokenValidity": ACCESS_TOKEN_MINUTES,
         "RefreshTokenValidity": REFRESH_TOKEN_HOURS,

@@ -23,7 +23,21 @@ _BAD_CREDENTIALS = frozenset(
         "ResourceNotFoundException",  # moto: an unknown challenge session
     }
 )
+# Cognito's rate limits (per account and operation): the caller should wait and try again.
+_THROTTLED = frozenset({"TooManyRequestsException", "LimitExceededException"})
+# RevokeToken's answers for a token that is no longer (or never was) a live refresh token of
+# the console: there is nothing left to revoke.
+_NOTHING_TO_REVOKE = frozenset(
+    {"NotAuthorizedException", "UnauthorizedException", "UnsupportedTokenTypeException"}
+)
 NEW_PASSWORD_CHALLENGE = "NEW_PASSWORD_REQUIRED"  # noqa: S105 - a challenge name
+# One retry at most: a person is waiting on the sign-in page (and API Gateway gives up after
+# 29 s), so throttling is reported to them rather than waited out by the SDK.
+_SDK_ATTEMPTS = 2
+
+
+BUSY_MESSAGE = "the sign-in service is busy right now: wait a moment and try again"
+UNAVAILABLE_MESSAGE = "the sign-in service did not answer: try again in a moment"
 
 
 class DirectoryError(Exception):
@@ -40,6 +54,14 @@ class PasswordRejected(DirectoryError):
 
 class UserExists(DirectoryError):
     pass
+
+
+class DirectoryBusy(DirectoryError):
+    """Cognito's rate limit was reached (TooManyRequests, LimitExceeded): try again shortly."""
+
+
+class DirectoryUnavailable(DirectoryError):
+    """Cognito did not answer, or failed on its side."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,9 +98,13 @@ class CognitoDirectory:
     def cognito(self) -> Any:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
             self._client = boto3.client(
-                "cognito-idp", region_name=self.region, endpoint_url=self._endpoint_url
+                "cognito-idp",
+                region_name=self.region,
+                endpoint_url=self._endpoint_url,
+                config=Config(retries={"mode": "standard", "total_max_attempts": _SDK_ATTEMPTS}),
             )
         return self._client
 
@@ -133,6 +159,28 @@ class CognitoDirectory:
             raise SignInRefused("the session has expired: sign in again")
         return outcome
 
+    def revoke(self, refresh_token: str) -> bool:
+        """Sign out: the refresh token (and the access tokens it issued) stops working; True
+        once Cognito says so (revoking twice is no error). False when Cognito refuses the token
+        (not a refresh token of the console). An ID token already handed out stays valid until
+        it expires (an hour at most, see infra/agent_directory.py)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                "revoke_token",
+                SignInRefused("the session has already ended"),
+                Token=refresh_token,
+                ClientId=self.client_id,
+            )
+        except SignInRefused:
+            return False
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in _NOTHING_TO_REVOKE:
+                return False
+            raise
+        return True
+
     # --- accounts (operator) -------------------------------------------------------------------
 
     def create_user(
@@ -175,6 +223,25 @@ class CognitoDirectory:
             Permanent=True,
         )
 
+    def disable_user(self, email: str) -> None:
+        """The sign-in stops working: no new sign-in, no refresh (Cognito refuses both for a
+        disabled user); the console also refuses the agent's current ID token (their record is
+        disabled too, see console_auth)."""
+        self._call(
+            "admin_disable_user",
+            SignInRefused(f"{email} has no sign-in"),
+            UserPoolId=self.pool_id,
+            Username=_username(email),
+        )
+
+    def enable_user(self, email: str) -> None:
+        self._call(
+            "admin_enable_user",
+            SignInRefused(f"{email} has no sign-in"),
+            UserPoolId=self.pool_id,
+            Username=_username(email),
+        )
+
     def user_exists(self, email: str) -> bool:
         try:
             self._call(
@@ -190,16 +257,28 @@ class CognitoDirectory:
     # --- helpers -------------------------------------------------------------------------------
 
     def _call(self, operation: str, refused: DirectoryError, **params: Any) -> Any:
-        from botocore.exceptions import ClientError, ParamValidationError
+        from botocore.exceptions import (
+            ClientError,
+            HTTPClientError,
+            ParamValidationError,
+        )
+        from botocore.exceptions import ConnectionError as SdkConnectionError
 
         try:
             return getattr(self.cognito, operation)(**params)
         except ParamValidationError:
             # Refused by the SDK before sending: a session or token that cannot be one.
             raise refused from None
+        except (SdkConnectionError, HTTPClientError):
+            raise DirectoryUnavailable(UNAVAILABLE_MESSAGE) from None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", "")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code in _THROTTLED:
+                raise DirectoryBusy(BUSY_MESSAGE) from None
+            if code == "InternalErrorException" or status >= 500:
+                raise DirectoryUnavailable(UNAVAILABLE_MESSAGE) from None
             if code == "UsernameExistsException":
                 raise UserExists(str(refused)) from None
             if code == "InvalidPasswordException":

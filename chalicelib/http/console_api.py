@@ -1,16 +1,18 @@
 """The agents' console API, `/console/api`: sign-in, inboxes, conversations, actions, reports.
 
-Sign-in (`/session*`) is open; every other route needs the ID token of a signed-in agent (see
-`console_auth`). Errors are JSON, `{"error": {"code", "message", "field"}}`, mapped from the
-services' ConsoleErrors in one place (`_endpoint`): 400 a malformed request, 401 not signed in,
-403 not allowed, 404 missing or not visible, 409 a conflict, 422 refused by a rule.
+Signing in (`POST /session*`) is open; every other route, signing out included, needs the ID
+token of a signed-in agent (see `console_auth`). Errors are JSON, `{"error": {"code", "message",
+"field"}}`, mapped from the services' ConsoleErrors in one place (`_endpoint`): 400 a malformed
+request, 401 not signed in, 403 not allowed, 404 missing or not visible, 409 a conflict, 422
+refused by a rule, 429 Cognito's rate limit, 503 Cognito or WhatsApp did not answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +25,7 @@ from chalicelib.wiring import container, new_id
 if TYPE_CHECKING:
     from chalicelib.adapters.cognito_directory import NewPasswordRequired, Tokens
     from chalicelib.domain.agents import Agent
+    from chalicelib.services.console_context import ConsolePorts
 
 console_api = Blueprint(__name__)
 
@@ -34,6 +37,8 @@ _JSON = {"Content-Type": "application/json"}
 AGENTS = CognitoUserPoolAuthorizer("agents", provider_arns=[console_user_pool_arn()])
 INBOX_PAGE = 50
 HISTORY_PAGE = 50
+RETRY_AFTER_SECONDS = "5"  # after Cognito's rate limit
+WHATSAPP_UNAVAILABLE = "WhatsApp did not answer, try again"
 
 
 class ConsoleApiError(Exception):
@@ -44,8 +49,12 @@ class ConsoleApiError(Exception):
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
     error: dict[str, Any] = {"code": code, "message": message, "field": field}
-    challenge = {"WWW-Authenticate": 'Bearer realm="civicchat-console"'} if status == 401 else {}
-    return _json({"error": error}, status, challenge)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="civicchat-console"'
+    if status == 429:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return _json({"error": error}, status, headers)
 
 
 def _endpoint(
@@ -58,7 +67,9 @@ def _endpoint(
         @wraps(route)
         def handle(**path: str) -> Response:
             from chalicelib.adapters.cognito_directory import (
+                DirectoryBusy,
                 DirectoryError,
+                DirectoryUnavailable,
                 PasswordRejected,
                 SignInRefused,
             )
@@ -83,6 +94,12 @@ def _endpoint(
                 return _error(401, "unauthorized", str(error))
             except PasswordRejected as error:
                 return _error(400, "invalid", str(error), "new_password")
+            except DirectoryBusy as error:
+                logger.warning("Cognito throttled the console", extra={"reason": str(error)})
+                return _error(429, "too_many_requests", str(error))
+            except DirectoryUnavailable as error:
+                logger.warning("Cognito did not answer", extra={"reason": str(error)})
+                return _error(503, "unavailable", str(error))
             except DirectoryError as error:
                 return _error(400, "invalid", str(error))
             except SettingsError as error:
@@ -152,18 +169,29 @@ def _moment(value: str | None, field: str) -> datetime | None:
         raise ConsoleApiError(
             400, "invalid", f"{field} must be an ISO 8601 time with its offset", field=field
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last representable time
+        raise ConsoleApiError(400, "invalid", f"{field} is out of range", field=field) from None
 
 
 def _day(value: str | None, field: str) -> date:
     if value is None:
         raise ConsoleApiError(400, "missing", f"{field} is required (YYYY-MM-DD)", field=field)
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise ConsoleApiError(
             400, "invalid", f"{field} must be a date, YYYY-MM-DD", field=field
         ) from None
+    # Reports read the local day's span in UTC: both ends must exist (not so near year 1 or 9999).
+    zone = container().definition.zone
+    try:
+        for start in (day, day + timedelta(days=1)):
+            datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        raise ConsoleApiError(400, "invalid", f"{field} is out of range", field=field) from None
+    return day
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -246,6 +274,30 @@ def refresh_session() -> Response:
     refresh_token = _text(_body(), "refresh_token")
     assert refresh_token is not None
     return _json(_tokens_json(container().agent_directory.refresh(refresh_token)))
+
+
+@console_api.route(
+    f"{PREFIX}/session", methods=["DELETE"], content_types=ANY_CONTENT, authorizer=AGENTS
+)
+@_endpoint()
+def sign_out(agent: Agent) -> Response:
+    """The agent leaves: offline first (their assigned conversations go back to the queues, as
+    when they choose Away), then the refresh token is revoked so the session cannot be renewed.
+    A revocation Cognito could not do is reported (`revoked: false`), not an error: the agent is
+    signed out of the console either way, and the browser forgets its tokens."""
+    from chalicelib.adapters.cognito_directory import DirectoryError
+    from chalicelib.http.console_views import agent_json
+    from chalicelib.services.assign_conversations import set_presence
+
+    refresh_token = _text(_body(), "refresh_token", required=False)
+    updated = _act(set_presence, agent, False)
+    revoked = False
+    if refresh_token is not None:
+        try:
+            revoked = container().agent_directory.revoke(refresh_token)
+        except DirectoryError as error:
+            logger.warning("refresh token not revoked", extra={"reason": str(error)})
+    return _json({"agent": agent_json(updated), "revoked": revoked})
 
 
 # --- the agent --------------------------------------------------------------------------------
@@ -395,16 +447,73 @@ def attachment(agent: Agent, conversation_id: str) -> Response:
         raise ConsoleApiError(
             400, "invalid", "data_base64 is not base64", field="data_base64"
         ) from None
-    message = _act(
-        send_agent_attachment,
-        agent,
-        conversation_id,
-        filename=filename,
-        mime_type=mime_type,
-        content=content,
-        caption=_text(body, "caption", required=False),
-    )
+    deps = container()
+    try:
+        message = send_agent_attachment(
+            agent,
+            conversation_id,
+            filename=filename,
+            mime_type=mime_type,
+            content=content,
+            caption=_text(body, "caption", required=False),
+            definition=deps.definition,
+            ports=_reporting_upload_outages(deps.console_ports),
+            now=_now(),
+            new_id=new_id,
+        )
+    except Exception as error:
+        failure = _whatsapp_failure(error)  # if the use case let WhatsApp's own errors through
+        if failure is None:
+            raise
+        raise failure from None
     return _json({"message": message_json(message)}, 201)
+
+
+def _whatsapp_failure(error: BaseException) -> Exception | None:
+    """What to answer for a failed call to WhatsApp: 503 when trying again may work (no answer,
+    a timeout, Meta's temporary or rate-limit errors), 422 when Meta refused the request; None
+    when `error` is not WhatsApp's."""
+    import requests
+
+    from chalicelib.services.console_context import Invalid, Unavailable
+    from chalicelib.services.ports import GraphApiError
+    from chalicelib.whatsapp.errors import classify
+
+    if isinstance(error, requests.RequestException):
+        logger.warning("WhatsApp did not answer", extra={"reason": type(error).__name__})
+        return Unavailable(WHATSAPP_UNAVAILABLE)
+    if isinstance(error, GraphApiError):
+        if classify(error.code, http_status=error.http_status).should_retry:
+            logger.warning("WhatsApp failed for now", extra={"reason": str(error)})
+            return Unavailable(WHATSAPP_UNAVAILABLE)
+        return Invalid(f"WhatsApp refused the file: {error.title}", field="data_base64")
+    return None
+
+
+class _UploadOutages:
+    """Wraps the media uploader so that a temporary failure reaches the agent as 503 "try
+    again", whatever the use case makes of Meta's refusals (it reads every GraphApiError as a
+    refused file)."""
+
+    def __init__(self, uploader: Any) -> None:
+        self._uploader = uploader
+
+    def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
+        from chalicelib.services.console_context import Unavailable
+
+        try:
+            return self._uploader.upload_media(content, mime_type, filename)
+        except Exception as error:
+            failure = _whatsapp_failure(error)
+            if isinstance(failure, Unavailable):
+                raise failure from None
+            raise
+
+
+def _reporting_upload_outages(ports: ConsolePorts) -> ConsolePorts:
+    if ports.media_uploader is None:
+        return ports
+    return dataclasses.replace(ports, media_uploader=_UploadOutages(ports.media_uploader))
 
 
 @console_api.route(
@@ -493,7 +602,14 @@ def tags(agent: Agent, conversation_id: str) -> Response:
     from chalicelib.services.agent_actions import set_tags
 
     body = _body()
-    current = _act(set_tags, agent, conversation_id, _texts(body, "add"), _texts(body, "remove"))
+    try:
+        current = _act(
+            set_tags, agent, conversation_id, _texts(body, "add"), _texts(body, "remove")
+        )
+    except KeyError:  # the store's answer when the resident was erased after being read
+        raise ConsoleApiError(
+            404, "not_found", "the resident of this conversation is not known any more"
+        ) from None
     return _json({"tags": list(current)})
 
 

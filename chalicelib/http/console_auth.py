@@ -6,8 +6,11 @@ the ID token in `Authorization` (the bare token, as API Gateway's Cognito author
 hands us its claims; with CIVICCHAT_AGENT_TOKENS=verify (the local stack, the tests) we check the
 signature ourselves, because Chalice's local server only decodes the token.
 
-The e-mail in the claims names the agent record; an unknown or disabled agent is refused even
-with a valid token (the account may outlive their access).
+The e-mail in the claims names the agent record, so it is trusted only once Cognito has
+verified it (`email_verified`): `civicchat agent create` marks it verified, and an address
+changed afterwards is unverified until confirmed (infra/agent_directory.py also stops the
+console's client from changing it). An unknown or disabled agent is refused even with a valid
+token (the account may outlive their access).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ def current_agent(request: Request, *, now: datetime) -> Agent:
     email = claims.get("email")
     if not isinstance(email, str) or not email.strip():
         raise Unauthorized("sign in with an ID token")
+    verified = claims.get("email_verified")
+    if not (verified is True or verified == "true"):  # API Gateway hands claims over as strings
+        raise Unauthorized("the e-mail of this account is not verified")
     client_id = deps.settings.user_pool_client_id
     if client_id and claims.get("aud") not in (None, client_id):
         raise Unauthorized("this token is not for the console")

@@ -43,6 +43,21 @@ def test_the_pool_admits_only_staff_with_long_passwords() -> None:
     assert pool["MfaConfiguration"] == "OFF"
 
 
+def test_an_agent_cannot_make_their_token_name_someone_else() -> None:
+    # The ID token's e-mail names the agent record: the console's public client may not change
+    # it (UpdateUserAttributes with the agent's own access token), and a change made any other
+    # way stays unverified, the old address in force, until confirmed.
+    client = user_pool_client_properties(ResourceNames("prod"), {"Ref": POOL_RESOURCE_ID})
+    assert client["WriteAttributes"] == ["name"]
+    assert {"email", "email_verified"} <= set(client["ReadAttributes"])  # tokens carry them
+    assert client["EnableTokenRevocation"] is True  # signing out revokes the refresh token
+    pool = user_pool_properties(ResourceNames("prod"))
+    assert pool["UserAttributeUpdateSettings"] == {
+        "AttributesRequireVerificationBeforeUpdate": ["email"]
+    }
+    assert "email" in pool["AutoVerifiedAttributes"]  # AWS requires it for the setting above
+
+
 def test_the_console_client_is_public_and_short_lived() -> None:
     client = user_pool_client_properties(ResourceNames("prod"), {"Ref": POOL_RESOURCE_ID})
     assert client["GenerateSecret"] is False  # a browser page cannot keep a secret
@@ -84,6 +99,7 @@ def test_the_console_authorizer_checks_the_stacks_own_pool(packaged: dict[str, A
     paths = api["Properties"]["DefinitionBody"]["paths"]
     assert paths["/console/api/me"]["get"]["security"] == [{"agents": []}]
     assert "security" not in paths["/console/api/session"]["post"]  # signing in is open
+    assert paths["/console/api/session"]["delete"]["security"] == [{"agents": []}]  # signing out
 
 
 def test_every_function_is_told_the_pool_and_client(packaged: dict[str, Any]) -> None:

@@ -4,8 +4,12 @@ tests rely on (signature against the pool's JWKS, expiry, issuer, audience, toke
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -15,6 +19,8 @@ from joserfc.jwk import OctKey, RSAKey
 
 from chalicelib.adapters.cognito_directory import (
     CognitoDirectory,
+    DirectoryBusy,
+    DirectoryUnavailable,
     NewPasswordRequired,
     PasswordRejected,
     SignInRefused,
@@ -27,6 +33,7 @@ from infra.agent_directory import (
     ID_TOKEN_MINUTES,
     MIN_PASSWORD_LENGTH,
     REFRESH_TOKEN_HOURS,
+    WRITABLE_ATTRIBUTES,
     client_name,
     find_agent_directory,
     pool_name,
@@ -36,6 +43,77 @@ from infra.agent_directory import (
 REGION = "eu-west-1"
 TEMPORARY = "temporary-pass-1"
 CHOSEN = "a-long-chosen-password"
+
+
+class StandIn:
+    """A stand-in for a remote endpoint that answers every POST alike, e.g. Cognito under load
+    (moto never throttles) or WhatsApp having a bad moment. Counts the calls."""
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        calls: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                calls.append(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.calls = calls
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def cognito_error(code: str, status: int = 400) -> StandIn:
+    """Cognito's JSON error answer: `{"__type": code}`."""
+    body = json.dumps({"__type": code, "message": f"{code} (stand-in)"}).encode()
+    return StandIn(status, body, "application/x-amz-json-1.1")
+
+
+@pytest.fixture
+def cognito_answering() -> Iterator[Any]:
+    """`cognito_answering(code, status=400)`: a StandIn answering that Cognito error."""
+    started: list[StandIn] = []
+
+    def start(code: str, status: int = 400) -> StandIn:
+        started.append(cognito_error(code, status))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def teach_moto_revoke_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2 has no RevokeToken (its server answers 500 NotImplemented). Give it one, as AWS
+    documents it: the refresh token of that client stops working; anything else is ignored.
+    Our code then talks to the real SDK and server, only this action is ours."""
+    from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.core.responses import EmptyResult
+
+    def revoke_token(self: CognitoIdpResponse) -> EmptyResult:
+        token, client_id = self._get_param("Token"), self._get_param("ClientId")
+        # An unsigned call, so moto cannot tell the region: find the client's pools, as moto
+        # does for InitiateAuth.
+        backend = self._get_region_agnostic_backend()._find_backend_for_clientid(client_id)
+        for pool in backend.user_pools.values():
+            held = pool.refresh_tokens.get(token)
+            if held is not None and held[0] == client_id:
+                pool.refresh_tokens[token] = None
+        return EmptyResult()
+
+    monkeypatch.setattr(CognitoIdpResponse, "revoke_token", revoke_token, raising=False)
 
 
 @pytest.fixture
@@ -109,6 +187,10 @@ def test_provisioning_is_idempotent_and_follows_the_definition(aws_env: str) -> 
         ID_TOKEN_MINUTES,
         REFRESH_TOKEN_HOURS,
     )
+    assert client["WriteAttributes"] == list(WRITABLE_ATTRIBUTES) == ["name"]
+    assert pool["UserAttributeUpdateSettings"] == {
+        "AttributesRequireVerificationBeforeUpdate": ["email"]
+    }
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -251,3 +333,93 @@ def test_keys_are_fetched_once_and_again_only_for_a_new_key_after_a_while(
     with pytest.raises(TokenRejected):
         verifier.claims(unknown)
     assert len(fetched) == 2
+
+
+# --- the e-mail the console trusts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "create",
+    [{"password": CHOSEN}, {"temporary_password": TEMPORARY}],
+    ids=["permanent", "temporary"],
+)
+def test_a_created_agents_id_token_says_the_e_mail_is_verified(
+    directory: CognitoDirectory, create: dict[str, str]
+) -> None:
+    # console_auth refuses tokens without email_verified: every account `agent create` makes
+    # must carry it, and the console's client must be allowed to read it into the token.
+    directory.create_user("Ana@Town.Example", "Ana", **create)
+    tokens = directory.sign_in("ana@town.example", create.get("password", TEMPORARY))
+    if isinstance(tokens, NewPasswordRequired):
+        tokens = directory.set_new_password("ana@town.example", tokens.session, CHOSEN)
+    assert isinstance(tokens, Tokens)
+
+    claims = verifier_for(directory).claims(tokens.id_token)
+
+    assert claims["email"] == "ana@town.example"
+    assert claims["email_verified"] in (True, "true")
+    assert tokens.refresh_token
+    refreshed = verifier_for(directory).claims(directory.refresh(tokens.refresh_token).id_token)
+    assert refreshed["email_verified"] in (True, "true")
+
+
+# --- signing out and disabling ------------------------------------------------------------------
+
+
+def test_a_revoked_refresh_token_renews_nothing(
+    directory: CognitoDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teach_moto_revoke_token(monkeypatch)
+    directory.create_user("eva@town.example", "Eva", password=CHOSEN)
+    kept, revoked = (directory.sign_in("eva@town.example", CHOSEN) for _ in range(2))
+    assert isinstance(kept, Tokens) and isinstance(revoked, Tokens)
+    assert kept.refresh_token and revoked.refresh_token
+
+    assert directory.revoke(revoked.refresh_token) is True
+
+    with pytest.raises(SignInRefused):
+        directory.refresh(revoked.refresh_token)
+    assert isinstance(directory.refresh(kept.refresh_token), Tokens)  # another session lives on
+
+
+def test_a_disabled_sign_in_is_refused_until_enabled(directory: CognitoDirectory) -> None:
+    directory.create_user("leo@town.example", "Leo", password=CHOSEN)
+
+    directory.disable_user("LEO@town.example")
+    with pytest.raises(SignInRefused, match="wrong e-mail or password"):
+        directory.sign_in("leo@town.example", CHOSEN)
+    directory.enable_user("leo@town.example")
+    assert isinstance(directory.sign_in("leo@town.example", CHOSEN), Tokens)
+    with pytest.raises(SignInRefused):
+        directory.disable_user("nobody@town.example")
+
+
+# --- when Cognito is busy or away ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["TooManyRequestsException", "LimitExceededException"])
+def test_throttling_is_reported_as_busy_after_one_retry(
+    aws_env: str, cognito_answering: Any, code: str
+) -> None:
+    busy = cognito_answering(code)
+    directory = CognitoDirectory("eu-west-1_pool", "client", region=REGION, endpoint_url=busy.url)
+
+    for call in (
+        lambda: directory.sign_in("ana@town.example", CHOSEN),
+        lambda: directory.refresh("a-refresh-token"),
+        lambda: directory.revoke("a-refresh-token"),
+        lambda: directory.create_user("ana@town.example", "Ana", password=CHOSEN),
+    ):
+        with pytest.raises(DirectoryBusy, match="busy"):
+            call()
+    assert len(busy.calls) == 4 * 2  # one retry each: a person is waiting
+
+
+def test_a_failing_or_silent_cognito_is_unavailable(aws_env: str, cognito_answering: Any) -> None:
+    failing = cognito_answering("InternalErrorException", 500)
+    for url in (failing.url, "http://127.0.0.1:9"):  # nothing listens on port 9 (discard)
+        directory = CognitoDirectory("eu-west-1_pool", "client", region=REGION, endpoint_url=url)
+        with pytest.raises(DirectoryUnavailable, match="did not answer"):
+            directory.sign_in("ana@town.example", CHOSEN)
+        with pytest.raises(DirectoryUnavailable):
+            directory.revoke("a-refresh-token")
