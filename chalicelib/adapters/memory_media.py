@@ -41,9 +41,10 @@ class InMemoryMediaArchive:
         with self._lock:
             return self._objects.get(key)
 
-    def url(self, key: str, *, expires_seconds: int = 300) -> str:
-        """Not fetchable: tests only check which object a link names."""
-        return f"memory://{key}"
+    def url(self, key: str, *, expires_seconds: int = 300, download: bool = False) -> str:
+        """Not fetchable: tests only check which object a link names (and whether the browser
+        is told to save it)."""
+        return f"memory://{key}?download" if download else f"memory://{key}"
 
     def keys(self) -> list[str]:
         with self._lock:

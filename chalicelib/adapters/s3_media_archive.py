@@ -68,11 +68,15 @@ class S3MediaArchive:
             content = body.read()
         return content, response.get("ContentType") or "application/octet-stream"
 
-    def url(self, key: str, *, expires_seconds: int = 300) -> str:
+    def url(self, key: str, *, expires_seconds: int = 300, download: bool = False) -> str:
         """A presigned GET, signed locally (no request): whoever holds it may fetch the object
-        until it expires, so keep it short-lived and hand it only to who may see the media."""
+        until it expires, so keep it short-lived and hand it only to who may see the media.
+
+        `download`: S3 answers with `Content-Disposition: attachment`, so the browser saves the
+        file instead of opening it (a resident's HTML or SVG must never run as a page)."""
+        params = {"Bucket": self._bucket, "Key": key}
+        if download:
+            params["ResponseContentDisposition"] = "attachment"
         return self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self._bucket, "Key": key},
-            ExpiresIn=expires_seconds,
+            "get_object", Params=params, ExpiresIn=expires_seconds
         )

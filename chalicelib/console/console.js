@@ -2,16 +2,28 @@
 // (see docs and chalicelib/http/console_api.py) and keeps the ID and refresh tokens in
 // sessionStorage, so closing the tab signs the agent out.
 
-const API = "/console/api";
+// The page names the API's address: deployed, it sits under API Gateway's stage (/api/console/api).
+const API = document.querySelector('meta[name="console-api"]')?.content || "/console/api";
 const LANGUAGES = ["pt", "es", "en", "ar"];
 const RTL = new Set(["ar"]);
 const LOCALES = { pt: "pt-PT", es: "es-ES", en: "en-GB", ar: "ar-u-nu-latn" };
 const POLL_MS = 5000;
 const DETAIL_EVERY = 6; // polls: the open conversation's header (SLA, window) is re-read every 30 s
-const MAX_UPLOAD = 5 * 1024 * 1024;
+// A hidden tab does not poll, but one request a minute keeps the agent "seen": the server sets
+// agents unseen for 3 minutes away and hands their conversations to others.
+const HEARTBEAT_MS = 60_000;
+// Inbound messages carry WhatsApp's time, replies and notes the server's: a resident's message
+// may be stored after a newer reply, so each poll asks again for the last 2 minutes.
+const LATE_MS = 2 * 60_000;
+const STATUS_WATCH_MS = 10 * 60_000; // sent/delivered messages are re-read for read receipts this long
+// Base64 in a JSON body must stay under Lambda's 6 MB request limit.
+const MAX_UPLOAD = 4 * 1024 * 1024;
 const TOKENS_KEY = "civicchat.console.tokens";
 const LANGUAGE_KEY = "civicchat.console.language";
 const SEEN_KEY = "civicchat.console.seen";
+const SHORTCUTS_KEY = "civicchat.console.shortcuts";
+const LEAVING = new Set(["queued", "sending"]);
+const SETTLING = new Set(["sent", "delivered"]);
 const OPEN_STATUSES = new Set(["queued", "assigned", "snoozed"]);
 const TAG = /^[a-z0-9_-]{1,32}$/;
 
@@ -30,7 +42,9 @@ const state = {
   attachment: null,
   quick: { items: [], index: 0, token: null },
   pollTimer: null,
+  heartbeat: null,
   polling: false,
+  shortcuts: true, // single-key shortcuts (WCAG 2.1.4: they can be turned off)
   seen: {},
   mediaCache: new Map(),
   pendingChallenge: null,
@@ -93,6 +107,24 @@ function t(key, vars = {}) {
   return text;
 }
 
+function has(key) {
+  return key in (state.strings[state.lang] || {}) || key in (state.strings.en || {});
+}
+
+function plural(key, count, vars = {}) {
+  // Labels with a number: `key_one`, `key_other` (and Arabic's zero, two, few, many), chosen by
+  // the language's plural rules; `key_other` when the language has no label for the form.
+  let form = "other";
+  try {
+    form = new Intl.PluralRules(locale()).select(count);
+  } catch {
+    /* an old browser: "other" */
+  }
+  const table = state.strings[state.lang] || {};
+  const chosen = `${key}_${form}` in table ? `${key}_${form}` : `${key}_other`;
+  return t(chosen, { count: formatNumber(count), ...vars });
+}
+
 function locale() {
   return LOCALES[state.lang] || "en-GB";
 }
@@ -147,6 +179,19 @@ function unit(value, name) {
   }).format(value);
 }
 
+function durationCount(seconds) {
+  // The number a duration's words agree with ("falta 1 min", "faltam 5 min"); two units
+  // ("1 h 30 min") read as plural.
+  const total = Math.max(0, Math.round(Math.abs(seconds)));
+  if (total < 60) return 1;
+  const minutes = Math.floor(total / 60) % 60;
+  const hours = Math.floor(total / 3600) % 24;
+  const days = Math.floor(total / 86400);
+  if (days > 0) return hours ? 2 : days;
+  if (hours > 0) return minutes ? 2 : hours;
+  return minutes;
+}
+
 function formatDuration(seconds) {
   const total = Math.max(0, Math.round(Math.abs(seconds)));
   if (total < 60) return `< ${unit(1, "minute")}`;
@@ -164,7 +209,9 @@ function formatNumber(value, digits = 0) {
 }
 
 function formatPercent(value) {
-  return value === null || value === undefined ? "—" : `${formatNumber(value, 1)} %`;
+  // The API's percentages are 0–100; each language writes them its own way ("12,5 %", "12.5%").
+  if (value === null || value === undefined) return "—";
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(value / 100);
 }
 
 function isoWithOffset(date) {
@@ -416,25 +463,20 @@ function sessionExpired() {
   return new ApiError(401, "unauthorized", t("session_expired"));
 }
 
+// Codes that say only what kind of refusal it was; the field or the status says more.
+const GENERIC_CODES = new Set(["invalid", "missing", "conflict"]);
+
 function explain(error) {
+  // The server's own messages are English: one is shown only when there is no translation for
+  // the refusal (by its code, e.g. error_no_room, or by its field, e.g. error_field_until).
   if (!(error instanceof ApiError)) return t("error_generic");
   if (error.status === 401) return t("session_expired");
-  const known = {
-    window_closed: "error_window_closed",
-    changed: "error_changed",
-    forbidden: "error_forbidden",
-    not_found: "error_not_found",
-    network: "error_network",
-    capacity: "error_capacity",
-    capacity_reached: "error_capacity",
-  };
-  if (known[error.code]) return t(known[error.code]);
+  if (!GENERIC_CODES.has(error.code) && has(`error_${error.code}`)) return t(`error_${error.code}`);
+  const refused = error.status === 400 || error.status === 422;
+  if (refused && error.field && has(`error_field_${error.field}`)) return t(`error_field_${error.field}`);
   if (error.status === 403) return t("error_forbidden");
   if (error.status === 404) return t("error_not_found");
-  if (error.status === 422 || error.status === 400) {
-    const detail = error.message ? `: ${error.message}` : "";
-    return `${t("error_invalid")}${detail}`;
-  }
+  if (refused) return error.message || t("error_invalid");
   if (error.status === 409) return error.message || t("error_changed");
   return t("error_generic");
 }
@@ -517,7 +559,8 @@ async function submitNewPassword(event) {
     if (!response.ok) {
       const error = await errorFrom(response);
       if (response.status === 401) return showSignIn(t("challenge_expired"));
-      return signInNotice(error.message || t("password_rejected"));
+      // The directory's reasons are English: the rule the page states is what the agent needs.
+      return signInNotice(error.field === "new_password" ? t("password_rejected") : explain(error));
     }
     state.pendingChallenge = null;
     $("new-password").value = "";
@@ -529,8 +572,18 @@ async function submitNewPassword(event) {
   }
 }
 
-function signOut() {
+async function signOut() {
   stopPolling();
+  // The server goes offline for the agent (their conversations return to the queues) and
+  // revokes the refresh token; the browser forgets the tokens whatever it answers.
+  const refreshToken = state.tokens?.refresh_token;
+  if (state.tokens) {
+    try {
+      await rawRequest("/session", { method: "DELETE", body: { refresh_token: refreshToken } });
+    } catch {
+      // offline or already expired: nothing more to do here
+    }
+  }
   clearTokens();
   state.me = null;
   state.open = null;
@@ -614,6 +667,7 @@ function renderPresence() {
   const online = Boolean(state.me?.agent.online);
   const button = $("presence-button");
   button.classList.toggle("is-online", online);
+  button.setAttribute("aria-pressed", String(online));
   $("presence-label").textContent = online ? t("available") : t("away");
   button.title = online ? t("presence_online_hint") : t("presence_away_hint");
   $("presence-hint").textContent = button.title;
@@ -672,13 +726,44 @@ function updateTitle() {
 
 function schedulePoll() {
   clearTimeout(state.pollTimer);
-  if (!state.me || document.hidden) return;
+  if (!state.me) return;
+  if (document.hidden) return startHeartbeat();
   state.pollTimer = setTimeout(poll, POLL_MS);
 }
 
 function stopPolling() {
   clearTimeout(state.pollTimer);
   state.pollTimer = null;
+  stopHeartbeat();
+}
+
+function startHeartbeat() {
+  if (state.heartbeat || !state.me) return;
+  state.heartbeat = setInterval(() => {
+    if (state.me) api("/me").catch(() => {}); // any signed-in request marks the agent seen
+  }, HEARTBEAT_MS);
+}
+
+function stopHeartbeat() {
+  clearInterval(state.heartbeat);
+  state.heartbeat = null;
+}
+
+async function backInView() {
+  // The agent may have been set away while the tab was hidden (by a colleague, or by the
+  // server if the browser held the heartbeat back): say so before they expect new work.
+  const wasOnline = Boolean(state.me?.agent.online);
+  try {
+    const me = await api("/me");
+    if (!state.me) return;
+    state.me.agent = me.agent;
+    state.me.agents = me.agents;
+    renderPresence();
+    if (wasOnline && !me.agent.online) toast(t("presence_lost"), "error");
+  } catch {
+    /* the poll below tries the server again */
+  }
+  poll();
 }
 
 async function poll() {
@@ -698,8 +783,14 @@ async function poll() {
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (document.hidden) stopPolling();
-  else if (state.me) poll();
+  if (!state.me) return;
+  if (document.hidden) {
+    stopPolling();
+    startHeartbeat();
+  } else {
+    stopHeartbeat();
+    backInView();
+  }
 });
 
 // ---------------------------------------------------------------- inbox
@@ -754,7 +845,7 @@ function announceArrivals(rows) {
   const message =
     rows.length === 1
       ? t("new_conversation_one", { name: displayName(rows[0]) })
-      : t("new_conversation_many", { count: formatNumber(rows.length) });
+      : plural("new_conversations", rows.length);
   toast(message, "info");
 }
 
@@ -793,7 +884,16 @@ function renderInbox(arrived = new Set()) {
   if (!state.me) return;
   const rows = rowsToShow();
   const list = $("inbox-items");
+  // Polls redraw the rows: keyboard focus stays on the same conversation (or the same place).
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest(".row") : null;
+  const focusedIndex = focused ? [...list.querySelectorAll(".row")].indexOf(focused) : -1;
   list.replaceChildren(...rows.map((row) => inboxRow(row, arrived.has(row.id))));
+  if (focused) {
+    const again =
+      list.querySelector(`.row[data-id="${CSS.escape(focused.dataset.id)}"]`) ||
+      list.querySelectorAll(".row")[Math.min(focusedIndex, rows.length - 1)];
+    again?.focus({ preventScroll: true });
+  }
   const empty = $("inbox-empty");
   empty.hidden = rows.length > 0 || !(state.inbox.loadedOnce || state.search.items);
   empty.textContent = state.search.items ? t("search_no_results") : t(`empty_${state.view}`);
@@ -847,7 +947,7 @@ function inboxRow(row, isNew) {
 function slaText(sla) {
   const overdue = sla.state === "breached" || sla.seconds_left < 0;
   const time = formatDuration(sla.seconds_left);
-  return overdue ? t("sla_overdue", { time }) : t("sla_left", { time });
+  return overdue ? t("sla_overdue", { time }) : plural("sla_left", durationCount(sla.seconds_left), { time });
 }
 
 function slaBadge(sla, { long = false } = {}) {
@@ -883,10 +983,7 @@ async function runSearch(query) {
     if (request !== state.search.request) return;
     state.search.items = answer.items || [];
     $("search-summary").hidden = false;
-    $("search-summary-text").textContent = t("search_results", {
-      count: formatNumber(state.search.items.length),
-      query,
-    });
+    $("search-summary-text").textContent = plural("search_results", state.search.items.length, { query });
     renderInbox();
   } catch (error) {
     report(error);
@@ -914,7 +1011,18 @@ function closeConversation() {
 }
 
 async function openConversation(id) {
-  state.open = { id, detail: null, messages: new Map(), cursor: null, newest: null, polls: 0, seq: 0 };
+  state.open = {
+    id,
+    detail: null,
+    messages: new Map(),
+    cursor: null,
+    newest: null,
+    polls: 0,
+    seq: 0,
+    nodes: new Map(), // rendered timeline entries by message id (and day), see renderTimeline
+    renderedLang: state.lang,
+    profileLook: null,
+  };
   state.attachment = null;
   setMode("reply");
   $("composer-text").value = "";
@@ -989,44 +1097,66 @@ async function pollConversation() {
   if (!open?.detail) return;
   open.polls += 1;
   const params = new URLSearchParams();
-  if (open.newest) params.set("after", open.newest);
+  // Known messages come back too; they are dropped by id.
+  if (open.newest) params.set("after", new Date(Date.parse(open.newest) - LATE_MS).toISOString());
   try {
     const page = await api(`/conversations/${encodeURIComponent(open.id)}/messages?${params}`);
     if (state.open !== open) return;
-    const before = open.messages.size;
+    const nearBottom = isNearBottom();
     const added = addMessages(page.items || []);
     const changed = added.some((m) => m.direction === "in" || m.type === "event");
-    // Outbound statuses move (queued → sent → delivered → read): re-read the latest few, at
-    // once while something is still leaving, now and then afterwards.
-    await refreshRecentStatuses(open, { leavingOnly: open.polls % 3 !== 0 });
-    if (added.length || open.messages.size !== before) {
-      const nearBottom = isNearBottom();
-      renderTimeline();
+    const inbound = added.filter((m) => m.direction === "in");
+    if (inbound.length) announceInbound(inbound);
+    // Cheap when nothing changed: only new messages are drawn, and statuses that moved.
+    renderTimeline();
+    if (added.length) {
       if (nearBottom) scrollTimeline(true);
       else $("jump-latest").hidden = false;
       markSeen(open.detail.conversation);
     }
+    // Outbound statuses move (queued → sent → delivered → read): re-read the latest few, at
+    // once while something is still leaving, now and then afterwards.
+    await refreshRecentStatuses(open, { leavingOnly: open.polls % 3 !== 0 });
     if (changed || open.polls % DETAIL_EVERY === 0) await refreshDetail();
   } catch {
     /* the next poll tries again */
   }
 }
 
+function announceInbound(messages) {
+  // The timeline is not a live region (a redraw would be read out again): new messages from
+  // the resident are announced once, here.
+  const detail = state.open?.detail;
+  if (!detail) return;
+  const name = detail.resident?.name || displayName(detail.conversation);
+  if (messages.length > 1) return announce(plural("new_messages_from", messages.length, { name }));
+  const text = (messages[0].body || "").replace(/^\[[a-z_]+\]\s*/, "");
+  announce(text ? t("new_message_from", { name, text }) : t("new_message_from_plain", { name }));
+}
+
+function watchedStatus(message, leavingOnly, since) {
+  // Queued or sending: leaving now. Sent or delivered: a read receipt may still come, but only
+  // recent messages are worth asking about again.
+  if (message.direction !== "out") return false;
+  if (LEAVING.has(message.status)) return true;
+  return !leavingOnly && SETTLING.has(message.status) && message._at > since;
+}
+
 async function refreshRecentStatuses(open, { leavingOnly = false } = {}) {
-  const moving = leavingOnly ? ["queued", "sending"] : ["queued", "sending", "sent", "delivered"];
-  const pending = [...open.messages.values()].some(
-    (m) => m.direction === "out" && moving.includes(m.status),
-  );
+  const since = Date.now() - STATUS_WATCH_MS;
+  const pending = [...open.messages.values()].some((m) => watchedStatus(m, leavingOnly, since));
   if (!pending) return;
   const page = await api(`/conversations/${encodeURIComponent(open.id)}/messages`);
   if (state.open !== open) return;
   let moved = false;
   for (const message of page.items || []) {
     const known = open.messages.get(message.id);
-    if (!known || known.status !== message.status) moved = true;
-    message._at = Date.parse(message.created_at);
-    message._seq = known ? known._seq : ++open.seq;
+    if (!known) continue; // new messages are the poll's to add (and announce)
+    if (messageLook(known) === messageLook(message) && known.status === message.status) continue;
+    message._at = known._at;
+    message._seq = known._seq;
     open.messages.set(message.id, message);
+    moved = true;
   }
   if (moved) renderTimeline();
 }
@@ -1092,7 +1222,7 @@ function renderConversation({ keepComposer = false } = {}) {
   renderActions();
   renderWindowState();
   if (!keepComposer) renderTemplates();
-  renderProfile();
+  renderProfileIfChanged();
   renderTimeline();
   $("profile-pane").hidden = false;
 }
@@ -1182,7 +1312,15 @@ function sortedMessages() {
 }
 
 function renderTimeline() {
-  if (!state.open) return;
+  // Each message is drawn once and kept (by id): polls add the new ones and update delivery
+  // statuses in place, so a playing voice note keeps playing, focus stays where it is and
+  // media links are not fetched again. A change of language draws everything anew.
+  const open = state.open;
+  if (!open) return;
+  if (open.renderedLang !== state.lang) {
+    open.nodes = new Map();
+    open.renderedLang = state.lang;
+  }
   const items = [];
   let day = null;
   for (const message of sortedMessages()) {
@@ -1190,13 +1328,55 @@ function renderTimeline() {
     const key = date.toDateString();
     if (key !== day) {
       day = key;
-      items.push(h("li", { class: "day" }, h("span", {}, formatDate(date, { weekday: "long", day: "numeric", month: "long", year: "numeric" }))));
+      items.push(dayNode(open, key, date));
     }
-    items.push(renderMessage(message));
+    items.push(messageNode(open, message));
   }
   if (!items.length) items.push(h("li", { class: "loading-line" }, t("no_messages")));
-  $("timeline-items").replaceChildren(...items);
-  $("timeline-earlier").hidden = !state.open.cursor;
+  placeChildren($("timeline-items"), items);
+  $("timeline-earlier").hidden = !open.cursor;
+}
+
+function dayNode(open, key, date) {
+  const id = `day:${key}`;
+  if (!open.nodes.has(id)) {
+    const label = formatDate(date, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+    open.nodes.set(id, { node: h("li", { class: "day" }, h("span", {}, label)) });
+  }
+  return open.nodes.get(id).node;
+}
+
+function messageLook(message) {
+  // What a message looks like, apart from its delivery status: its file arriving, a failure.
+  return JSON.stringify([message.type, message.body, Boolean(message.media), message.error_title || null]);
+}
+
+function messageNode(open, message) {
+  const look = messageLook(message);
+  const failed = message.status === "failed";
+  const kept = open.nodes.get(message.id);
+  if (kept && kept.look === look && kept.failed === failed) {
+    if (kept.status !== message.status) {
+      kept.node.querySelector(".delivery")?.replaceWith(deliveryStatus(message));
+      kept.status = message.status;
+    }
+    return kept.node;
+  }
+  const node = renderMessage(message);
+  open.nodes.set(message.id, { node, look, failed, status: message.status });
+  return node;
+}
+
+function placeChildren(parent, nodes) {
+  // `nodes` in this order under `parent`, inserting only the new ones: a kept node is never
+  // moved (moving an <audio> out of the page and back would stop it).
+  const wanted = new Set(nodes);
+  for (const child of [...parent.children]) if (!wanted.has(child)) child.remove();
+  let next = parent.firstElementChild;
+  for (const node of nodes) {
+    if (node === next) next = next.nextElementSibling;
+    else parent.insertBefore(node, next);
+  }
 }
 
 function renderMessage(message) {
@@ -1315,16 +1495,15 @@ function mediaElement(message) {
       class: "msg-document",
       href: "#",
       onclick: async (event) => {
+        // Documents are links that save the file (the server signs them "attachment"), so
+        // following one does not leave the console.
         event.preventDefault();
-        const target = window.open("", "_blank");
         try {
-          const url = await mediaUrl(id);
-          if (target) {
-            target.opener = null;
-            target.location = url;
-          } else location.assign(url);
+          const link = h("a", { href: await mediaUrl(id), rel: "noopener noreferrer" });
+          document.body.append(link);
+          link.click();
+          link.remove();
         } catch (error) {
-          target?.close();
           report(error);
         }
       },
@@ -1390,6 +1569,30 @@ function renderEvent(message) {
 
 // ---------------------------------------------------------------- resident panel
 
+function renderProfileIfChanged() {
+  // Polls re-read the conversation every 30 s: the panel is redrawn only when what it shows
+  // changed, so focus on one of its links or buttons is not lost.
+  const open = state.open;
+  const detail = open.detail;
+  const look = JSON.stringify([
+    state.lang,
+    detail.conversation.id,
+    detail.conversation.phone,
+    detail.resident,
+    detail.tickets,
+    detail.reminders,
+    detail.past_conversations,
+  ]);
+  if (open.profileLook === look) return;
+  open.profileLook = look;
+  renderProfile();
+}
+
+function reminderKind(kind) {
+  // The town's reminder kinds the console knows a label for; others as configured.
+  return has(`reminder_kind_${kind}`) ? t(`reminder_kind_${kind}`) : kind.replaceAll("_", " ");
+}
+
 function renderProfile() {
   const detail = state.open.detail;
   const resident = detail.resident || {};
@@ -1440,7 +1643,7 @@ function renderProfile() {
           h(
             "li",
             { class: "card" },
-            h("p", { class: "card-title" }, h("strong", {}, item.kind.replaceAll("_", " ")), " ", h("span", { class: "chip" }, item.state)),
+            h("p", { class: "card-title" }, h("strong", {}, reminderKind(item.kind)), " ", h("span", { class: "chip" }, t(`reminder_state_${item.state}`))),
             h("p", { class: "card-meta" }, `${t("due")} ${formatDay(item.due_date)} · ${item.external_id}`),
           ),
         )
@@ -1555,17 +1758,13 @@ function renderQuickReplies() {
     ),
   );
   list.hidden = false;
-  const area = $("composer-text");
-  area.setAttribute("aria-expanded", "true");
-  area.setAttribute("aria-activedescendant", `quick-${state.quick.index}`);
+  $("composer-text").setAttribute("aria-activedescendant", `quick-${state.quick.index}`);
 }
 
 function closeQuickReplies() {
   state.quick = { items: [], index: 0, token: null };
   $("quick-replies").hidden = true;
-  const area = $("composer-text");
-  area.setAttribute("aria-expanded", "false");
-  area.removeAttribute("aria-activedescendant");
+  $("composer-text").removeAttribute("aria-activedescendant");
 }
 
 function insertQuickReply() {
@@ -1617,7 +1816,7 @@ function onAttach() {
   }
   state.attachment = file;
   $("attachment-chip").hidden = false;
-  $("attachment-name").replaceChildren(icon("clip"), ` ${file.name} (${formatNumber(Math.ceil(file.size / 1024))} KB)`);
+  $("attachment-name").replaceChildren(icon("clip"), ` ${file.name} (${unit(Math.ceil(file.size / 1024), "kilobyte")})`);
   $("composer-text").placeholder = t("caption_placeholder");
 }
 
@@ -1692,7 +1891,7 @@ async function submitComposer(event) {
 
 // ---------------------------------------------------------------- actions
 
-async function act(action, body = undefined, success = "", { mayLeave = false } = {}) {
+async function act(action, body = undefined, success = "", { mayLeave = false, ownButton = null } = {}) {
   const open = state.open;
   if (!open) return null;
   try {
@@ -1706,6 +1905,7 @@ async function act(action, body = undefined, success = "", { mayLeave = false } 
     else if (success) announce(success);
     if (state.search.items) runSearch(state.search.query);
     await refreshDetail({ quietlyGone: mayLeave });
+    if (ownButton && state.open === open) keepFocusAfter($(ownButton));
     await Promise.allSettled([pollConversation(), loadInbox({ quiet: true })]);
     return answer;
   } catch (error) {
@@ -1715,8 +1915,16 @@ async function act(action, body = undefined, success = "", { mayLeave = false } 
   }
 }
 
+function keepFocusAfter(button) {
+  // The action hid its own button (Assign to me, Resolve, Reopen): focus would fall to the
+  // page's start; the conversation's heading is where the agent was.
+  if (!button.hidden) return;
+  const active = document.activeElement;
+  if (active === button || active === document.body || active === null) $("conversation-name").focus();
+}
+
 function takeConversation() {
-  return act("assign", { agent_id: state.me.agent.id }, t("assigned_to_you"));
+  return act("assign", { agent_id: state.me.agent.id }, t("assigned_to_you"), { ownButton: "action-take" });
 }
 
 function assignableAgents(team) {
@@ -1804,7 +2012,13 @@ function snooze(when) {
 
 function resolveConversation() {
   if (!state.open?.detail || !OPEN_STATUSES.has(state.open.detail.conversation.status)) return;
-  return act("resolve", {}, t("resolved_message"));
+  return act("resolve", {}, t("resolved_message"), { ownButton: "action-resolve" });
+}
+
+function confirmResolve() {
+  // A single key must not end a conversation by accident: "e" asks first.
+  if (!state.open?.detail || !OPEN_STATUSES.has(state.open.detail.conversation.status)) return;
+  $("resolve-dialog").showModal();
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -1851,12 +2065,12 @@ function renderReport(data) {
     [
       t("kpi_first_response"),
       totals.first_response_avg_s == null ? "—" : formatDuration(totals.first_response_avg_s),
-      totals.first_response_p90_s == null ? null : t("p90", { value: formatDuration(totals.first_response_p90_s) }),
+      totals.first_response_p90_s == null ? null : p90Text(totals.first_response_p90_s),
     ],
     [
       t("kpi_resolution"),
       totals.resolution_avg_s == null ? "—" : formatDuration(totals.resolution_avg_s),
-      totals.resolution_p90_s == null ? null : t("p90", { value: formatDuration(totals.resolution_p90_s) }),
+      totals.resolution_p90_s == null ? null : p90Text(totals.resolution_p90_s),
     ],
     [
       t("kpi_sla"),
@@ -1866,7 +2080,7 @@ function renderReport(data) {
     [
       t("kpi_csat"),
       totals.csat_avg == null ? "—" : `${formatNumber(totals.csat_avg, 1)} / 5`,
-      t("csat_count", { count: formatNumber(totals.csat_count || 0) }),
+      plural("csat_count", totals.csat_count || 0),
     ],
   ];
   const kpis = h(
@@ -2045,7 +2259,11 @@ function reportTable(title, rows, name) {
 
 function durationPair(average, p90) {
   if (average == null) return "—";
-  return p90 == null ? formatDuration(average) : `${formatDuration(average)} · ${t("p90", { value: formatDuration(p90) })}`;
+  return p90 == null ? formatDuration(average) : `${formatDuration(average)} · ${p90Text(p90)}`;
+}
+
+function p90Text(seconds) {
+  return t("p90", { percent: formatPercent(90), value: formatDuration(seconds) });
 }
 
 function dayTable(days) {
@@ -2131,6 +2349,7 @@ function onGlobalKeydown(event) {
       return;
     }
   }
+  if (!state.shortcuts && event.key.length === 1) return; // single-key shortcuts are off
   if (isTyping(event.target)) return;
   const open = Boolean(state.open?.detail) && state.page === "inbox";
   const handlers = {
@@ -2147,7 +2366,7 @@ function onGlobalKeydown(event) {
     a: () => open && !$("action-take").hidden && takeConversation(),
     t: () => open && !$("action-transfer").hidden && openTransferDialog(),
     s: () => open && !$("action-snooze").hidden && openSnoozeDialog(),
-    e: () => open && !$("action-resolve").hidden && resolveConversation(),
+    e: () => open && !$("action-resolve").hidden && confirmResolve(),
   };
   const handler = handlers[event.key];
   if (handler && state.page === "inbox") {
@@ -2177,6 +2396,19 @@ function onTabKeydown(event) {
   next.focus();
 }
 
+function setShortcuts(on, { remember = true } = {}) {
+  state.shortcuts = on;
+  if (remember) localStorage.setItem(SHORTCUTS_KEY, on ? "on" : "off");
+  $("shortcuts-toggle").checked = on;
+  // Only shortcuts that work are announced.
+  for (const node of document.querySelectorAll("[data-keyshortcuts]")) {
+    if (on) node.setAttribute("aria-keyshortcuts", node.dataset.keyshortcuts);
+    else node.removeAttribute("aria-keyshortcuts");
+  }
+  $("shortcuts-off").hidden = on;
+  document.querySelector('#conversation-placeholder [data-i18n="shortcuts_hint"]').hidden = !on;
+}
+
 function toggleProfile(show) {
   const page = $("inbox-page");
   const visible = show ?? !page.classList.contains("show-profile");
@@ -2189,10 +2421,18 @@ function toggleProfile(show) {
 // ---------------------------------------------------------------- wiring
 
 function wire() {
+  $("skip-link").addEventListener("click", (event) => {
+    // Not a "#main" link: the router would read it as "the inbox, nothing open".
+    event.preventDefault();
+    ($("shell").hidden ? $("signin-page") : $("main")).focus();
+  });
   $("signin-form").addEventListener("submit", submitSignIn);
   $("new-password-form").addEventListener("submit", submitNewPassword);
   $("sign-out-button").addEventListener("click", signOut);
   $("presence-button").addEventListener("click", togglePresence);
+  for (const node of document.querySelectorAll("[aria-keyshortcuts]"))
+    node.dataset.keyshortcuts = node.getAttribute("aria-keyshortcuts");
+  $("shortcuts-toggle").addEventListener("change", () => setShortcuts($("shortcuts-toggle").checked));
   $("shortcuts-button").addEventListener("click", () => {
     $("user-menu").open = false;
     $("shortcuts-dialog").showModal();
@@ -2234,7 +2474,9 @@ function wire() {
   $("action-transfer").addEventListener("click", openTransferDialog);
   $("action-snooze").addEventListener("click", openSnoozeDialog);
   $("action-resolve").addEventListener("click", resolveConversation);
-  $("action-reopen").addEventListener("click", () => act("reopen", {}, t("reopened_message")));
+  $("action-reopen").addEventListener("click", () =>
+    act("reopen", {}, t("reopened_message"), { ownButton: "action-reopen" }),
+  );
   $("timeline-earlier").addEventListener("click", loadEarlier);
   $("timeline").addEventListener("scroll", () => {
     if (isNearBottom()) $("jump-latest").hidden = true;
@@ -2266,6 +2508,11 @@ function wire() {
     $("transfer-dialog").close();
     act("transfer", body, t("transferred_message", { team: teamName(body.team) }), { mayLeave: true });
   });
+  $("resolve-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("resolve-dialog").close();
+    resolveConversation();
+  });
   $("snooze-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("snooze-until").value;
@@ -2295,6 +2542,7 @@ async function boot() {
   fillLanguageSelects();
   setLanguage(initialLanguage(), { remember: false });
   wire();
+  setShortcuts(localStorage.getItem(SHORTCUTS_KEY) !== "off", { remember: false });
   state.tokens = loadTokens();
   if (!state.tokens) return showSignIn();
   try {

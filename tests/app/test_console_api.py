@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -29,6 +30,7 @@ from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.search_terms import name_terms, text_terms
 from chalicelib.domain.sla import clock_for, start_sla
+from chalicelib.domain.tickets import Ticket
 from chalicelib.services.ports import InboundTurn, SearchTerm
 from chalicelib.settings import MEDIA_BUCKET_VARIABLE, get_settings
 from chalicelib.wiring import container
@@ -149,9 +151,11 @@ def seed(
     ago: timedelta = timedelta(minutes=5),
     message_type: str = "text",
     media_key: str | None = None,
+    ticket: str | None = None,
 ) -> Conversation:
     """A resident's conversation handed to `team`'s queue, stored the way the inbound worker
-    stores a turn (resident, conversation, message and search terms in one transaction)."""
+    stores a turn (resident, conversation, message, search terms and the ticket the turn
+    opened, `ticket` its reference, in one transaction)."""
     definition = container().definition
     wa_id = wa_id or f"35191{uuid.uuid4().int % 10**7:07d}"
     at = datetime.now(UTC) - ago
@@ -208,6 +212,19 @@ def seed(
             resident_is_new=True,
             conversation=conversation,
             replies=(),
+            tickets=tuple(
+                Ticket(
+                    reference=reference,
+                    resident_key=key,
+                    conversation_id=conversation_id,
+                    flow="report_problem",
+                    team=team,
+                    description=text,
+                    created_at=at,
+                    updated_at=at,
+                )
+                for reference in ([ticket] if ticket else [])
+            ),
             search_terms=tuple(
                 SearchTerm(term=t, conversation_id=conversation_id, at=at) for t in terms
             ),
@@ -369,7 +386,8 @@ def test_every_route_needs_a_valid_token_of_a_known_agent(
         assert reply.body["error"]["code"] == "unauthorized"
         assert reply.headers["www-authenticate"].startswith("Bearer")
     # The same route with the pool's own signature on the same claims gets through.
-    assert console.call(method, path, {}, token=token_for(harness, moto_key())).status != 401
+    verified = token_for(harness, moto_key(), email_verified=True)
+    assert console.call(method, path, {}, token=verified).status != 401
 
 
 # --- the agent --------------------------------------------------------------------------------
@@ -486,6 +504,96 @@ def test_search_finds_by_phone_and_words_but_never_another_teams(console: Consol
     assert console.as_agent(FINANCE, "GET", "/search").body == {"items": []}
 
 
+def test_search_finds_a_ticket_by_its_reference_however_it_is_typed(console: Console) -> None:
+    harness = console.harness
+    mine = seed(harness, team="finance", ticket="VNR-2026-000123")
+    theirs = seed(harness, team="public_works", ticket="VNR-2026-000124")
+    seed(harness, team="finance", text="Reference VNR 2026 125 is mentioned in words only")
+
+    for typed in ("VNR-2026-000123", "vnr 2026 123", "vnr/2026/000123"):
+        found = console.as_agent(FINANCE, "GET", f"/search?q={typed.replace(' ', '%20')}")
+        assert found.status == 200, found.body
+        assert [r["id"] for r in found.body["items"]] == [mine.id], typed
+    # Another team's ticket is not there for the agent, and is for a supervisor.
+    assert console.as_agent(FINANCE, "GET", "/search?q=VNR-2026-000124").body["items"] == []
+    by_boss = console.as_agent(SUPERVISOR, "GET", "/search?q=VNR-2026-000124").body["items"]
+    assert [r["id"] for r in by_boss] == [theirs.id]
+    # A reference with no ticket finds nothing (it is not looked up as words).
+    assert console.as_agent(SUPERVISOR, "GET", "/search?q=VNR-2026-000125").body["items"] == []
+
+
+def test_an_inbox_is_read_page_by_page_with_its_cursor(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chalicelib.http.console_api.INBOX_PAGE", 2)
+    harness = console.harness
+    console.agents.set_online(FINANCE_2, False, datetime.now(UTC))  # nobody takes them
+    waiting = [
+        seed(harness, team="finance", ago=timedelta(minutes=minutes))
+        for minutes in (50, 40, 30, 20, 10)
+    ]
+
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        query = "/inbox?view=unassigned&team=finance" + (f"&cursor={cursor}" if cursor else "")
+        page = console.as_agent(FINANCE, "GET", query)
+        assert page.status == 200, page.body
+        pages.append([row["id"] for row in page.body["items"]])
+        cursor = page.body["cursor"]
+        if cursor is None:
+            break
+        assert len(pages) < 5, "the cursor never ends"
+
+    assert [len(ids) for ids in pages[:3]] == [2, 2, 1]
+    assert all(ids == [] for ids in pages[3:])
+    seen = [conversation_id for ids in pages for conversation_id in ids]
+    assert sorted(seen) == sorted(c.id for c in waiting)  # each once, none lost
+    assert seen == [c.id for c in waiting]  # longest waiting first (their deadlines too)
+
+    bad = console.as_agent(FINANCE, "GET", "/inbox?view=unassigned&cursor=not-a-cursor")
+    assert (bad.status, bad.body["error"]["field"]) == (422, "cursor")
+
+
+def test_a_history_is_read_backwards_page_by_page_with_its_cursor(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chalicelib.http.console_api.HISTORY_PAGE", 2)
+    conversation = seed(console.harness, team="finance")
+    path = f"/conversations/{conversation.id}/messages"
+    for n in range(4):
+        note = console.as_agent(
+            FINANCE, "POST", f"/conversations/{conversation.id}/notes", {"text": f"note {n}"}
+        )
+        assert note.status == 201, note.body
+
+    pages: list[list[dict[str, Any]]] = []
+    cursor: str | None = None
+    while True:
+        page = console.as_agent(FINANCE, "GET", path + (f"?cursor={cursor}" if cursor else ""))
+        assert page.status == 200, page.body
+        pages.append(page.body["items"])
+        cursor = page.body["cursor"]
+        if cursor is None:
+            break
+        assert len(pages) < 5, "the cursor never ends"
+
+    messages = [m for items in pages for m in items]
+    assert [len(items) for items in pages[:3]] == [2, 2, 1]
+    assert [m["body"] for m in messages] == [
+        "note 3",
+        "note 2",
+        "note 1",
+        "note 0",
+        "I have a question about my water bill payment",
+    ]  # newest first, each once
+    times = [m["created_at"] for m in messages]
+    assert times == sorted(times, reverse=True)
+
+    bad = console.as_agent(FINANCE, "GET", f"{path}?cursor=not-a-cursor")
+    assert (bad.status, bad.body["error"]["field"]) == (422, "cursor")
+
+
 # --- one conversation -------------------------------------------------------------------------
 
 
@@ -553,6 +661,21 @@ def test_another_teams_conversation_does_not_exist_for_an_agent(console: Console
         ("POST", f"/conversations/{works.id}/assign", {"agent_id": FINANCE}),
         ("POST", f"/conversations/{works.id}/transfer", {"team": "finance"}),
         ("POST", f"/conversations/{works.id}/resolve", None),
+        ("POST", f"/conversations/{works.id}/reopen", None),
+        (
+            "POST",
+            f"/conversations/{works.id}/snooze",
+            {"until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        ),
+        (
+            "POST",
+            f"/conversations/{works.id}/attachments",
+            {
+                "filename": "receipt.png",
+                "mime_type": "image/png",
+                "data_base64": base64.b64encode(PNG).decode(),
+            },
+        ),
         ("POST", f"/conversations/{works.id}/tags", {"add": ["x"]}),
         ("GET", f"/conversations/{works.id}/media/nothing", None),
         ("GET", "/conversations/no-such-id", None),
@@ -659,6 +782,52 @@ def test_attachments_and_media_links(console: Console) -> None:
         {"filename": "x.png", "mime_type": "image/png", "data_base64": "%%%"},
     )
     assert (bad.status, bad.body["error"]["field"]) == (400, "data_base64")
+    # 4 MiB at most: base64 in JSON must stay under Lambda's 6 MB request limit.
+    too_big = console.as_agent(
+        FINANCE,
+        "POST",
+        f"{path}/attachments",
+        {
+            "filename": "scan.pdf",
+            "mime_type": "application/pdf",
+            "data_base64": base64.b64encode(b"%" * (4 * 1024 * 1024 + 1)).decode(),
+        },
+    )
+    assert (too_big.status, too_big.body["error"]["field"]) == (422, "data_base64"), too_big.body
+
+
+def test_a_document_link_downloads_and_a_photo_link_shows(console: Console) -> None:
+    """Only images, audio and video open in the browser; anything else (a PDF here; an HTML
+    file a resident sent) comes with Content-Disposition: attachment, never opened as a page."""
+    conversation = seed(console.harness, team="finance")
+    path = f"/conversations/{conversation.id}"
+    links = {}
+    for filename, mime_type, content in [
+        ("receipt.png", "image/png", PNG),
+        ("statement.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n"),
+    ]:
+        sent = console.as_agent(
+            FINANCE,
+            "POST",
+            f"{path}/attachments",
+            {
+                "filename": filename,
+                "mime_type": mime_type,
+                "data_base64": base64.b64encode(content).decode(),
+            },
+        )
+        assert sent.status == 201, sent.body
+        link = console.as_agent(FINANCE, "GET", f"{path}/media/{sent.body['message']['id']}")
+        assert link.status == 200, link.body
+        links[filename] = link.body["url"]
+
+    assert "response-content-disposition=attachment" in links["statement.pdf"]
+    assert "response-content-disposition" not in links["receipt.png"]
+    page = requests.get(links["statement.pdf"], timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Disposition"] == "attachment"
+    photo = requests.get(links["receipt.png"], timeout=10)
+    assert photo.status_code == 200 and "Content-Disposition" not in photo.headers
 
 
 def test_assign_transfer_snooze_resolve_reopen_and_tag(console: Console) -> None:
@@ -672,8 +841,16 @@ def test_assign_transfer_snooze_resolve_reopen_and_tag(console: Console) -> None
         FINANCE_2,
         "assigned",
     )
+    # An agent gives their team's conversations only to their teammates.
     outsider = console.as_agent(FINANCE, "POST", f"{path}/assign", {"agent_id": WORKS})
-    assert outsider.status in (403, 409, 422), outsider.body
+    assert (outsider.status, outsider.body["error"]["code"], outsider.body["error"]["field"]) == (
+        422,
+        "invalid",
+        "agent_id",
+    ), outsider.body
+    assert "not in this conversation's team" in outsider.body["error"]["message"]
+    row = console.as_agent(FINANCE, "GET", path).body["conversation"]
+    assert row["assignee"] == FINANCE_2  # unchanged
 
     past = console.as_agent(FINANCE_2, "POST", f"{path}/snooze", {"until": "2020-01-01T09:00:00Z"})
     assert (past.status, past.body["error"]["field"]) == (422, "until")

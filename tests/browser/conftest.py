@@ -99,7 +99,9 @@ class Console:
         self.contexts: list[Any] = []
         self.errors: list[str] = []  # uncaught script errors of every page
 
-    def open(self, *, viewport: dict[str, int] = DESKTOP) -> Any:
+    def open(self, *, viewport: dict[str, int] = DESKTOP, clock: bool = False) -> Any:
+        """`clock`: Playwright's clock is installed first, so a test can move time on (timers
+        of a minute) or stop it; it runs at the normal pace until then."""
         context = self.browser.new_context(
             viewport=viewport,
             locale="en-GB",
@@ -107,6 +109,8 @@ class Console:
             accept_downloads=True,
         )
         context.set_default_timeout(15_000)
+        if clock:
+            context.clock.install()
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -121,10 +125,26 @@ class Console:
         page.wait_for_selector("#me-name:not(:empty)", state="attached")
         page.wait_for_selector('#inbox-list[aria-busy="false"]', state="attached")
 
-    def signed_in(self, email: str, *, viewport: dict[str, int] = DESKTOP) -> Any:
-        page = self.open(viewport=viewport)
+    def signed_in(
+        self, email: str, *, viewport: dict[str, int] = DESKTOP, clock: bool = False
+    ) -> Any:
+        page = self.open(viewport=viewport, clock=clock)
         self.sign_in(page, email)
         return page
+
+    def api(self, page: Any, method: str, path: str, body: Any = None) -> requests.Response:
+        """/console/api as the page's signed-in agent, from outside the page (as a colleague's
+        console or the server's own jobs would change things)."""
+        token = page.evaluate(
+            "JSON.parse(sessionStorage.getItem('civicchat.console.tokens')).id_token"
+        )
+        return requests.request(
+            method,
+            f"{self.stack.app}/console/api{path}",
+            headers={"Authorization": token},
+            json=body,
+            timeout=15,
+        )
 
     @staticmethod
     def screenshot(page: Any, name: str) -> Path:
@@ -172,13 +192,17 @@ class Resident:
         self.seen = 0
 
     def send(self, **spec: Any) -> list[dict[str, Any]]:
+        self.say(**spec)
+        return self.wait_for_messages()
+
+    def say(self, **spec: Any) -> None:
+        """A message that gets no answer (the conversation is with a person)."""
         answer = requests.post(
             f"{self.stack.simulator}/_sim/residents/{self.wa_id}/messages",
             json={"name": self.name, **spec},
             timeout=10,
         )
         assert answer.status_code == 200, answer.text
-        return self.wait_for_messages()
 
     def wait_for_messages(self, timeout: float = 30) -> list[dict[str, Any]]:
         """The bodies sent to this resident since the last look, once they stop arriving."""
