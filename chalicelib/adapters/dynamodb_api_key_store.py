@@ -15,23 +15,15 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
     API_KEY_NAME_PREFIX,
+    ITEM_CHECK_FAILED,
     ApiKeyModel,
-    StageTables,
-    bound_tables,
+    StageTableStore,
 )
 from chalicelib.domain.api_keys import ApiKey
 from chalicelib.services.api_keys import ApiKeyNameTakenError
 
 
-class DynamoDBApiKeyStore:
-    def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound."""
-        self._given_tables = tables
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
-
+class DynamoDBApiKeyStore(StageTableStore):
     def find(self, key_hash: str) -> ApiKey | None:
         if not key_hash or key_hash.startswith(API_KEY_NAME_PREFIX):
             return None
@@ -97,7 +89,7 @@ class DynamoDBApiKeyStore:
 
 def _condition_failed(error: TransactWriteError) -> bool:
     reasons = error.cancellation_reasons or []
-    return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons)
+    return any(reason is not None and reason.code == ITEM_CHECK_FAILED for reason in reasons)
 
 
 def _name_key(name: str) -> str:

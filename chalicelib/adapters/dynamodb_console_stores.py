@@ -37,12 +37,14 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
     ALL_AGENTS_KEY,
+    CONDITION_FAILED,
+    ITEM_CHECK_FAILED,
     OPEN_MARKER,
     SLA_MARKER,
     TEAM_MEMBERS_PREFIX,
+    TRANSACTION_CANCELLED,
     AgentModel,
-    StageTables,
-    bound_tables,
+    StageTableStore,
     team_members_key,
 )
 from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
@@ -58,22 +60,8 @@ from chalicelib.services.console_ports import (
 )
 from chalicelib.services.ports import ConcurrentUpdateError
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-_TRANSACTION_CANCELLED = "TransactionCanceledException"
-_CHECK_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
 _CONFLICT_RETRIES = 3
-
-
-class _Tables:
-    def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
 
 
 def _is_agent_id(agent_id: str) -> bool:
@@ -87,7 +75,7 @@ def _cancellation_codes(error: TransactWriteError) -> list[str | None]:
 # --- agents -----------------------------------------------------------------------------------
 
 
-class DynamoDBAgentStore(_Tables):
+class DynamoDBAgentStore(StageTableStore):
     def get(self, agent_id: str) -> Agent | None:
         if not _is_agent_id(agent_id):
             return None
@@ -147,8 +135,8 @@ class DynamoDBAgentStore(_Tables):
                 return
             except TransactWriteError as error:
                 codes = _cancellation_codes(error)
-                lost_race = _CHECK_FAILED in codes or _CONFLICT in codes
-                if error.cause_response_code != _TRANSACTION_CANCELLED or not lost_race:
+                lost_race = ITEM_CHECK_FAILED in codes or _CONFLICT in codes
+                if error.cause_response_code != TRANSACTION_CANCELLED or not lost_race:
                     raise
                 if attempt == _CONFLICT_RETRIES:
                     raise ConcurrentUpdateError(
@@ -189,7 +177,7 @@ class DynamoDBAgentStore(_Tables):
                 condition=model.role.exists() & (model.online == True) & unseen,  # noqa: E712
             )
         except UpdateError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 return False
             raise
         return True
@@ -210,7 +198,7 @@ def _update_agent(item: AgentModel, actions: list[Action]) -> bool:
     try:
         item.update(actions=actions, condition=type(item).role.exists())
     except UpdateError as error:
-        if error.cause_response_code == _CONDITION_FAILED:
+        if error.cause_response_code == CONDITION_FAILED:
             return False
         raise
     return True
@@ -219,7 +207,7 @@ def _update_agent(item: AgentModel, actions: list[Action]) -> bool:
 # --- conversations ----------------------------------------------------------------------------
 
 
-class DynamoDBConsoleConversationStore(_Tables):
+class DynamoDBConsoleConversationStore(StageTableStore):
     def get(self, conversation_id: str) -> Conversation | None:
         try:
             item = self._tables.conversations.get(conversation_id, consistent_read=True)
@@ -274,10 +262,10 @@ class DynamoDBConsoleConversationStore(_Tables):
                     pass  # the context manager commits on exit
                 return
             except TransactWriteError as error:
-                if error.cause_response_code != _TRANSACTION_CANCELLED:
+                if error.cause_response_code != TRANSACTION_CANCELLED:
                     raise
                 codes = _cancellation_codes(error)
-                if codes and codes[0] == _CHECK_FAILED:
+                if codes and codes[0] == ITEM_CHECK_FAILED:
                     raise ConcurrentUpdateError(
                         f"conversation {change.conversation.id} (read at version "
                         f"{change.conversation.version}) was saved by someone else"
@@ -286,7 +274,7 @@ class DynamoDBConsoleConversationStore(_Tables):
                 refused = [
                     agent_id
                     for agent_id, code in zip(agent_ids, load_codes, strict=False)
-                    if code == _CHECK_FAILED
+                    if code == ITEM_CHECK_FAILED
                 ]
                 if change.requires_room in refused:
                     raise CapacityReachedError(
@@ -389,7 +377,7 @@ class DynamoDBConsoleConversationStore(_Tables):
                 actions=[model.tags.set(list(tags))], condition=model.resident_key.exists()
             )
         except UpdateError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 raise KeyError(f"no resident {resident_key!r}") from error
             raise
 

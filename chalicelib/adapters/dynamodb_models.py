@@ -924,6 +924,23 @@ def bound_tables() -> StageTables:
     return _default_tables
 
 
+CONDITION_FAILED = "ConditionalCheckFailedException"  # botocore's code for a failed condition
+TRANSACTION_CANCELLED = "TransactionCanceledException"
+ITEM_CHECK_FAILED = "ConditionalCheckFailed"  # a cancelled transaction's reason for one item
+
+
+class StageTableStore:
+    """Base of the DynamoDB stores: the tables given to the constructor (from
+    `stage_tables(...)`) or, when None, the ones `bind_tables` bound, looked up on first use."""
+
+    def __init__(self, tables: StageTables | None = None) -> None:
+        self._given_tables = tables
+
+    @property
+    def _tables(self) -> StageTables:
+        return self._given_tables or bound_tables()
+
+
 def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> StageTables:
     residents = _bind(ResidentModel, names, region, host)
     conversations = _bind(ConversationModel, names, region, host)

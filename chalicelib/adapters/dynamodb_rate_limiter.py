@@ -24,10 +24,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.dynamodb_models import StageTables, bound_tables
+from chalicelib.adapters.dynamodb_models import (
+    CONDITION_FAILED,
+    StageTables,
+    StageTableStore,
+)
 from chalicelib.domain.pacing import MICROS_PER_SECOND, Decision, Rate, decide
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _MAX_WRITES = 2
 _MAX_REMEMBERED_KEYS = 10_000  # forgetting is always safe: it costs one more write, once
 _KEEP_AFTER_TAT_SECONDS = 24 * 3600
@@ -44,17 +47,11 @@ class _Seen:
     busy: bool  # the stored tat was not in the past when we last looked
 
 
-class DynamoDBRateLimiter:
+class DynamoDBRateLimiter(StageTableStore):
     def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
+        super().__init__(tables)
         self._seen: dict[str, _Seen] = {}
         self._lock = threading.Lock()
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
 
     def acquire(self, key: str, rate: Rate, now_us: int, *, max_delay_us: int = 0) -> Decision:
         seen = self._recall(key)
@@ -136,7 +133,7 @@ class DynamoDBRateLimiter:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            if error.response.get("Error", {}).get("Code") != CONDITION_FAILED:
                 raise
             return False, _tat_of(error.response.get("Item"))
         return True, _tat_of(response.get("Attributes"))

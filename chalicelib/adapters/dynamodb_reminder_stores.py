@@ -28,12 +28,15 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
+    CONDITION_FAILED,
+    ITEM_CHECK_FAILED,
+    TRANSACTION_CANCELLED,
     WATERMARK_KEY,
     NotificationModel,
     ObligationModel,
     ReminderModel,
     StageTables,
-    bound_tables,
+    StageTableStore,
 )
 from chalicelib.domain.obligations import (
     Notification,
@@ -52,9 +55,7 @@ from chalicelib.domain.reminder_plan import (
     slot_of,
 )
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _SCHEDULED = ReminderStatus.SCHEDULED.value  # and NotificationStatus.SCHEDULED's
-_TRANSACTION_CANCELLED = "TransactionCanceledException"
 _CONFLICT_RETRIES = 3
 
 
@@ -198,23 +199,12 @@ def _to_notification(item: NotificationModel) -> Notification:
     )
 
 
-class _Tables:
-    def __init__(self, tables: StageTables | None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
-
-
 def _conditional_update(item: Any, actions: list[Action], condition: Condition) -> bool:
     """One UpdateItem; False when the condition failed."""
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:
-        if error.cause_response_code == _CONDITION_FAILED:
+        if error.cause_response_code == CONDITION_FAILED:
             return False
         raise
     return True
@@ -246,7 +236,7 @@ class _Entry:
     optional: bool = False
 
 
-class DynamoDBObligationStore(_Tables):
+class DynamoDBObligationStore(StageTableStore):
     def get(self, external_id: str) -> Obligation | None:
         try:
             item = self._tables.obligations.get(external_id, consistent_read=True)
@@ -319,10 +309,10 @@ class DynamoDBObligationStore(_Tables):
                     pass  # the context manager commits on exit
                 return
             except TransactWriteError as error:
-                if error.cause_response_code != _TRANSACTION_CANCELLED:
+                if error.cause_response_code != TRANSACTION_CANCELLED:
                     raise
                 codes = [reason.code if reason else None for reason in error.cancellation_reasons]
-                failed = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+                failed = {i for i, code in enumerate(codes) if code == ITEM_CHECK_FAILED}
                 if codes and "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
                     conflicts += 1
                     continue
@@ -387,7 +377,7 @@ class DynamoDBObligationStore(_Tables):
 # --- the due index ----------------------------------------------------------------------------
 
 
-class DynamoDBReminderSchedule(_Tables):
+class DynamoDBReminderSchedule(StageTableStore):
     def due_in_slot(self, slot: str) -> list[ScheduledReminder]:
         """The slot's scheduled reminders, by send_at, each a DueReminder carrying its
         obligation."""
@@ -445,7 +435,7 @@ class DynamoDBReminderSchedule(_Tables):
 # --- notifications ----------------------------------------------------------------------------
 
 
-class DynamoDBNotificationStore(_Tables):
+class DynamoDBNotificationStore(StageTableStore):
     def get(self, external_id: str) -> Notification | None:
         try:
             item = self._tables.notifications.get(external_id, consistent_read=True)
@@ -460,7 +450,7 @@ class DynamoDBNotificationStore(_Tables):
                 condition=model.external_id.does_not_exist()
             )
         except PutError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 return False
             raise
         return True

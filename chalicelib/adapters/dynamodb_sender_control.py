@@ -14,22 +14,18 @@ import time
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.dynamodb_models import StageTables, bound_tables
+from chalicelib.adapters.dynamodb_models import StageTables, StageTableStore
 
 REMEMBER_SECONDS = 5.0
 _KEY = "limit_key"
 
 
-class DynamoDBSenderControl:
+class DynamoDBSenderControl(StageTableStore):
     def __init__(self, tables: StageTables | None = None, *, clock: Any = time.monotonic) -> None:
-        self._given_tables = tables
+        super().__init__(tables)
         self._clock = clock
         self._lock = threading.Lock()
         self._running_since: dict[str, float] = {}  # when each number was last seen running
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
 
     def paused_reason(self, phone_number_id: str) -> str | None:
         with self._lock:

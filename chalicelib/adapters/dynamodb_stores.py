@@ -22,10 +22,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
+    CONDITION_FAILED,
+    ITEM_CHECK_FAILED,
     QUEUED_MARKER,
+    TRANSACTION_CANCELLED,
     MessageModel,
-    StageTables,
-    bound_tables,
+    StageTableStore,
 )
 from chalicelib.adapters.store_rules import search_terms_that_fit
 from chalicelib.domain.conversations import Conversation
@@ -33,24 +35,13 @@ from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage,
 from chalicelib.domain.residents import Resident
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-_TRANSACTION_CANCELLED = "TransactionCanceledException"
 # Cancellation reason codes (one per transaction item) that mean "someone else got there first".
-_LOST_RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+_LOST_RACE_REASONS = frozenset({ITEM_CHECK_FAILED, "TransactionConflict"})
 _INBOUND_ITEM = 0  # save_turn puts the inbound message first
 
 
-class DynamoDBResidentStore:
+class DynamoDBResidentStore(StageTableStore):
     """Residents, their conversations and whole inbound turns."""
-
-    def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
 
     def load(self, resident_key: str) -> tuple[Resident | None, Conversation | None]:
         # Consistent reads: the previous turn of this resident may have been saved a moment ago,
@@ -103,7 +94,7 @@ class DynamoDBResidentStore:
             with transaction:
                 pass  # the context manager commits on exit
         except TransactWriteError as error:
-            if error.cause_response_code != _TRANSACTION_CANCELLED:
+            if error.cause_response_code != TRANSACTION_CANCELLED:
                 raise
             duplicate = self._inbound_was_duplicate(error, inbound.message_id)
             if duplicate is None:
@@ -151,7 +142,7 @@ class DynamoDBResidentStore:
         try:
             model(resident_key).update(actions=actions, condition=newer)
         except UpdateError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 return False
             raise
         return True
@@ -161,7 +152,7 @@ class DynamoDBResidentStore:
         try:
             self._tables.conversations.from_conversation(conversation).save()
         except PutError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 raise ConcurrentUpdateError(
                     f"conversation {conversation.id} (read at version {conversation.version}) "
                     "was saved by someone else"
@@ -173,7 +164,7 @@ class DynamoDBResidentStore:
         the resident or conversation. None: cancelled for some other reason."""
         codes = [reason.code if reason else None for reason in error.cancellation_reasons]
         if len(codes) > _INBOUND_ITEM:
-            if codes[_INBOUND_ITEM] == "ConditionalCheckFailed":
+            if codes[_INBOUND_ITEM] == ITEM_CHECK_FAILED:
                 return True
             if any(code in _LOST_RACE_REASONS for code in codes):
                 return False
@@ -187,17 +178,8 @@ class DynamoDBResidentStore:
         return True
 
 
-class DynamoDBMessageStore:
+class DynamoDBMessageStore(StageTableStore):
     """Stored messages in both directions and their delivery statuses."""
-
-    def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
-
-    @property
-    def _tables(self) -> StageTables:
-        return self._given_tables or bound_tables()
 
     @property
     def _model(self) -> type[MessageModel]:
@@ -228,7 +210,7 @@ class DynamoDBMessageStore:
                     condition=self._model.message_id.does_not_exist()
                 )
             except PutError as error:
-                if error.cause_response_code != _CONDITION_FAILED:
+                if error.cause_response_code != CONDITION_FAILED:
                     raise
 
     def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
@@ -414,7 +396,7 @@ class DynamoDBMessageStore:
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if error.cause_response_code == CONDITION_FAILED:
                 return None
             raise
         return item

@@ -12,23 +12,17 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.adapters.dynamodb_models import (
     SEQUENCE_KEY_PREFIX,
-    StageTables,
+    StageTableStore,
     TicketModel,
-    bound_tables,
     sequence_key,
 )
 from chalicelib.domain.tickets import Ticket
 
 
-class DynamoDBTicketStore:
-    def __init__(self, tables: StageTables | None = None) -> None:
-        """`tables` from `stage_tables(...)`; None: the ones `bind_tables` bound, looked up on
-        first use."""
-        self._given_tables = tables
-
+class DynamoDBTicketStore(StageTableStore):
     @property
     def _model(self) -> type[TicketModel]:
-        return (self._given_tables or bound_tables()).tickets
+        return self._tables.tickets
 
     def get(self, reference: str) -> Ticket | None:
         if reference.startswith(SEQUENCE_KEY_PREFIX):

@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.memory_stores import InMemoryDatabase
+from chalicelib.adapters.memory_stores import InMemoryDatabase, copies_of
 from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
@@ -91,13 +91,7 @@ class InMemoryAgentStore:
             return copy.deepcopy(self.database.agents.get(agent_id))
 
     def get_many(self, agent_ids: Sequence[str]) -> list[Agent]:
-        agents = self.database.agents
-        with self.database.lock:
-            return [
-                copy.deepcopy(agents[agent_id])
-                for agent_id in dict.fromkeys(agent_ids)
-                if agent_id in agents
-            ]
+        return copies_of(self.database.agents, agent_ids, self.database.lock)
 
     def save_profile(self, agent: Agent) -> None:
         with self.database.lock:
@@ -158,13 +152,7 @@ class InMemoryConsoleConversationStore:
             return copy.deepcopy(self.database.conversations.get(conversation_id))
 
     def get_many(self, conversation_ids: Sequence[str]) -> list[Conversation]:
-        conversations = self.database.conversations
-        with self.database.lock:
-            return [
-                copy.deepcopy(conversations[conversation_id])
-                for conversation_id in dict.fromkeys(conversation_ids)
-                if conversation_id in conversations
-            ]
+        return copies_of(self.database.conversations, conversation_ids, self.database.lock)
 
     def apply(self, change: ConversationChange) -> None:
         db = self.database

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.adapters.store_rules import search_terms_that_fit
 from chalicelib.domain.agents import Agent
@@ -144,6 +144,16 @@ class InMemoryResidentStore:
             )
 
 
+_Item = TypeVar("_Item")
+
+
+def copies_of(table: Mapping[str, _Item], keys: Sequence[str], lock: Any) -> list[_Item]:
+    """Deep copies of the items stored under `keys`, once each, in the order asked; unknown
+    keys are left out (as BatchGetItem does)."""
+    with lock:
+        return [copy.deepcopy(table[key]) for key in dict.fromkeys(keys) if key in table]
+
+
 class InMemoryMessageStore:
     def __init__(self, database: InMemoryDatabase | None = None) -> None:
         self.database = database or InMemoryDatabase()
@@ -153,13 +163,7 @@ class InMemoryMessageStore:
             return copy.deepcopy(self.database.messages.get(message_id))
 
     def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
-        messages = self.database.messages
-        with self.database.lock:
-            return [
-                copy.deepcopy(messages[message_id])
-                for message_id in dict.fromkeys(message_ids)
-                if message_id in messages
-            ]
+        return copies_of(self.database.messages, message_ids, self.database.lock)
 
     def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
         with self.database.lock:
