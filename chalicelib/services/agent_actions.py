@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.domain.agents import Agent, agent_id_for
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
-from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
+from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.replies import MediaReply, Reply, TemplateReply, TextReply, reply_summary
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.service_window import REOPEN_TEMPLATE
@@ -40,6 +40,7 @@ from chalicelib.services.console_context import (
     NotFound,
     Unavailable,
     apply_change,
+    internal_message,
     iso,
     timeline_event,
     visible_conversation,
@@ -299,18 +300,7 @@ def add_note(
 def _note(
     actor: Agent, conversation: Conversation, text: str, now: datetime, new_id: Callable[[], str]
 ) -> StoredMessage:
-    return StoredMessage(
-        id=new_id(),
-        direction=Direction.NOTE,
-        resident_key=conversation.resident_key,
-        conversation_id=conversation.id,
-        message_type="note",
-        body=text,
-        created_at=now,
-        status=DeliveryStatus.RECEIVED,
-        status_at=now,
-        sent_by=actor.id,
-    )
+    return internal_message(conversation, "note", text, by=actor.id, now=now, new_id=new_id)
 
 
 def _add_events(

@@ -122,15 +122,31 @@ def timeline_event(
     new_id: Callable[[], str],
     **details: Any,
 ) -> StoredMessage:
-    """A timeline entry (Direction.NOTE, type "event"), stored with the conversation, never sent."""
+    """A timeline entry (type "event"), stored with the conversation, never sent."""
+    return internal_message(
+        conversation, "event", summary, by=by, now=now, new_id=new_id, event=name, **details
+    )
+
+
+def internal_message(
+    conversation: Conversation,
+    message_type: str,
+    body: str,
+    *,
+    by: str,
+    now: datetime,
+    new_id: Callable[[], str],
+    **payload: Any,
+) -> StoredMessage:
+    """A note or timeline entry (Direction.NOTE) in the conversation's thread, never sent."""
     return StoredMessage(
         id=new_id(),
         direction=Direction.NOTE,
         resident_key=conversation.resident_key,
         conversation_id=conversation.id,
-        message_type="event",
-        body=summary,
-        payload={"event": name, **details},
+        message_type=message_type,
+        body=body,
+        payload=payload,
         created_at=now,
         status=DeliveryStatus.RECEIVED,
         status_at=now,
