@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own boto3, so it lives in a venv of its own: tests/infra runs it on the template.
+CHECKOV_VENV := $(VENV)/tools/checkov
+CHECKOV_VERSION := 3.3.30
+STAGE ?= prod
 
-.PHONY: install chromium run test lint format bench bench-outbound bench-reminders clean
+.PHONY: install chromium run test deploy destroy lint format bench bench-outbound bench-reminders clean
 
 install: $(STAMP)
 
@@ -12,10 +16,19 @@ $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@test -x $(CHECKOV_VENV)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(CHECKOV_VENV)
+	@$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python 'checkov==$(CHECKOV_VERSION)'
 	@touch $(STAMP)
 
 run: install
 	$(BIN)/civicchat run
+
+# Into the AWS account of your standard credentials (AWS_PROFILE, AWS_REGION); see README.
+deploy: install
+	$(BIN)/civicchat deploy --stage $(STAGE)
+
+destroy: install
+	$(BIN)/civicchat destroy --stage $(STAGE)
 
 # The browser tests (tests/browser) drive Debian's chromium, never a browser Playwright downloads.
 chromium:

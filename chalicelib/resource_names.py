@@ -50,3 +50,26 @@ class ResourceNames:
     @property
     def stack(self) -> str:
         return self.prefix
+
+    def schedule_rule(self, function_name: str) -> str:
+        """The EventBridge rule that runs a scheduled function (e.g. `check_slas`)."""
+        return f"{self.prefix}-{function_name}"
+
+    @property
+    def secrets_path(self) -> str:
+        """SSM Parameter Store path of the stage's secrets (SecureString parameters under it,
+        see SECRET_PARAMETERS): written by `civicchat deploy`, read by the functions."""
+        return f"/{self.prefix}/"
+
+    def secret_parameter(self, key: str) -> str:
+        return f"{self.secrets_path}{SECRET_PARAMETERS[key]}"
+
+
+# Settings field → parameter name under ResourceNames.secrets_path. The phone number id is not
+# secret, but travels with the token it belongs to.
+SECRET_PARAMETERS = {
+    "whatsapp_access_token": "whatsapp/access-token",
+    "whatsapp_app_secret": "whatsapp/app-secret",
+    "whatsapp_verify_token": "whatsapp/verify-token",
+    "whatsapp_phone_number_id": "whatsapp/phone-number-id",
+}

@@ -21,6 +21,11 @@ MEDIA_BUCKET_VARIABLE = "CIVICCHAT_MEDIA_BUCKET"
 USER_POOL_ID_VARIABLE = "CIVICCHAT_USER_POOL_ID"
 USER_POOL_CLIENT_ID_VARIABLE = "CIVICCHAT_USER_POOL_CLIENT_ID"
 AGENT_TOKENS_VARIABLE = "CIVICCHAT_AGENT_TOKENS"
+# Where the WhatsApp secrets are when they are not in the environment: an SSM Parameter Store
+# path (ResourceNames.secrets_path), set by the deployment. Its companion CIVICCHAT_SECRETS_VERSION
+# changes when `civicchat deploy` writes new secrets, so every function starts afresh with them.
+SECRETS_PATH_VARIABLE = "CIVICCHAT_SECRETS_PATH"
+SECRETS_VERSION_VARIABLE = "CIVICCHAT_SECRETS_VERSION"
 # How the console's ID tokens are checked: "api_gateway" trusts the claims API Gateway's Cognito
 # authorizer verified; "verify" checks the signature here (the local stack and the tests, where
 # Chalice's local server decodes tokens without checking them). Unset, the safe choice is made:

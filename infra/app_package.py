@@ -93,6 +93,10 @@ def patch_template(template: dict[str, Any], names: ResourceNames) -> dict[str, 
             variables = environment.setdefault("Variables", {})
             variables[MEDIA_BUCKET_VARIABLE] = {"Ref": MEDIA_BUCKET_RESOURCE_ID}
         for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "Schedule":
+                # Named as the local stack names it (rather than a generated name).
+                handler = resource["Properties"]["Handler"].rsplit(".", 1)[-1]
+                event["Properties"]["Name"] = names.schedule_rule(handler)
             if event.get("Type") != "SQS":
                 continue
             properties = event["Properties"]

@@ -43,7 +43,7 @@ class AwsEmulator:
         events = boto3.client("events", endpoint_url=self.endpoint, region_name=region)
         for rule_name, expression in schedules:
             events.put_rule(
-                Name=f"{names.prefix}-{rule_name}", ScheduleExpression=expression, State="ENABLED"
+                Name=names.schedule_rule(rule_name), ScheduleExpression=expression, State="ENABLED"
             )
 
     def agent_directory(self, names: ResourceNames, region: str) -> tuple[str, str]:
