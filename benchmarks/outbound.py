@@ -117,7 +117,7 @@ def run_scenario(
             payload=reply_to_dict(
                 TemplateReply(
                     name="document_ready",
-                    language="pt",
+                    language="pt_PT",
                     body_params=("Maria", "Cartão de residente", "Balcão único"),
                 )
             ),
@@ -205,7 +205,7 @@ def run_lean_scenario(
         access_token=token,
         app_secret=uuid.uuid4().hex,
         phone_number_id="100000000000001",
-        templates={"document_ready": ["pt"]},
+        templates={"document_ready": ["pt_PT"]},
         max_mps=CAP,
     )
     simulator.start()
@@ -230,13 +230,13 @@ def run_lean_scenario(
         phone_number_id="100000000000001",
         number_rate=number_rate(CAP),
         pair_rate=pair_rate(),
-        reopen_template_languages=None,
+        reopen_template_codes=None,
         default_language="pt",
     )
     clock = Clock(now=lambda: datetime.now(UTC), sleep=time.sleep, jitter=random.random)
     now = datetime.now(UTC)
     template = reply_to_dict(
-        TemplateReply(name="document_ready", language="pt", body_params=("a", "b", "c"))
+        TemplateReply(name="document_ready", language="pt_PT", body_params=("a", "b", "c"))
     )
     ids = [f"lean-{i:05d}" for i in range(count)]
     messages.add_outbound(

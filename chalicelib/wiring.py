@@ -180,16 +180,15 @@ class Container:
     @cached_property
     def sending_policy(self) -> SendingPolicy:
         from chalicelib.domain.pacing import number_rate, pair_rate
-        from chalicelib.domain.service_window import REOPEN_TEMPLATE
+        from chalicelib.domain.service_window import reopen_template_codes
         from chalicelib.services.send_queued_message import SendingPolicy
 
         definition = self.definition
-        reopen = definition.templates.get(REOPEN_TEMPLATE)
         return SendingPolicy(
             phone_number_id=self.settings.whatsapp_phone_number_id,
             number_rate=number_rate(self.settings.whatsapp_max_mps),
             pair_rate=pair_rate(),
-            reopen_template_languages=tuple(reopen.languages) if reopen else None,
+            reopen_template_codes=reopen_template_codes(definition),
             default_language=definition.default_language,
         )
 

@@ -259,7 +259,8 @@ def template_for(
     language: str,
     values: Mapping[str, str],
 ) -> TemplateReply:
-    """The approved template with its body parameters in the configured order.
+    """The approved template with its body parameters in the configured order, to be sent
+    under the code Meta knows `language` by (`pt_PT` for `pt`).
 
     Raises MissingParameterError naming the first parameter missing (or blank: WhatsApp
     refuses empty parameters) and TemplateNotApprovedError when the template is not approved
@@ -273,7 +274,11 @@ def template_for(
         if value is None or not str(value).strip():
             raise MissingParameterError(name)
         params.append(str(value))
-    return TemplateReply(name=template_name, language=language, body_params=tuple(params))
+    return TemplateReply(
+        name=template_name,
+        language=definition.template_language_code(language),
+        body_params=tuple(params),
+    )
 
 
 def reminder_template(definition: MunicipalityDefinition, obligation: Obligation) -> TemplateReply:

@@ -249,7 +249,9 @@ def _template_reply(
     expected = _parameter_count(definition, name)
     if expected is not None and len(values) != expected:
         raise Invalid(f"{name!r} takes {expected} parameters", field="params")
-    return TemplateReply(name=name, language=language, body_params=values)
+    return TemplateReply(
+        name=name, language=definition.template_language_code(language), body_params=values
+    )
 
 
 def _parameter_count(definition: MunicipalityDefinition, name: str) -> int | None:

@@ -22,7 +22,7 @@ so a resident never receives the menu before the welcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,7 +81,8 @@ class SendingPolicy:
     phone_number_id: str
     number_rate: Rate
     pair_rate: Rate
-    reopen_template_languages: tuple[str, ...] | None
+    # the re-open template's languages, each with its code at Meta (fit_to_window)
+    reopen_template_codes: Mapping[str, str] | None
     default_language: str
 
 
@@ -171,7 +172,7 @@ def _send_claimed(
         requested,
         is_open=is_open,
         language=language,
-        reopen_template_languages=policy.reopen_template_languages,
+        reopen_template_codes=policy.reopen_template_codes,
     )
     if decision.reply is None:
         _fail(messages, message_id, 131047, decision.note or "", clock, report, log_extra)

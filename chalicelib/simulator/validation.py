@@ -47,9 +47,9 @@ _MEDIA_ID = re.compile(r"[0-9]{1,30}")
 
 
 class TemplateCatalog:
-    """Approved templates: name → language codes. A requested code matches an approved one
-    exactly, or when one of them is the other's bare language (`pt` ↔ `pt_PT`); two different
-    regional variants (`en_GB`, `en_US`) do not match."""
+    """Approved templates: name → language codes. As at Meta, a send must carry exactly a code
+    the template is approved under: `pt` is not `pt_PT` (Meta has no bare `pt`), `en` is not
+    `en_US`, and two regional variants (`en_GB`, `en_US`) are different translations."""
 
     def __init__(self, approved: Mapping[str, Collection[str]]) -> None:
         self._approved = {name: frozenset(codes) for name, codes in approved.items()}
@@ -58,15 +58,7 @@ class TemplateCatalog:
         return {name: sorted(codes) for name, codes in self._approved.items()}
 
     def is_approved(self, name: str, language_code: str) -> bool:
-        return any(_languages_match(language_code, code) for code in self._approved.get(name, ()))
-
-
-def _languages_match(requested: str, approved: str) -> bool:
-    if requested == approved:
-        return True
-    requested_base = requested.split("_", 1)[0]
-    approved_base = approved.split("_", 1)[0]
-    return requested == approved_base or approved == requested_base
+        return language_code in self._approved.get(name, ())
 
 
 @dataclass(frozen=True, slots=True)

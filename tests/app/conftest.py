@@ -119,7 +119,7 @@ def harness(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         access_token=ACCESS_TOKEN,
         app_secret=APP_SECRET,
         phone_number_id=PHONE_NUMBER_ID,
-        templates={"reopen_conversation": ["pt", "es", "en", "ar"]},
+        templates={"reopen_conversation": ["pt_PT", "es", "en", "ar"]},
     )
     simulator.start()
     env = {

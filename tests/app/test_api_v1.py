@@ -448,7 +448,7 @@ def test_hundreds_of_rows_in_one_upload_with_few_requests_per_row(api: ApiClient
 
 
 def test_a_notification_is_queued_now_inside_the_send_window(api: ApiClient) -> None:
-    api.harness.simulator.templates = {"document_ready": ["pt", "es", "en", "ar"]}
+    api.harness.simulator.templates = {"document_ready": ["pt_PT", "es", "en", "ar"]}
 
     reply = api.call("POST", "/api/v1/notifications", document_ready("N-NOW"))
 
@@ -540,7 +540,7 @@ def test_an_unknown_notification_is_a_404(api: ApiClient) -> None:
 def test_a_reminder_reports_what_the_sender_did(api: ApiClient) -> None:
     from chalicelib.services.run_reminders import run_reminders
 
-    api.harness.simulator.templates = {"licence_renewal": ["pt", "es", "en", "ar"]}
+    api.harness.simulator.templates = {"licence_renewal": ["pt_PT", "es", "en", "ar"]}
     # Due in five weeks: the six-week reminder is late, so it goes out at the next run.
     api.put_obligation("LIC-SEND", licence(due="2026-12-28"))
     deps = container()

@@ -44,7 +44,7 @@ def run_job(harness: AppHarness, monkeypatch: pytest.MonkeyPatch, at: str) -> di
 def test_due_reminders_reach_the_simulator_once_in_their_language(
     harness: AppHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    harness.simulator.templates = {"licence_renewal": ["pt", "es", "en", "ar"]}
+    harness.simulator.templates = {"licence_renewal": ["pt_PT", "es", "en", "ar"]}
     register("LIC-A", "351918000001", "pt")
     register("LIC-B", "351918000002", "ar")
 
@@ -60,7 +60,7 @@ def test_due_reminders_reach_the_simulator_once_in_their_language(
         for m in harness.simulator.outbox()
     )
     assert sent == [
-        ("351918000001", "licence_renewal", "pt"),
+        ("351918000001", "licence_renewal", "pt_PT"),  # approved at Meta as pt_PT
         ("351918000002", "licence_renewal", "ar"),
     ]
     first = next(m for m in harness.simulator.outbox() if m["to"] == "351918000001")

@@ -27,7 +27,7 @@ PHONE_NUMBER_ID = "106540352242922"
 DISPLAY_NUMBER = "15550001234"
 RESIDENT = "351912345678"
 STRANGER = "351900000009"  # never wrote: outside the 24 h window
-TEMPLATES = {"hello_world": ["en_US"], "aviso_recolha": ["pt_PT"], "lembrete": ["pt"]}
+TEMPLATES = {"hello_world": ["en_US"], "aviso_recolha": ["pt_PT"], "lembrete": ["es"]}
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\r\n--not-a-boundary\r\n\xff\xd9"
 DAY = 24 * 60 * 60
 
@@ -682,9 +682,11 @@ def test_bodies_exactly_at_every_limit_are_accepted(sim: GraphApiSimulator) -> N
     [
         ("hello_world", "en_US", True),
         ("aviso_recolha", "pt_PT", True),
-        ("aviso_recolha", "pt", True),  # bare language matches the approved pt_PT
-        ("lembrete", "pt_PT", True),  # pt_PT matches the approved bare pt
-        ("hello_world", "en_GB", False),  # a different regional variant does not
+        ("aviso_recolha", "pt", False),  # Meta has no bare pt: only the approved code counts
+        ("lembrete", "es", True),
+        ("lembrete", "es_ES", False),  # a regional variant is another translation
+        ("hello_world", "en", False),  # and so is the bare language of a regional one
+        ("hello_world", "en_GB", False),
         ("hello_world", "pt_PT", False),
         ("no_such_template", "en_US", False),
     ],

@@ -107,7 +107,7 @@ class World:
             phone_number_id="100000000000001",
             number_rate=number_rate(80),
             pair_rate=pair_rate(),
-            reopen_template_languages=None,
+            reopen_template_codes=None,
             default_language=self.definition.default_language,
         )
         clock = Clock(now=lambda: NOW, sleep=lambda _: None, jitter=lambda: 0.5)

@@ -154,6 +154,14 @@ def test_templates_are_checked_against_the_configuration(console: Console) -> No
         **console.deps(),
     )
     assert list(sent.payload["body_params"]) == ["Maria", "01/03/2027", "https://example.org/renew"]
+    # checked against the config's "pt"; sent under the code Meta approved it as
+    assert sent.payload["language"] == "pt_PT"
+    console.world.send_all()
+    assert console.world.sender.sent[-1][1] == TemplateReply(
+        name="licence_renewal",
+        language="pt_PT",
+        body_params=("Maria", "01/03/2027", "https://example.org/renew"),
+    )
 
 
 def test_a_resolved_conversation_takes_no_reply(console: Console) -> None:

@@ -129,7 +129,7 @@ def test_a_due_reminder_becomes_one_bulk_template_message(world: World, jobs: Re
     )
     assert reply_from_dict(message.payload) == TemplateReply(
         name="payment_due",
-        language="pt",
+        language="pt_PT",  # Meta's code for the town's Portuguese: there is no bare "pt"
         body_params=("Ana", "312,40 €", "15/12/2026", "https://pay/1"),
     )
     assert world.outbound.ids(Priority.BULK) == [message_id]
@@ -146,7 +146,7 @@ def test_each_resident_gets_their_language(world: World, jobs: Reminders) -> Non
 
     assert sorted((to, reply.language) for to, reply in sent_templates(world)) == [
         ("34600111222", "es"),
-        ("351912345678", "pt"),
+        ("351912345678", "pt_PT"),
     ]
 
 

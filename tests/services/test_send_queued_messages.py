@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 
+from chalicelib.adapters.config_file import load_municipality_file
 from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
 from chalicelib.adapters.memory_stores import InMemorySenderControl
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
@@ -18,7 +19,7 @@ from chalicelib.domain.pacing import number_rate, pair_rate
 from chalicelib.domain.replies import MenuReply, MenuRow, TemplateReply, TextReply, reply_to_dict
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.retry_policy import MAX_SEND_ATTEMPTS
-from chalicelib.domain.service_window import REOPEN_TEMPLATE
+from chalicelib.domain.service_window import REOPEN_TEMPLATE, reopen_template_codes
 from chalicelib.observability import logger, mask_phone, metrics
 from chalicelib.services.ports import GraphApiError
 from chalicelib.services.send_queued_message import (
@@ -28,6 +29,7 @@ from chalicelib.services.send_queued_message import (
     SendingPolicy,
     send_queued_messages,
 )
+from chalicelib.settings import BUNDLED_CONFIG
 from tests.services.conftest import NOW, World
 
 NUMBER = "100000000000001"
@@ -72,12 +74,16 @@ def outbox(world: World, control: InMemorySenderControl) -> Outbox:
     )
 
 
-def policy(reopen: tuple[str, ...] | None = ("pt", "es", "en", "ar")) -> SendingPolicy:
+# The bundled town's: pt, es, en and ar, Portuguese approved at Meta as pt_PT.
+BUNDLED_REOPEN = reopen_template_codes(load_municipality_file(BUNDLED_CONFIG))
+
+
+def policy(reopen: Mapping[str, str] | None = BUNDLED_REOPEN) -> SendingPolicy:
     return SendingPolicy(
         phone_number_id=NUMBER,
         number_rate=number_rate(80),
         pair_rate=pair_rate(),
-        reopen_template_languages=reopen,
+        reopen_template_codes=reopen,
         default_language="pt",
     )
 
@@ -268,6 +274,18 @@ def test_outside_the_window_the_reopen_template_goes_instead_and_says_so(
     assert stored.status is DeliveryStatus.SENT
     assert "re-open template" in stored.note
     assert stored.payload["name"] == REOPEN_TEMPLATE
+
+
+def test_a_portuguese_resident_gets_the_reopen_template_under_metas_pt_pt(
+    world, outbox, fake_clock
+) -> None:
+    _resident_who_last_wrote(world, NOW - timedelta(days=2), language="pt")
+    (message_id,) = queue(world, TextReply(text="Já está!"), sent_by="agent-7")
+
+    send([message_id], outbox, fake_clock)
+
+    assert world.sender.sent == [(WA_ID, TemplateReply(name=REOPEN_TEMPLATE, language="pt_PT"))]
+    assert status(world, message_id).payload["language"] == "pt_PT"  # what went to Meta
 
 
 def test_outside_the_window_without_a_reopen_template_nothing_is_sent(

@@ -106,6 +106,14 @@ def test_the_bundled_example_loads_without_problems(town: MunicipalityDefinition
         "reopen_conversation",
     }
     assert town.templates["payment_due"].languages == ("pt", "es", "en")
+    # Meta has no bare "pt": the town's Portuguese templates are approved and sent as pt_PT
+    assert town.template_language_codes == {"pt": "pt_PT"}
+    assert [town.template_language_code(language) for language in SHIPPED_LANGUAGES] == [
+        "pt_PT",
+        "es",
+        "en",
+        "ar",
+    ]
     assert town.templates["licence_renewal"].buttons == ("More info", "Renew")
 
 
@@ -224,6 +232,8 @@ def test_the_definition_cannot_be_changed(town: MunicipalityDefinition) -> None:
 def localized_mappings(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every mapping in the raw file keyed by one or more language codes."""
     if isinstance(node, dict):
+        if path == "template_language_codes":  # keyed by language, but codes, not texts
+            return
         if set(node) & set(SHIPPED_LANGUAGES):
             yield path, node
             return
@@ -578,6 +588,46 @@ BROKEN: list[tuple[str, list[tuple[tuple[Any, ...], Any]], list[str]]] = [
         ],
     ),
     (
+        "templates in Portuguese without Meta's code for it",
+        [(("template_language_codes",), DELETE)],
+        [
+            "templates: language 'pt' has no template code at Meta: add "
+            "template_language_codes: {pt: pt_PT} (or pt_BR)"
+        ],
+    ),
+    (
+        "a template language code Meta does not have",
+        [(("template_language_codes", "pt"), "pt_pt")],
+        [
+            "template_language_codes.pt: 'pt_pt' is not a template language code at Meta "
+            "(Meta's codes for this language: pt_PT, pt_BR)",
+            "templates: language 'pt' has no template code at Meta: add "
+            "template_language_codes: {pt: pt_PT} (or pt_BR)",
+        ],
+    ),
+    (
+        "a made-up template language code",
+        [(("template_language_codes", "es"), "castellano")],
+        [
+            "template_language_codes.es: 'castellano' is not a template language code at Meta "
+            "(Meta's codes for this language: es, es_ES, es_AR, es_CL, es_CO, es_CR, es_DO, "
+            "es_EC, es_HN, es_MX, es_PA, es_PE, es_UY)"
+        ],
+    ),
+    (
+        "a template language code for a language not offered",
+        [(("template_language_codes", "fr"), "fr_CA")],
+        ["template_language_codes.fr: 'fr' is not in municipality.languages"],
+    ),
+    (
+        "two languages sent under one template code",
+        [(("template_language_codes", "es"), "pt_PT")],
+        [
+            "template_language_codes.es: 'pt_PT' is already the code of 'pt': one template has "
+            "one translation per code"
+        ],
+    ),
+    (
         "a template name Meta would refuse",
         [(("templates", "Payment-Due"), {"languages": ["pt"], "category": "utility"})],
         ["templates.Payment-Due: template names use lowercase letters, digits and underscores"],
@@ -916,6 +966,68 @@ def test_a_broken_configuration_reports_exactly_what_is_wrong(
     expected: list[str],
 ) -> None:
     assert problems_of(changed(bundled_data, *changes)) == expected
+
+
+def renamed_language(node: Any, old: str, new: str) -> Any:
+    """`node` with the language code `old` (as a key or a value) replaced by `new` throughout."""
+    if isinstance(node, dict):
+        return {
+            (new if key == old else key): renamed_language(value, old, new)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [renamed_language(value, old, new) for value in node]
+    return new if node == old else node
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "zh",
+            "templates: language 'zh' has no template code at Meta: add "
+            "template_language_codes: {zh: zh_CN} (or zh_HK, zh_TW)",
+        ),
+        (
+            "pt-BR",
+            "templates: language 'pt-BR' has no template code at Meta: add "
+            "template_language_codes: {pt-BR: pt_BR}",
+        ),
+        (
+            "eo",
+            "templates: language 'eo' has no template code at Meta: templates cannot be "
+            "approved in it, so leave it out of the templates' languages",
+        ),
+    ],
+)
+def test_a_template_language_meta_has_no_bare_code_for_is_refused_once(
+    bundled_data: dict[str, Any], language: str, expected: str
+) -> None:
+    data = renamed_language(
+        changed(bundled_data, (("template_language_codes",), DELETE)), "pt", language
+    )
+    assert problems_of(data) == [expected]
+
+
+def test_a_language_with_a_bare_code_may_still_be_sent_under_a_regional_one(
+    bundled_data: dict[str, Any],
+) -> None:
+    town = load_definition(changed(bundled_data, (("template_language_codes", "en"), "en_GB")))
+    assert town.template_language_code("en") == "en_GB"
+    assert town.template_language_code("pt") == "pt_PT"
+
+
+def test_without_templates_no_code_is_needed(bundled_data: dict[str, Any]) -> None:
+    data = changed(
+        bundled_data,
+        (("template_language_codes",), DELETE),
+        (("templates",), DELETE),
+        (("reminders",), DELETE),
+        (("notifications",), DELETE),
+    )
+    town = load_definition(data)
+    assert town.template_language_codes == {}
+    assert town.template_language_code("pt") == "pt"
 
 
 def test_every_problem_is_reported_at_once(bundled_data: dict[str, Any]) -> None:

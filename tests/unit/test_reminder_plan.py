@@ -271,6 +271,16 @@ def test_the_template_takes_the_configured_parameters_in_order(
     assert template_values(obligation)["due_date"] == "15/12/2026"
 
 
+def test_a_portuguese_residents_template_goes_under_metas_pt_pt(
+    town: MunicipalityDefinition,
+) -> None:
+    # Meta has no bare "pt": the town approves its Portuguese templates as pt_PT
+    reply = reminder_template(town, an_obligation("residence_visa", "2026-12-15"))
+    assert reply == TemplateReply(
+        name="visa_renewal", language="pt_PT", body_params=("Omar", "15/12/2026")
+    )
+
+
 def test_a_missing_or_blank_parameter_is_named(town: MunicipalityDefinition) -> None:
     with pytest.raises(MissingParameterError) as raised:
         template_for(town, "licence_renewal", ("name", "due_date", "renewal_url"), "pt", {"name": "Ana", "due_date": "x"})  # fmt: skip

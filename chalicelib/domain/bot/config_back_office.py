@@ -36,6 +36,10 @@ from chalicelib.domain.bot.definition import (
     TimeRange,
 )
 from chalicelib.domain.bot.matching import words
+from chalicelib.domain.bot.template_languages import (
+    is_template_language_code,
+    template_codes_for,
+)
 
 ASSIGNMENTS = ("least_busy", "round_robin")
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")  # what Meta accepts as a template name
@@ -93,6 +97,42 @@ class BackOfficeSections(Reader):
                     name=key, languages=languages, category=category, buttons=buttons
                 )
         return MappingProxyType(templates)
+
+    def template_language_codes(
+        self, value: Any, templates: Mapping[str, Template]
+    ) -> Mapping[str, str]:
+        """`template_language_codes:` (config language → Meta's template language code), checked
+        against Meta's codes; and every language a template is in must end up with one: Meta
+        has no bare `pt` or `zh`, so a template in them could never be approved or sent."""
+        path = "template_language_codes"
+        data = self.mapping(value, path) if value is not None else None
+        codes: dict[str, str] = {}
+        for key, raw in (data or {}).items():
+            where = join(path, key)
+            language = self.language(key, where)
+            code = self.text(raw, where)
+            if code is not None and not is_template_language_code(code):
+                self.problem(where, _unknown_template_code(code, language))
+                code = None
+            if language is not None and code is not None:
+                codes[language] = code
+        used = {language for template in templates.values() for language in template.languages}
+        owners: dict[str, str] = {}
+        for language in self.languages:
+            code = codes.get(language, language)
+            if language in used and not is_template_language_code(code):
+                self.problem("templates", _unmapped_language(language))
+                continue
+            if language not in used and language not in codes:
+                continue
+            if code in owners:
+                self.problem(
+                    join(path, language),
+                    f"'{code}' is already the code of '{owners[code]}': one template has one "
+                    "translation per code",
+                )
+            owners.setdefault(code, language)
+        return MappingProxyType(codes)
 
     def template_reference(self, value: Any, path: str) -> str | None:
         name = self.text(value, path)
@@ -331,3 +371,24 @@ class BackOfficeSections(Reader):
             if data.get(key) is not None
         }
         return Retention(**periods)
+
+
+def _unmapped_language(language: str) -> str:
+    candidates = template_codes_for(language)
+    if not candidates:
+        return (
+            f"language '{language}' has no template code at Meta: templates cannot be approved "
+            "in it, so leave it out of the templates' languages"
+        )
+    others = candidates[1:] if candidates[0].lower() != language.replace("-", "_").lower() else ()
+    alternatives = f" (or {', '.join(others)})" if others else ""
+    return (
+        f"language '{language}' has no template code at Meta: add template_language_codes: "
+        f"{{{language}: {candidates[0]}}}{alternatives}"
+    )
+
+
+def _unknown_template_code(code: str, language: str | None) -> str:
+    candidates = template_codes_for(code) or (template_codes_for(language) if language else ())
+    hint = f" (Meta's codes for this language: {', '.join(candidates)})" if candidates else ""
+    return f"'{code}' is not a template language code at Meta{hint}"

@@ -116,6 +116,7 @@ _SECTIONS = (
     "reminders",
     "notifications",
     "templates",
+    "template_language_codes",
     "csat",
     "retention",
     "tickets",
@@ -151,6 +152,9 @@ class _Loader(FlowSections):
         name, timezone = self.municipality(root.get("municipality"))
         teams = self.teams(root.get("teams"))
         templates = self.templates(root.get("templates"))
+        template_codes = self.template_language_codes(
+            root.get("template_language_codes"), templates
+        )
         opt_out = self.keyword_list(root.get("opt_out_keywords"), "opt_out_keywords")
         self.opt_out = {words(keyword) for keyword in opt_out}
         faq = self.faq(root.get("faq"))
@@ -213,6 +217,7 @@ class _Loader(FlowSections):
             reminders=reminders,
             notifications=notifications,
             templates=templates,
+            template_language_codes=template_codes,
             csat=csat,
             retention=retention,
             tickets=tickets,

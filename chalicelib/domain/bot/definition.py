@@ -9,9 +9,10 @@ and that texts fit WhatsApp's limits. Read-only and shared across invocations.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 Localized = Mapping[str, str]  # language code → text, one entry per configured language
@@ -304,6 +305,9 @@ class MunicipalityDefinition:
     reminders: Reminders | None = None
     notifications: Mapping[str, Notification]
     templates: Mapping[str, Template]
+    # config language → the code its templates are approved under at Meta, where they differ
+    # ("pt" → "pt_PT": Meta has no bare "pt"); see template_language_code
+    template_language_codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     csat: Csat | None = None
     retention: Retention | None = None
     tickets: Tickets | None = None  # required when a flow creates tickets or tells their status
@@ -320,6 +324,11 @@ class MunicipalityDefinition:
 
     def text(self, key: str, language: str) -> str:
         return self.texts[key][language]
+
+    def template_language_code(self, language: str) -> str:
+        """The code Meta knows `language`'s templates by, which a template send must carry:
+        the configured mapping (`template_language_codes:`), else the language itself."""
+        return self.template_language_codes.get(language, language)
 
     def supported_language(self, code: str | None) -> str | None:
         """`code` if the bot speaks it; "pt-BR" and "pt_PT" count as "pt"."""
