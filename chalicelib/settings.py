@@ -4,12 +4,12 @@ missing variable."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from chalicelib.resource_names import ResourceNames
+from chalicelib.resource_names import SECRET_PARAMETERS, ResourceNames
 
 BUNDLED_CONFIG = Path(__file__).parent / "config" / "example-town.yaml"
 DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v23.0"
@@ -26,6 +26,10 @@ AGENT_TOKENS_VARIABLE = "CIVICCHAT_AGENT_TOKENS"
 # changes when `civicchat deploy` writes new secrets, so every function starts afresh with them.
 SECRETS_PATH_VARIABLE = "CIVICCHAT_SECRETS_PATH"
 SECRETS_VERSION_VARIABLE = "CIVICCHAT_SECRETS_VERSION"
+# Settings field → its environment variable: WHATSAPP_ACCESS_TOKEN, ...
+SECRET_VARIABLES = {field: field.upper() for field in SECRET_PARAMETERS}
+# (secrets path, region) → the settings fields stored there; chalicelib/adapters/ssm_secrets.py.
+StoredSecretsReader = Callable[[str, str], Mapping[str, str]]
 # How the console's ID tokens are checked: "api_gateway" trusts the claims API Gateway's Cognito
 # authorizer verified; "verify" checks the signature here (the local stack and the tests, where
 # Chalice's local server decodes tokens without checking them). Unset, the safe choice is made:
@@ -111,15 +115,52 @@ def _agent_tokens(environ: Mapping[str, str]) -> str:
     return mode
 
 
-def settings_from(environ: Mapping[str, str]) -> Settings:
+def _stored_secrets(path: str, region: str) -> Mapping[str, str]:
+    from chalicelib.adapters.ssm_secrets import SecretsUnavailableError, read_secrets
+
+    try:
+        return read_secrets(path, region=region)
+    except SecretsUnavailableError as error:
+        raise SettingsError(str(error)) from error
+
+
+def _whatsapp_secrets(
+    environ: Mapping[str, str], region: str, read_stored: StoredSecretsReader
+) -> dict[str, str]:
+    """The environment wins (tests, `make run` against a real number); what it lacks is read
+    from SSM Parameter Store when the deployment said where (SECRETS_PATH_VARIABLE)."""
+    given = {field: environ.get(name, "").strip() for field, name in SECRET_VARIABLES.items()}
+    path = environ.get(SECRETS_PATH_VARIABLE, "").strip()
+    if all(given.values()) or not path:
+        return {field: _required(environ, name) for field, name in SECRET_VARIABLES.items()}
+    stored = read_stored(path, region)
+    secrets = {}
+    for field, name in SECRET_VARIABLES.items():
+        value = given[field] or str(stored.get(field, "")).strip()
+        if not value:
+            raise SettingsError(
+                f"SSM parameter {path}{SECRET_PARAMETERS[field]} is missing "
+                f"(and environment variable {name} is not set)"
+            )
+        secrets[field] = value
+    return secrets
+
+
+def settings_from(
+    environ: Mapping[str, str], *, read_stored_secrets: StoredSecretsReader | None = None
+) -> Settings:
+    """`read_stored_secrets`: where the secrets the environment lacks come from (SSM unless
+    told otherwise)."""
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+    secrets = _whatsapp_secrets(environ, region, read_stored_secrets or _stored_secrets)
     return Settings(
         stage=environ.get("CIVICCHAT_STAGE", "dev"),
-        aws_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "eu-west-1",
+        aws_region=region,
         whatsapp_api_url=environ.get("WHATSAPP_API_URL", DEFAULT_GRAPH_API_URL).rstrip("/"),
-        whatsapp_access_token=_required(environ, "WHATSAPP_ACCESS_TOKEN"),
-        whatsapp_app_secret=_required(environ, "WHATSAPP_APP_SECRET"),
-        whatsapp_verify_token=_required(environ, "WHATSAPP_VERIFY_TOKEN"),
-        whatsapp_phone_number_id=_required(environ, "WHATSAPP_PHONE_NUMBER_ID"),
+        whatsapp_access_token=secrets["whatsapp_access_token"],
+        whatsapp_app_secret=secrets["whatsapp_app_secret"],
+        whatsapp_verify_token=secrets["whatsapp_verify_token"],
+        whatsapp_phone_number_id=secrets["whatsapp_phone_number_id"],
         config_path=Path(environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG),
         whatsapp_max_mps=_positive_int(environ, "WHATSAPP_MAX_MPS", 80),
         log_level=environ.get("LOG_LEVEL", "INFO"),

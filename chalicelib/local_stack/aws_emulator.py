@@ -31,7 +31,12 @@ class AwsEmulator:
         return f"http://{host}:{port}"
 
     def provision(
-        self, names: ResourceNames, region: str, schedules: list[tuple[str, str]]
+        self,
+        names: ResourceNames,
+        region: str,
+        schedules: list[tuple[str, str]],
+        *,
+        media_retention_days: int | None = None,
     ) -> None:
         """Create the stage's data resources from the same CloudFormation template `make deploy`
         uses, and the EventBridge rules from the app's own schedule declarations."""
@@ -39,7 +44,7 @@ class AwsEmulator:
 
         from infra.local_emulator import provision
 
-        provision(self.endpoint, names, region)
+        provision(self.endpoint, names, region, media_retention_days=media_retention_days)
         events = boto3.client("events", endpoint_url=self.endpoint, region_name=region)
         for rule_name, expression in schedules:
             events.put_rule(
@@ -52,6 +57,16 @@ class AwsEmulator:
         from infra.agent_directory import provision_agent_directory
 
         return provision_agent_directory(self.endpoint, names, region)
+
+    def store_secrets(self, names: ResourceNames, region: str, values: dict[str, str]) -> None:
+        """The stage's WhatsApp secrets in the emulator's SSM, where `civicchat deploy` puts
+        them in AWS (settings fields → values)."""
+        import boto3
+
+        from chalicelib.adapters.ssm_secrets import write_secrets
+
+        ssm = boto3.client("ssm", endpoint_url=self.endpoint, region_name=region)
+        write_secrets(names.secrets_path, values, client=ssm)
 
     def media_bucket(self, names: ResourceNames, region: str) -> str:
         """The media bucket the provisioned stack made (its name holds moto's account id)."""

@@ -45,6 +45,7 @@ class LocalUrls:
     simulator: str | None
     graph_api: str
     aws_emulator: str
+    verify_token: str  # the webhook's, to paste where Meta (or the simulator) asks for it
 
 
 class LocalStack:
@@ -60,6 +61,8 @@ class LocalStack:
         self._simulator: Any = None
         self._http: Any = None
         self._threads: list[threading.Thread] = []
+        # The simulator's made-up secrets: kept in the emulator's SSM, where the app reads them.
+        self._simulator_secrets: dict[str, str] = {}
         self.urls: LocalUrls | None = None
 
     def start(self) -> LocalUrls:
@@ -67,26 +70,34 @@ class LocalStack:
         endpoint = self._emulator.start()
         self._env["AWS_ENDPOINT_URL"] = endpoint
 
+        from chalicelib.resource_names import ResourceNames
         from chalicelib.settings import (
             AGENT_TOKENS_VARIABLE,
             MEDIA_BUCKET_VARIABLE,
+            SECRETS_PATH_VARIABLE,
             USER_POOL_CLIENT_ID_VARIABLE,
             USER_POOL_ID_VARIABLE,
             get_settings,
         )
 
+        if self._simulator_secrets:
+            # As deployed: the app finds its secrets in SSM Parameter Store, not its environment.
+            names = ResourceNames(self._env["CIVICCHAT_STAGE"])
+            self._emulator.store_secrets(names, self._env["AWS_REGION"], self._simulator_secrets)
+            self._env[SECRETS_PATH_VARIABLE] = names.secrets_path
         get_settings.cache_clear()
         settings = get_settings()
         definition = self._load_definition()
         app_module = importlib.import_module("app")
         app = app_module.app
-        schedules = [
-            (source.name, _expression(source.schedule_expression), getattr(app_module, source.name))
-            for source in app.event_sources
-            if hasattr(source, "schedule_expression")
-        ]
+        schedules = app_schedules(app_module)
+        from infra.data_resources import media_retention_days
+
         self._emulator.provision(
-            settings.names, settings.aws_region, [(name, expr) for name, expr, _ in schedules]
+            settings.names,
+            settings.aws_region,
+            [(name, expr) for name, expr, _ in schedules],
+            media_retention_days=media_retention_days(definition),
         )
         # The deployment sets it from the stack; locally the bucket is moto's.
         self._env[MEDIA_BUCKET_VARIABLE] = self._emulator.media_bucket(
@@ -100,7 +111,7 @@ class LocalStack:
         get_settings.cache_clear()
 
         if self._simulator is not None:
-            self._simulator.templates = _template_languages(definition)
+            self._simulator.templates = approved_templates(definition)
             self._simulator.start()
             self._env["WHATSAPP_API_URL"] = self._simulator.graph_base_url()
             get_settings.cache_clear()
@@ -118,6 +129,7 @@ class LocalStack:
             simulator=self._simulator.url if self._simulator else None,
             graph_api=self._env["WHATSAPP_API_URL"],
             aws_emulator=endpoint,
+            verify_token=settings.whatsapp_verify_token,
         )
         if self._simulator is not None:
             self._simulator.webhook_url = self.urls.webhook
@@ -148,19 +160,27 @@ class LocalStack:
                     + ", ".join(missing)
                 )
             return
-        # The embedded simulator: throwaway credentials made up for this run only.
-        env.setdefault("WHATSAPP_ACCESS_TOKEN", secrets.token_urlsafe(24))
-        env.setdefault("WHATSAPP_APP_SECRET", secrets.token_hex(16))
-        env.setdefault("WHATSAPP_VERIFY_TOKEN", secrets.token_urlsafe(12))
-        env.setdefault("WHATSAPP_PHONE_NUMBER_ID", LOCAL_PHONE_NUMBER_ID)
+        # The embedded simulator: throwaway credentials made up for this run only (or the
+        # ones given), handed to the simulator and moved out of the app's environment.
+        from chalicelib.settings import SECRET_VARIABLES
         from chalicelib.simulator.server import GraphApiSimulator
 
+        made_up = {
+            "whatsapp_access_token": secrets.token_urlsafe(24),
+            "whatsapp_app_secret": secrets.token_hex(16),
+            "whatsapp_verify_token": secrets.token_urlsafe(12),
+            "whatsapp_phone_number_id": LOCAL_PHONE_NUMBER_ID,
+        }
+        self._simulator_secrets = {
+            field: env.pop(name, "").strip() or made_up[field]
+            for field, name in SECRET_VARIABLES.items()
+        }
         self._simulator = GraphApiSimulator(
             host=self._host,
             port=self._simulator_port,
-            access_token=env["WHATSAPP_ACCESS_TOKEN"],
-            app_secret=env["WHATSAPP_APP_SECRET"],
-            phone_number_id=env["WHATSAPP_PHONE_NUMBER_ID"],
+            access_token=self._simulator_secrets["whatsapp_access_token"],
+            app_secret=self._simulator_secrets["whatsapp_app_secret"],
+            phone_number_id=self._simulator_secrets["whatsapp_phone_number_id"],
         )
         env["WHATSAPP_API_URL"] = f"http://{self._host}:{self._simulator_port}/v23.0"
 
@@ -242,9 +262,23 @@ class LocalStack:
         self._emulator.stop()
 
 
+def app_schedules(app_module: Any) -> list[tuple[str, str, Any]]:
+    """The app's scheduled functions as (name, schedule expression, handler)."""
+    return [
+        (source.name, _expression(source.schedule_expression), getattr(app_module, source.name))
+        for source in app_module.app.event_sources
+        if hasattr(source, "schedule_expression")
+    ]
+
+
 def _expression(schedule: Any) -> str:
     return schedule if isinstance(schedule, str) else schedule.to_string()
 
 
-def _template_languages(definition: Any) -> dict[str, list[str]]:
-    return {name: list(template.languages) for name, template in definition.templates.items()}
+def approved_templates(definition: Any) -> dict[str, list[str]]:
+    """What the simulator treats as approved at Meta: each template under the codes civicchat
+    sends it with (`pt_PT` for the config's `pt`), as the municipality submits them."""
+    return {
+        name: [definition.template_language_code(language) for language in template.languages]
+        for name, template in definition.templates.items()
+    }
