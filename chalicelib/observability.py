@@ -12,8 +12,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chalicelib.settings import current_stage
+
 SERVICE = "civicchat"
 METRICS_NAMESPACE = "civicchat"
+# Every metric also carries the stage, so the alarms of two stages in one account
+# (infra/alarms.py) each watch their own. Powertools adds `service` by itself.
+STAGE_DIMENSION = "stage"
 
 # 8–15 digits, optionally after "+", not glued to letters (so ids like wamid.HBgL… survive).
 _PHONE_LIKE = re.compile(r"(?<![A-Za-z0-9])(\+?)(\d{2})\d{4,10}(\d{2})(?![A-Za-z0-9])")
@@ -49,6 +54,8 @@ class PhoneMaskingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(service=SERVICE, logger_formatter=PhoneMaskingFormatter())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+# A default dimension: kept by `clear_metrics`, so it survives every invocation's flush.
+metrics.set_default_dimensions(**{STAGE_DIMENSION: current_stage()})
 
 
 def publish_metrics() -> None:

@@ -14,7 +14,7 @@ from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
-from chalicelib.domain.bot.definition import Period
+from chalicelib.domain.bot.definition import MunicipalityDefinition, Period
 from chalicelib.resource_names import ResourceNames
 
 # AWS advises at least six times the consuming function's timeout (30 s in .chalice/config.json).
@@ -102,6 +102,14 @@ def media_bucket_resource(names: ResourceNames, retention_days: int | None) -> d
 
 
 _DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+
+
+def media_retention_days(definition: MunicipalityDefinition) -> int | None:
+    """How long the municipality keeps residents' media: its `retention.messages` in days."""
+    retention = definition.retention
+    if retention is None or retention.messages is None:
+        return None
+    return retention_days(retention.messages)
 
 
 def retention_days(period: Period) -> int:

@@ -68,7 +68,9 @@ def test_every_function_is_told_the_media_bucket(template: dict[str, Any]) -> No
     assert template["Resources"]["MediaBucket"]["Type"] == "AWS::S3::Bucket"
 
 
-def test_the_functions_may_read_and_write_media_objects_only(template: dict[str, Any]) -> None:
+def test_the_functions_may_use_media_objects_and_nothing_else_in_s3(
+    template: dict[str, Any],
+) -> None:
     roles = {
         function["Properties"]["Role"]["Fn::GetAtt"][0]
         for function in _functions(template).values()
@@ -82,11 +84,49 @@ def test_the_functions_may_read_and_write_media_objects_only(template: dict[str,
         media = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
         assert media == [
             {
+                "Sid": "MediaObjects",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject"],
-                "Resource": {"Fn::Sub": "${MediaBucket.Arn}/*"},
-            }
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [{"Fn::Sub": "${MediaBucket.Arn}/*"}],
+            },
+            {
+                # So that a missing object answers 404, not 403.
+                "Sid": "MediaBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [{"Fn::GetAtt": ["MediaBucket", "Arn"]}],
+            },
         ]
+
+
+def test_schedule_rules_are_named_like_the_local_stacks(template: dict[str, Any]) -> None:
+    rules = {
+        event["Properties"]["Name"]
+        for function in _functions(template).values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Schedule"
+    }
+    assert rules == {
+        f"civicchat-{STAGE}-{name}"
+        for name in ("requeue_stalled_outbound", "run_reminders", "check_slas")
+    }
+
+
+def test_consumers_are_capped_by_their_event_source_not_reserved_concurrency(
+    template: dict[str, Any],
+) -> None:
+    caps = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]: event["Properties"]["ScalingConfig"]
+        for event in _sqs_events(template).values()
+    }
+    assert caps == {
+        "InboundQueue": {"MaximumConcurrency": 5},
+        "OutboundRepliesQueue": {"MaximumConcurrency": 3},
+        "OutboundBulkQueue": {"MaximumConcurrency": 2},
+        "MediaQueue": {"MaximumConcurrency": 2},
+    }
+    for function in _functions(template).values():
+        assert "ReservedConcurrentExecutions" not in function["Properties"]
 
 
 def test_media_expire_after_the_configs_message_retention(template: dict[str, Any]) -> None:

@@ -154,6 +154,7 @@ def _packaged(names: ResourceNames) -> dict[str, Any]:
             "MediaFetcher": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
+                    "Handler": "app.media_fetcher",
                     "Role": {"Fn::GetAtt": ["DefaultRole", "Arn"]},
                     "Environment": {"Variables": {"LOG_LEVEL": "INFO"}},
                     "Events": {
@@ -172,7 +173,10 @@ def _packaged(names: ResourceNames) -> dict[str, Any]:
                     },
                 },
             },
-            "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "APIHandler": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"Handler": "app.app"},
+            },
         }
     )
     return template
@@ -187,16 +191,21 @@ def test_the_patch_points_the_media_fetcher_at_its_queue_and_bucket() -> None:
     assert fetcher["Environment"]["Variables"] == {
         "LOG_LEVEL": "INFO",
         "CIVICCHAT_MEDIA_BUCKET": {"Ref": "MediaBucket"},
+        "CIVICCHAT_SECRETS_PATH": "/civicchat-prod/",
+        "CIVICCHAT_SECRETS_VERSION": {"Ref": "SecretsVersion"},
     }
     api = patched["Resources"]["APIHandler"]["Properties"]
-    assert api["Environment"]["Variables"] == {"CIVICCHAT_MEDIA_BUCKET": {"Ref": "MediaBucket"}}
+    assert api["Environment"]["Variables"]["CIVICCHAT_MEDIA_BUCKET"] == {"Ref": "MediaBucket"}
     statements = patched["Resources"]["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"][
         "Statement"
     ]
-    assert statements == [
-        {
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject"],
-            "Resource": {"Fn::Sub": "${MediaBucket.Arn}/*"},
-        }
-    ]
+    media = {
+        s["Sid"]: (s["Action"], s["Resource"]) for s in statements if s["Sid"].startswith("Media")
+    }
+    assert media == {
+        "MediaObjects": (
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [{"Fn::Sub": "${MediaBucket.Arn}/*"}],
+        ),
+        "MediaBucket": (["s3:ListBucket"], [{"Fn::GetAtt": ["MediaBucket", "Arn"]}]),
+    }
