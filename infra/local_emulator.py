@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from chalicelib.resource_names import ResourceNames
+from infra.stack_deployment import stack_state
 from infra.template import data_template
 
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -19,13 +20,20 @@ class ProvisionError(Exception):
 
 
 def provision(
-    endpoint_url: str, names: ResourceNames, region: str, *, timeout_seconds: float = 60.0
+    endpoint_url: str,
+    names: ResourceNames,
+    region: str,
+    *,
+    media_retention_days: int | None = None,
+    timeout_seconds: float = 60.0,
 ) -> None:
     """Create the stack `names.stack` (or update it when its template changed; leave it alone
     when it is the same) and wait until it is complete. Raises ProvisionError with the failed
-    resources' reasons otherwise."""
+    resources' reasons otherwise. `media_retention_days`: as the deployment's (the config's
+    `retention.messages`, infra/data_resources.py)."""
     cloudformation = _client(endpoint_url, region)
-    body = json.dumps(data_template(names), sort_keys=True)
+    template = data_template(names, media_retention_days=media_retention_days)
+    body = json.dumps(template, sort_keys=True)
     current = _stack_status(cloudformation, names.stack)
     if current is None:
         cloudformation.create_stack(StackName=names.stack, TemplateBody=body)
@@ -54,13 +62,8 @@ def _client(endpoint_url: str, region: str) -> Any:
 
 
 def _stack_status(cloudformation: Any, stack: str) -> str | None:
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except cloudformation.exceptions.ClientError as error:
-        if "does not exist" in str(error):
-            return None
-        raise
-    return stacks[0]["StackStatus"] if stacks else None
+    state = stack_state(cloudformation, stack)
+    return state.status if state else None
 
 
 def _same_template(deployed: Any, body: str) -> bool:
