@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -31,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chalicelib import agent_commands
 
     agent_commands.add_commands(commands)
+    from chalicelib import deploy_commands
+
+    deploy_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -44,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reminder_commands.run(args)
     if args.command == "agent":
         return agent_commands.run(args)
+    if args.command in ("deploy", "destroy"):
+        return deploy_commands.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -73,7 +77,7 @@ def run() -> int:
     lines = [
         "civicchat is running locally.",
         f"  App                 {urls.app}   (health: {urls.app}/health)",
-        f"  WhatsApp webhook    {urls.webhook}   (verify token: {os.environ['WHATSAPP_VERIFY_TOKEN']})",
+        f"  WhatsApp webhook    {urls.webhook}   (verify token: {urls.verify_token})",
     ]
     if urls.simulator:
         lines.append(f"  Resident's phone    {urls.simulator}/   <- open this and say hello")

@@ -1,0 +1,93 @@
+"""Deploying a stage again after `civicchat destroy` kept its data: CloudFormation cannot create
+tables, a bucket and a user pool that exist, so the deploy imports them into the new stack
+first. What it imports is checked here against moto (whose CloudFormation cannot run imports):
+the kept resources found by name, described as they are — a table's indexes as they are now,
+from which the index steps then lead to the template's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from chalicelib.resource_names import ResourceNames
+from infra.agent_directory import POOL_RESOURCE_ID, provision_agent_directory, with_agent_directory
+from infra.deploy_preflight import AwsTarget
+from infra.index_steps import index_steps
+from infra.stage_data import adoption, stage_data
+from infra.template import data_template
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+
+
+def _target() -> AwsTarget:
+    return AwsTarget(
+        session=boto3.session.Session(),
+        region=REGION,
+        account_id=ACCOUNT,
+        caller_arn=f"arn:aws:iam::{ACCOUNT}:user/deployer",
+        credentials_label="the credentials in the environment",
+    )
+
+
+def _table_with_indexes(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    for logical_id, resource in template["Resources"].items():
+        if len(resource.get("Properties", {}).get("GlobalSecondaryIndexes", [])) >= 2:
+            return logical_id, resource
+    raise AssertionError("no table with two indexes")
+
+
+def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
+    names = ResourceNames("adopt")
+    template = with_agent_directory(data_template(names), names)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName=names.stack, TemplateBody=json.dumps(data_template(names))
+    )
+    pool_id, _ = provision_agent_directory(aws_env, names, REGION)
+    cloudformation.delete_stack(StackName=names.stack)  # its data has DeletionPolicy Retain
+    # An older version of the app had one index fewer on this table.
+    logical_id, resource = _table_with_indexes(template)
+    table = resource["Properties"]["TableName"]
+    dropped = resource["Properties"]["GlobalSecondaryIndexes"][-1]["IndexName"]
+    boto3.client("dynamodb", region_name=REGION).update_table(
+        TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": dropped}}]
+    )
+
+    data = stage_data(_target(), names)
+    assert len(data.tables) == 11
+    assert data.media_bucket == names.media_bucket(ACCOUNT, REGION)
+    assert data.user_pool == pool_id
+    adopted = adoption(template, data)
+    assert adopted is not None
+
+    tables = {
+        lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"
+    }
+    assert set(adopted.template["Resources"]) == tables | {"MediaBucket", POOL_RESOURCE_ID}
+    assert "Outputs" not in adopted.template and "Transform" not in adopted.template
+    identifiers = {
+        item["LogicalResourceId"]: item["ResourceIdentifier"]
+        for item in adopted.resources_to_import
+    }
+    assert identifiers[logical_id] == {"TableName": table}
+    assert identifiers["MediaBucket"] == {"BucketName": data.media_bucket}
+    assert identifiers[POOL_RESOURCE_ID] == {"UserPoolId": pool_id}
+    for kept in adopted.template["Resources"].values():
+        assert kept["DeletionPolicy"] == "Retain"  # CloudFormation imports nothing without it
+
+    expected = {i["IndexName"] for i in resource["Properties"]["GlobalSecondaryIndexes"]}
+    imported = adopted.template["Resources"][logical_id]["Properties"]["GlobalSecondaryIndexes"]
+    assert {i["IndexName"] for i in imported} == expected - {dropped}
+    assert adopted.deployed_indexes[logical_id] == expected - {dropped}
+    steps = index_steps(template, adopted.deployed_indexes)
+    assert steps[-1] == template
+
+
+def test_nothing_kept_nothing_imported(aws_env: str) -> None:
+    names = ResourceNames("fresh")
+    data = stage_data(_target(), names)
+    assert data.lines() == []
+    assert adoption(with_agent_directory(data_template(names), names), data) is None
