@@ -34,7 +34,7 @@ def _queue_bulk(message_id: str) -> None:
                 conversation_id=None,
                 message_type="template",
                 body="reminder",
-                payload=reply_to_dict(TemplateReply(name="reopen_conversation", language="pt")),
+                payload=reply_to_dict(TemplateReply(name="reopen_conversation", language="pt_PT")),
                 created_at=now,
                 status=DeliveryStatus.QUEUED,
                 status_at=now,

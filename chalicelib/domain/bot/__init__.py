@@ -4,7 +4,7 @@
 - `config_loader`: plain data → definition, reporting every problem with its path (`ConfigError`).
 - `engine`: `advance(definition, state, BotInput, now) → BotTurn(state, replies, events)`.
 - `events`: what the bot decided (`HandoffRequested`, `LanguageChosen`, `FaqAnswered`).
-- `matching`, `limits`, `config_reader`, `errors`: their helpers.
+- `matching`, `limits`, `template_languages`, `config_reader`, `errors`: their helpers.
 
 The YAML file is read at the edge, by `chalicelib.adapters.config_file`.
 """
