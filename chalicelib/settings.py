@@ -66,6 +66,9 @@ class Settings:
     user_pool_id: str | None = None  # see USER_POOL_ID_VARIABLE
     user_pool_client_id: str | None = None
     agent_tokens: str = "verify"  # see AGENT_TOKEN_MODES
+    # An S3 emulator (the local stack, tests): AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, as
+    # boto3 reads them. None: AWS, whose regional endpoint the media archive names itself.
+    s3_endpoint_url: str | None = None
 
     @property
     def names(self) -> ResourceNames:
@@ -168,6 +171,11 @@ def settings_from(
         user_pool_id=environ.get(USER_POOL_ID_VARIABLE, "").strip() or None,
         user_pool_client_id=environ.get(USER_POOL_CLIENT_ID_VARIABLE, "").strip() or None,
         agent_tokens=_agent_tokens(environ),
+        s3_endpoint_url=(
+            environ.get("AWS_ENDPOINT_URL_S3", "").strip()
+            or environ.get("AWS_ENDPOINT_URL", "").strip()
+            or None
+        ),
     )
 
 

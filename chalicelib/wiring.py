@@ -230,7 +230,9 @@ class Container:
         from chalicelib.adapters.s3_media_archive import S3MediaArchive
 
         return S3MediaArchive(
-            self.settings.required_media_bucket(), region_name=self.settings.aws_region
+            self.settings.required_media_bucket(),
+            region_name=self.settings.aws_region,
+            endpoint_url=self.settings.s3_endpoint_url,
         )
 
     # --- the agents' console ---------------------------------------------------------------

@@ -181,16 +181,42 @@ def find_agent_directory(
     return None if client_id is None else (pool_id, client_id)
 
 
+class AmbiguousUserPoolError(Exception):
+    """Several user pools carry the stage's pool name (Cognito allows it)."""
+
+
+def find_user_pool(cognito: Any, names: ResourceNames) -> str | None:
+    """The stage's pool id, found by its name alone; None when there is none. A pool kept by
+    `civicchat destroy` has no app client any more (it went with the stack; the next deploy
+    makes it again), so the client must not be looked for here. Two pools of the name are
+    refused rather than one picked: the other may hold the agents' sign-ins."""
+    name = pool_name(names)
+    found = _pool_ids(cognito, name)
+    if len(found) > 1:
+        raise AmbiguousUserPoolError(
+            f"{len(found)} Cognito user pools are named {name} ({', '.join(found)}) and only one "
+            "can be the stage's: in the AWS console (Cognito > User pools) keep the one with "
+            "the agents' sign-ins and delete or rename the other, then run this again"
+        )
+    return found[0] if found else None
+
+
 def user_pool_arn(pool_id: str, region: str, account_id: str) -> str:
     return f"arn:aws:cognito-idp:{region}:{account_id}:userpool/{pool_id}"
 
 
 def _find_pool(cognito: Any, name: str) -> str | None:
-    for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
-        for pool in page["UserPools"]:
-            if pool["Name"] == name:
-                return str(pool["Id"])
-    return None
+    found = _pool_ids(cognito, name)
+    return found[0] if found else None
+
+
+def _pool_ids(cognito: Any, name: str) -> list[str]:
+    return [
+        str(pool["Id"])
+        for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60)
+        for pool in page["UserPools"]
+        if pool["Name"] == name
+    ]
 
 
 def _find_client(cognito: Any, pool_id: str, name: str) -> str | None:

@@ -4,9 +4,12 @@ Only in the packaged template (infra/app_package.py), not in the data template t
 provisions: moto's CloudFormation creates neither CloudWatch alarms nor SNS subscriptions (it
 skips them with a warning), and locally nobody is there to be e-mailed.
 
-Every alarm treats missing data as fine (no traffic is no trouble) and, except the sender's
-pause, e-mails again when it is over. Metrics of our own are found by namespace, `service` and
-`stage` (chalicelib/observability.py), so two stages in one account keep apart.
+Every alarm treats missing data as fine (no traffic is no trouble), except the dead-letter
+queues': SQS stops publishing an idle queue's metrics after about six hours, while its messages
+stay, so there missing data leaves the alarm as it was (`ignore`) instead of calling it over.
+Except the sender's pause, each e-mails again when it is over. Metrics of our own are found by
+namespace, `service` and `stage` (chalicelib/observability.py), so two stages in one account keep
+apart.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def alarm_resources(names: ResourceNames, *, with_api: bool = True) -> Resources
             statistic="Maximum",
             threshold=0,
             comparison="GreaterThanThreshold",
+            treat_missing_data="ignore",
         )
     if with_api:
         resources["Api5xxAlarm"] = _alarm(
@@ -161,6 +165,7 @@ def _alarm(
     threshold: float,
     comparison: str,
     ok_actions: bool = True,
+    treat_missing_data: str = "notBreaching",
 ) -> dict[str, Any]:
     topic = [{"Ref": ALARM_TOPIC_ID}]
     properties: dict[str, Any] = {
@@ -174,7 +179,7 @@ def _alarm(
         "EvaluationPeriods": 1,
         "Threshold": threshold,
         "ComparisonOperator": comparison,
-        "TreatMissingData": "notBreaching",
+        "TreatMissingData": treat_missing_data,
         "AlarmActions": topic,
     }
     if ok_actions:

@@ -8,6 +8,7 @@ config's `retention.messages`) and the agents' user pool. Then the merged templa
   Lambda ignores the `batchItemFailures` our consumers return and deletes failed messages, and
   a `ScalingConfig.MaximumConcurrency` (CONSUMER_CONCURRENCY), the cap that replaces reserved
   concurrency (a new account has 10 concurrent executions in all; reserving any fails the deploy);
+  a FIFO queue's loses the `MaximumBatchingWindowInSeconds` Chalice writes, which Lambda refuses;
 * an event source on one of our own queues points at it with `Fn::GetAtt`, so CloudFormation
   creates the queue before the mapping instead of racing it;
 * schedule rules are named as the local stack names them (`ResourceNames.schedule_rule`);
@@ -155,7 +156,11 @@ def _patch_function(function: dict[str, Any], names: ResourceNames) -> None:
             continue
         event_properties = event["Properties"]
         event_properties["FunctionResponseTypes"] = list(PARTIAL_BATCH_RESPONSES)
-        queue_id = queue_ids.get(_queue_name(event_properties.get("Queue")))
+        queue_name = _queue_name(event_properties.get("Queue"))
+        if queue_name is not None and queue_name.endswith(".fifo"):
+            # Chalice always writes a batching window; Lambda refuses one on a FIFO queue.
+            event_properties.pop("MaximumBatchingWindowInSeconds", None)
+        queue_id = queue_ids.get(queue_name)
         if queue_id is not None:
             event_properties["Queue"] = {"Fn::GetAtt": [queue_id, "Arn"]}
             event_properties["ScalingConfig"] = {

@@ -17,8 +17,14 @@ from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
 from chalicelib.domain.bot.definition import MunicipalityDefinition, Period
 from chalicelib.resource_names import ResourceNames
 
-# AWS advises at least six times the consuming function's timeout (30 s in .chalice/config.json).
-QUEUE_VISIBILITY_TIMEOUT_SECONDS = 180
+# Per queue: AWS advises at least six times the consuming function's timeout (.chalice/config.json),
+# or a batch still being worked on is delivered again (tests/infra/test_data_resources.py checks).
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = {
+    "InboundQueue": 180,  # inbound_worker: 30 s
+    "OutboundRepliesQueue": 180,  # reply_sender: 30 s
+    "OutboundBulkQueue": 180,  # bulk_sender: 30 s
+    "MediaQueue": 720,  # media_fetcher: 120 s (downloads from Meta)
+}
 MAX_RECEIVE_COUNT = 5
 # Outbound senders count their own failed attempts and dead-letter with a reason; SQS also counts
 # every deferral (pacing, a paused sender), so its own redrive is only a last resort there:
@@ -188,7 +194,7 @@ def queue_with_dead_letter(resource_id: str, queue_name: str, names: ResourceNam
         "Properties": {
             "QueueName": queue_name,
             **fifo_properties,
-            "VisibilityTimeout": QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+            "VisibilityTimeout": QUEUE_VISIBILITY_TIMEOUT_SECONDS[resource_id],
             "SqsManagedSseEnabled": True,
             "RedrivePolicy": {
                 "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},

@@ -29,6 +29,7 @@ from infra.deploy_preflight import (
     PreflightError,
     WhatsAppSecrets,
     aws_target,
+    check_bucket_names,
     check_whatsapp_number,
     concurrency_advice,
     email_address,
@@ -117,6 +118,10 @@ class DeployError(Exception):
     """A step after preflight failed (packaging, S3, ...)."""
 
 
+class FirstAdminError(Exception):
+    """The stack is deployed, but the console's first administrator could not be made."""
+
+
 def deploy(
     request: DeployRequest,
     environ: Mapping[str, str],
@@ -155,6 +160,9 @@ def deploy(
     except DeployError as error:
         console.err(f"civicchat deploy: {error}")
         return FAILED_EXIT_CODE
+    except FirstAdminError as error:
+        console.err(str(error))
+        return FAILED_EXIT_CODE
     except (Boto3Error, BotoCoreError, ClientError) as error:
         console.err(f"civicchat deploy: AWS refused a step: {error}")
         return FAILED_EXIT_CODE
@@ -171,6 +179,7 @@ def preflight(request: DeployRequest, environ: Mapping[str, str], console: Conso
     names = ResourceNames(request.stage)
     config_path, definition = municipality_config(request.config, environ)
     target = aws_target(request.profile, request.region, environ)
+    check_bucket_names(names, target.account_id, target.region)
     state = _current_stack(target, names)
     secrets = whatsapp_secrets(
         request.secret_flags,
@@ -344,9 +353,11 @@ def _upload(
     if ensure_artifacts_bucket(s3, bucket, target.region):
         out(f"Artifacts bucket {bucket} created (private, encrypted).")
     cloudformation = target.client("cloudformation")
+    deployed_template: dict[str, Any] = {}
     if plan.state is not None and not plan.first_deploy:
         deployed = cloudformation.get_template(StackName=plan.names.stack, TemplateStage="Original")
-        keep_alive(s3, bucket, deployed.get("TemplateBody"))
+        deployed_template = _template_body(deployed.get("TemplateBody"))
+        keep_alive(s3, bucket, deployed_template)
     code_key = upload_file(s3, bucket, bundle, ".zip")
     out(f"Code bundle uploaded: s3://{bucket}/{code_key}")
     template = with_code_at(template, bucket, code_key)
@@ -356,18 +367,30 @@ def _upload(
         template = without_api(
             translate(template, region=target.region, account_id=target.account_id)
         )
-    from infra.index_steps import index_steps
+    from infra.index_steps import IndexStepsError, index_steps, update_steps
     from infra.stage_data import adoption
 
     imports: list[dict[str, Any]] | None = None
     adopted = adoption(template, plan.kept) if plan.kept is not None else None
-    if adopted is not None:
-        imports = adopted.resources_to_import
-        templates = [adopted.template, *index_steps(template, adopted.deployed_indexes)]
-    elif plan.first_deploy:
-        templates = [template]
-    else:
-        templates = index_steps(template, deployed_indexes(target, plan.names.stack))
+    try:
+        if adopted is not None:
+            imports = adopted.resources_to_import
+            steps_after = index_steps(
+                template, adopted.deployed_indexes, deployed_template=adopted.template
+            )
+            templates = [adopted.template, *steps_after]
+        elif plan.first_deploy:
+            templates = [template]
+        else:
+            templates = update_steps(
+                template, deployed_indexes(target, plan.names.stack), deployed_template
+            )
+    except IndexStepsError as error:
+        raise DeployError(
+            f"cannot take the tables' indexes to this version one at a time: {error}. Delete "
+            "those indexes by hand (DynamoDB console > the table > Indexes), one at a time, then "
+            "run this again"
+        ) from error
     steps = []
     for number, step in enumerate(templates):
         key = upload_artifact(s3, bucket, json.dumps(step).encode(), ".json")
@@ -379,6 +402,19 @@ def _upload(
             )
         )
     return steps
+
+
+def _template_body(body: Any) -> dict[str, Any]:
+    """GetTemplate's TemplateBody: boto3 decodes a JSON template itself, or leaves the text."""
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError as error:
+            raise DeployError(
+                f"the deployed template is not JSON ({error}): it was not deployed by "
+                "`civicchat deploy`"
+            ) from error
+    return dict(body or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +505,11 @@ def _report(
     out("")
     if endpoint:
         out(f"Agents' console  {base}{CONSOLE_ROUTE}")
-    first_admin(plan.target, plan.names, plan.definition, outputs, plan.admin_email, out)
+    no_admin: FirstAdminError | None = None
+    try:
+        first_admin(plan.target, plan.names, plan.definition, outputs, plan.admin_email, out)
+    except FirstAdminError as error:
+        no_admin = error  # said last, after the rest of what the operator needs
     if has_alarms and plan.alarm_email:
         out(
             f"Alarms go to {plan.alarm_email}: AWS sends it an e-mail 'AWS Notification - "
@@ -480,6 +520,8 @@ def _report(
     out("")
     out("Next: send a WhatsApp message to the number; `civicchat agent create --stage ...` adds")
     out("agents; running `civicchat deploy` again updates this stage in place.")
+    if no_admin is not None:
+        raise no_admin
 
 
 def first_admin(
@@ -492,10 +534,14 @@ def first_admin(
 ) -> None:
     """Make the console's first administrator (admin of every team) when there is no agent
     yet, as `civicchat agent create` does; Cognito e-mails nothing, so the temporary password
-    is shown here, once. The pool is the stack's (its outputs)."""
+    is shown here, once. The pool is the stack's (its outputs). Raises FirstAdminError when
+    DynamoDB or Cognito refuse (the stack itself is deployed by then)."""
     import argparse
 
-    from chalicelib.adapters.cognito_directory import CognitoDirectory
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    from chalicelib.adapters.cognito_directory import CognitoDirectory, DirectoryError
     from chalicelib.agent_commands import AgentTarget
     from chalicelib.agent_commands import run as agent_command
     from chalicelib.operator_commands import Target
@@ -513,7 +559,19 @@ def first_admin(
         ),
         definition=definition,
     )
-    existing = agents.agents.list_all()
+    teams = list(definition.teams)
+    by_hand = " ".join(
+        [
+            f"civicchat agent create --stage {names.stage}",
+            f"--email {admin_email or 'ADDRESS'} --role admin",
+            *(f"--team {team}" for team in teams or ["..."]),
+        ]
+    )
+    refused = (PynamoDBException, DirectoryError, BotoCoreError, ClientError)
+    try:
+        existing = agents.agents.list_all()
+    except refused as error:
+        raise _no_first_admin(str(error), by_hand) from error
     if existing:
         out(f"Agents: {len(existing)} (`civicchat agent list --stage {names.stage}`).")
         return
@@ -528,13 +586,37 @@ def first_admin(
         action="create",
         email=admin_email,
         role="admin",
-        teams=list(definition.teams),
+        teams=teams,
         name=None,
         capacity=None,
         password=None,
         update=False,
     )
-    agent_command(args, out=lambda line: out(f"  {line}" if line else ""), target=agents)
+    said: list[str] = []
+
+    def say(line: str) -> None:  # as it comes: a temporary password must not be lost
+        said.append(line)
+        out(f"  {line}" if line else "")
+
+    try:
+        code = agent_command(args, out=say, target=agents)
+    except refused as error:
+        raise _no_first_admin(str(error), by_hand) from error
+    if code != 0:
+        complaints = [
+            line.removeprefix("civicchat: ") for line in said if line.startswith("civicchat: ")
+        ]
+        reason = (
+            complaints[-1] if complaints else f"`civicchat agent create` ended with code {code}"
+        )
+        raise _no_first_admin(reason, by_hand)
+
+
+def _no_first_admin(reason: str, by_hand: str) -> FirstAdminError:
+    return FirstAdminError(
+        "The stack is deployed, but the first administrator could not be made: "
+        f"{reason.rstrip('.')}. Make one with `{by_hand}`"
+    )
 
 
 def _templates(plan: Plan, out: Callable[[str], None]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import BUNDLED_CONFIG, DEFAULT_GRAPH_API_URL, SECRET_VARIABLES
 
 PREFLIGHT_EXIT_CODE = 2
@@ -138,6 +139,12 @@ def aws_target(profile: str | None, region: str | None, environ: Mapping[str, st
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", str(error))
+        if code == "InvalidClientTokenId":
+            # Also what STS answers in a region the account has not enabled (opt-in regions).
+            raise PreflightError(
+                f"AWS rejected {label}: {message} ({code}), or the region {region} is not "
+                "enabled for this account (AWS console > Account > AWS Regions)"
+            ) from error
         if code in _REJECTED_CREDENTIALS:
             raise PreflightError(f"AWS rejected {label}: {message} ({code})") from error
         raise PreflightError(f"AWS STS refused GetCallerIdentity with {label}: {error}") from error
@@ -149,6 +156,30 @@ def aws_target(profile: str | None, region: str | None, environ: Mapping[str, st
         account_id=str(identity["Account"]),
         caller_arn=str(identity["Arn"]),
         credentials_label=label,
+    )
+
+
+S3_BUCKET_NAME_LIMIT = 63
+
+
+def check_bucket_names(names: ResourceNames, account_id: str, region: str) -> None:
+    """The stage's bucket names hold the stage, the account and the region, and S3 takes at
+    most 63 characters: a long stage in a long-named region does not fit."""
+    from infra.artifacts import artifacts_bucket_name
+
+    buckets = {
+        "media bucket": names.media_bucket(account_id, region),
+        "artifacts bucket": artifacts_bucket_name(names, account_id, region),
+    }
+    too_long = {kind: name for kind, name in buckets.items() if len(name) > S3_BUCKET_NAME_LIMIT}
+    if not too_long:
+        return
+    kind, name = max(too_long.items(), key=lambda item: len(item[1]))
+    longest_stage = len(names.stage) - (len(name) - S3_BUCKET_NAME_LIMIT)
+    raise PreflightError(
+        f"stage {names.stage!r} is too long for {region}: the {kind}'s name {name} would have "
+        f"{len(name)} characters, and S3 allows at most {S3_BUCKET_NAME_LIMIT}; choose a stage "
+        f"of at most {longest_stage} characters"
     )
 
 

@@ -8,6 +8,9 @@ steps: each step is the target template in full, except that each table whose in
 has only moved one index further from what is deployed towards the target. Removals come first
 (fewer indexes to keep in step, and a renamed index never needs both names at once).
 
+The steps before the last keep the functions' code as deployed (`update_steps`): the new code may
+query an index that only a later step makes, so it runs only once the last step is in.
+
 An index is known by its name: a changed key schema or projection under the same name is not a
 step CloudFormation can take (it replaces neither) and is not detected here; rename the index.
 """
@@ -55,6 +58,37 @@ def index_steps(
         steps.append(intermediate)
     steps.append(copy.deepcopy(template))
     return steps
+
+
+def update_steps(
+    template: Template,
+    deployed_indexes: Mapping[str, Collection[str]],
+    deployed_template: Template,
+) -> list[Template]:
+    """The index steps from `deployed_template` to `template`, every step but the last with
+    the functions' code as deployed (`with_deployed_code`). Raises IndexStepsError."""
+    steps = index_steps(template, deployed_indexes, deployed_template=deployed_template)
+    return [with_deployed_code(step, deployed_template) for step in steps[:-1]] + steps[-1:]
+
+
+def with_deployed_code(template: Template, deployed_template: Template) -> Template:
+    """`template` (a copy) with each function's code where the deployed template has it: a
+    SAM function's `CodeUri`, a plain Lambda function's `Code`. A function not deployed yet
+    keeps its own."""
+    template = copy.deepcopy(template)
+    deployed = deployed_template.get("Resources", {})
+    for logical_id, resource in template.get("Resources", {}).items():
+        code_property = _CODE_PROPERTIES.get(resource.get("Type", ""))
+        if code_property is None:
+            continue
+        before = deployed.get(logical_id, {})
+        code = before.get("Properties", {}).get(code_property)
+        if before.get("Type") == resource["Type"] and code is not None:
+            resource.setdefault("Properties", {})[code_property] = copy.deepcopy(code)
+    return template
+
+
+_CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Lambda::Function": "Code"}
 
 
 class _IndexPlan:

@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.resource_names import ResourceNames
 from infra.agent_directory import POOL_RESOURCE_ID
 from infra.data_resources import MEDIA_BUCKET_RESOURCE_ID
-from infra.deploy_preflight import AwsTarget
+from infra.deploy_preflight import AwsTarget, PreflightError
 
 _TABLE = "AWS::DynamoDB::Table"
 
@@ -51,10 +51,11 @@ class Adoption:
 
 
 def stage_data(target: AwsTarget, names: ResourceNames) -> StageData:
+    """Raises PreflightError when the user pool cannot be told apart from another."""
     from botocore.exceptions import ClientError
 
     from chalicelib.adapters.dynamodb_models import MODEL_CLASSES
-    from infra.agent_directory import find_agent_directory
+    from infra.agent_directory import AmbiguousUserPoolError, find_user_pool
 
     dynamodb = target.client("dynamodb")
     tables = {}
@@ -69,8 +70,11 @@ def stage_data(target: AwsTarget, names: ResourceNames) -> StageData:
         target.client("s3").head_bucket(Bucket=bucket)
     except ClientError:
         bucket = None
-    directory = find_agent_directory(names, target.region)
-    return StageData(names, tables, bucket, directory[0] if directory else None)
+    try:
+        user_pool = find_user_pool(target.client("cognito-idp"), names)
+    except AmbiguousUserPoolError as error:
+        raise PreflightError(str(error)) from error
+    return StageData(names, tables, bucket, user_pool)
 
 
 def adoption(template: dict[str, Any], data: StageData) -> Adoption | None:
@@ -116,6 +120,10 @@ def adoption(template: dict[str, Any], data: StageData) -> Adoption | None:
         if logical_id in resources and all(identifier.values()):
             kept[logical_id] = copy.deepcopy(resources[logical_id])
             to_import.append(_import(resources[logical_id]["Type"], logical_id, identifier))
+    if MEDIA_BUCKET_RESOURCE_ID in kept:
+        # The name as it is (the template's is an Fn::Sub of the account and region): an
+        # import must name exactly the bucket it takes in.
+        kept[MEDIA_BUCKET_RESOURCE_ID]["Properties"]["BucketName"] = data.media_bucket
     if not kept:
         return None
     return Adoption(

@@ -16,14 +16,26 @@ _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class S3MediaArchive:
-    """Implements `MediaArchive`: one object per key, its Content-Type the media's MIME type."""
+    """Implements `MediaArchive`: one object per key, its Content-Type the media's MIME type.
+
+    `endpoint_url`: an S3 emulator's (the local stack, tests: settings.s3_endpoint_url); None
+    is AWS's regional endpoint, addressed by virtual host (`<bucket>.s3.<region>.amazonaws.com`).
+    boto3's default would presign links for the global `<bucket>.s3.amazonaws.com`, which
+    regions opened since March 2019 refuse and which others answer, for a new bucket, with a
+    redirect the signature does not survive."""
 
     def __init__(
-        self, bucket: str, s3_client: Any | None = None, *, region_name: str | None = None
+        self,
+        bucket: str,
+        s3_client: Any | None = None,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
     ) -> None:
         self._bucket = bucket
         self._client = s3_client
         self._region_name = region_name
+        self._endpoint_url = endpoint_url
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -39,11 +51,23 @@ class S3MediaArchive:
 
                     # Signature V4: presigned links (url()) are refused otherwise in most
                     # regions, and they are the only ones that carry their own expiry.
-                    self._client = boto3.client(
-                        "s3",
-                        region_name=self._region_name,
-                        config=Config(signature_version="s3v4"),
-                    )
+                    if self._endpoint_url is not None:
+                        self._client = boto3.client(
+                            "s3",
+                            region_name=self._region_name,
+                            endpoint_url=self._endpoint_url,
+                            config=Config(signature_version="s3v4"),
+                        )
+                    else:
+                        region = self._region_name or boto3.session.Session().region_name
+                        self._client = boto3.client(
+                            "s3",
+                            region_name=region,
+                            endpoint_url=f"https://s3.{region}.amazonaws.com",
+                            config=Config(
+                                signature_version="s3v4", s3={"addressing_style": "virtual"}
+                            ),
+                        )
         return self._client
 
     def put(self, key: str, content: bytes, mime_type: str) -> None:

@@ -46,6 +46,24 @@ def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, 
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_no_batching_window_on_the_fifo_queue(template: dict[str, Any]) -> None:
+    """Lambda refuses MaximumBatchingWindowInSeconds on a FIFO queue's event source."""
+    windows = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]: event["Properties"].get(
+            "MaximumBatchingWindowInSeconds"
+        )
+        for event in _sqs_events(template).values()
+    }
+    fifo = {
+        queue_id
+        for queue_id in windows
+        if template["Resources"][queue_id]["Properties"].get("FifoQueue")
+    }
+    assert fifo == {"InboundQueue"}
+    assert windows["InboundQueue"] is None
+    assert all(isinstance(windows[queue_id], int) for queue_id in set(windows) - fifo)
+
+
 def test_event_sources_point_at_the_stacks_own_queues(template: dict[str, Any]) -> None:
     queues = {
         event["Properties"]["Queue"]["Fn::GetAtt"][0] for event in _sqs_events(template).values()

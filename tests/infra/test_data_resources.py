@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -25,6 +26,8 @@ from infra.local_emulator import provision
 from infra.template import data_template
 
 NAMES = ResourceNames("prod")
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+CHALICE_DEFAULT_TIMEOUT_SECONDS = 60
 REGION = "eu-west-1"
 
 # The design, written out by hand: a model drifting from it must fail here, not in production.
@@ -177,17 +180,48 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
     # Each queue either has its own dead-letter queue or is one; none is shared.
     assert len(dead_letter_ids) == len(with_redrive) == 4
     assert set(queues) == set(with_redrive) | dead_letter_ids
-    for queue in with_redrive.values():
+    for queue_id, queue in with_redrive.items():
         properties = queue["Properties"]
         redrive = properties["RedrivePolicy"]
         dead_letter = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
         assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][1] == "Arn"
         assert redrive["maxReceiveCount"] == expected_max_receive_count(properties["QueueName"])
-        assert properties["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS == 180
+        assert properties["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS[queue_id]
         assert dead_letter.get("FifoQueue", False) == properties.get("FifoQueue", False)
         assert dead_letter["QueueName"] == NAMES.dead_letter_queue(properties["QueueName"])
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_each_queue_outwaits_six_times_its_consumers_timeout(template: dict[str, Any]) -> None:
+    """AWS's advice for a Lambda consumer (a shorter visibility timeout delivers a batch again
+    while it is still being worked on), for every stage of .chalice/config.json; the consumers
+    are app.py's SQS handlers."""
+    from chalice.app import SQSEventConfig
+
+    import app as app_module
+
+    consumers = {
+        source.queue: source.name
+        for source in app_module.app.event_sources
+        if isinstance(source, SQSEventConfig)
+    }
+    consumer_of = {
+        queue_id: consumers[getattr(app_module._names, attribute)]  # the stage app.py named
+        for queue_id, attribute in QUEUE_RESOURCE_IDS.items()
+    }
+    assert consumer_of["MediaQueue"] == "media_fetcher"
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    default_timeout = config.get("lambda_timeout", CHALICE_DEFAULT_TIMEOUT_SECONDS)
+    queues = of_type(template, "AWS::SQS::Queue")
+    for stage, stage_config in config["stages"].items():
+        functions = stage_config.get("lambda_functions", {})
+        for queue_id, function in consumer_of.items():
+            timeout = functions.get(function, {}).get(
+                "lambda_timeout", stage_config.get("lambda_timeout", default_timeout)
+            )
+            visibility = queues[queue_id]["Properties"]["VisibilityTimeout"]
+            assert visibility >= 6 * timeout, f"{stage}: {queue_id} ({function}, {timeout} s)"
 
 
 def test_queue_names_and_fifo(template: dict[str, Any]) -> None:
@@ -265,7 +299,9 @@ def test_provision_updates_a_changed_stack_in_place(
     provision(moto_endpoint, names, REGION)
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.put_item(TableName=names.table("residents"), Item={"resident_key": {"S": "wa:1"}})
-    monkeypatch.setattr(data_resources_module, "QUEUE_VISIBILITY_TIMEOUT_SECONDS", 90)
+    monkeypatch.setitem(
+        data_resources_module.QUEUE_VISIBILITY_TIMEOUT_SECONDS, "OutboundBulkQueue", 90
+    )
 
     provision(moto_endpoint, names, REGION)
 

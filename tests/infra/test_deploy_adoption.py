@@ -10,10 +10,16 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 
 from chalicelib.resource_names import ResourceNames
-from infra.agent_directory import POOL_RESOURCE_ID, provision_agent_directory, with_agent_directory
-from infra.deploy_preflight import AwsTarget
+from infra.agent_directory import (
+    POOL_RESOURCE_ID,
+    pool_name,
+    provision_agent_directory,
+    with_agent_directory,
+)
+from infra.deploy_preflight import AwsTarget, PreflightError
 from infra.index_steps import index_steps
 from infra.stage_data import adoption, stage_data
 from infra.template import data_template
@@ -75,6 +81,9 @@ def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
     assert identifiers[logical_id] == {"TableName": table}
     assert identifiers["MediaBucket"] == {"BucketName": data.media_bucket}
     assert identifiers[POOL_RESOURCE_ID] == {"UserPoolId": pool_id}
+    # Imported under its literal name, not the template's Fn::Sub of account and region.
+    bucket = adopted.template["Resources"]["MediaBucket"]["Properties"]["BucketName"]
+    assert bucket == names.media_bucket(ACCOUNT, REGION)
     for kept in adopted.template["Resources"].values():
         assert kept["DeletionPolicy"] == "Retain"  # CloudFormation imports nothing without it
 
@@ -91,3 +100,33 @@ def test_nothing_kept_nothing_imported(aws_env: str) -> None:
     data = stage_data(_target(), names)
     assert data.lines() == []
     assert adoption(with_agent_directory(data_template(names), names), data) is None
+
+
+def test_a_kept_pool_is_found_without_its_app_client(aws_env: str) -> None:
+    """`destroy` keeps the pool but its client goes with the stack: the next deploy must take
+    the pool back (the update then makes a new client), not create a second one."""
+    names = ResourceNames("noclient")
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool_id = cognito.create_user_pool(PoolName=pool_name(names))["UserPool"]["Id"]
+
+    data = stage_data(_target(), names)
+    assert data.user_pool == pool_id
+    adopted = adoption(with_agent_directory(data_template(names), names), data)
+    assert adopted is not None
+    assert {
+        "ResourceType": "AWS::Cognito::UserPool",
+        "LogicalResourceId": POOL_RESOURCE_ID,
+        "ResourceIdentifier": {"UserPoolId": pool_id},
+    } in adopted.resources_to_import
+
+
+def test_two_pools_of_the_stages_name_are_refused(aws_env: str) -> None:
+    names = ResourceNames("twopools")
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    ids = [cognito.create_user_pool(PoolName=pool_name(names))["UserPool"]["Id"] for _ in "ab"]
+
+    with pytest.raises(PreflightError) as refused:
+        stage_data(_target(), names)
+    assert f"2 Cognito user pools are named {pool_name(names)} ({', '.join(ids)})" in str(
+        refused.value
+    )

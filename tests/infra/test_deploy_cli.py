@@ -30,7 +30,7 @@ from chalicelib.settings import BUNDLED_CONFIG
 from chalicelib.simulator.server import GraphApiSimulator
 from infra.agent_directory import provision_agent_directory
 from infra.artifacts import BUNDLED_CONFIG_ENTRY, DEPLOYED_CONFIG_PATH, artifacts_bucket_name
-from infra.deploy import first_admin
+from infra.deploy import FirstAdminError, first_admin
 from infra.deploy_preflight import AwsTarget
 from infra.template import data_template
 from tests.infra.deploy_helpers import running_simulator
@@ -101,13 +101,17 @@ def _parameters() -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in _stack()["Parameters"]}
 
 
+# Every page: the session's moto server holds every test's tables and functions, and a first
+# page (100 tables, 50 functions) may hold none of this stage's.
 def _functions() -> list[dict[str, Any]]:
-    functions = boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    pages = boto3.client("lambda", region_name=REGION).get_paginator("list_functions").paginate()
+    functions = [f for page in pages for f in page["Functions"]]
     return [f for f in functions if f["FunctionName"].startswith(f"{NAMES.stack}-")]
 
 
 def _tables() -> list[str]:
-    tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    pages = boto3.client("dynamodb", region_name=REGION).get_paginator("list_tables").paginate()
+    tables = [t for page in pages for t in page["TableNames"]]
     return [t for t in tables if t.startswith(NAMES.table(""))]
 
 
@@ -235,3 +239,79 @@ def test_the_first_administrator_is_made_once(aws_env: str) -> None:
     lines.clear()
     first_admin(target, names, definition, outputs, "other@town.example", lines.append)
     assert lines == [f"Agents: 1 (`civicchat agent list --stage {names.stage}`)."]
+
+
+def _deployer() -> AwsTarget:
+    return AwsTarget(
+        session=boto3.session.Session(),
+        region=REGION,
+        account_id=ACCOUNT,
+        caller_arn="arn:aws:iam::123456789012:user/deployer",
+        credentials_label="the credentials in the environment",
+    )
+
+
+def _by_hand(stage: str, teams: Any) -> str:
+    return (
+        f"Make one with `civicchat agent create --stage {stage} --email it@town.example "
+        f"--role admin {' '.join(f'--team {team}' for team in teams)}`"
+    )
+
+
+def test_a_first_administrator_dynamodb_refuses_is_reported_not_raised(aws_env: str) -> None:
+    """After a successful stack, a refusal is one line saying what to do, not a traceback."""
+    from chalicelib.adapters.config_file import load_municipality_file
+
+    names = ResourceNames("notables")  # a pool, but no tables
+    pool_id, client_id = provision_agent_directory(aws_env, names, REGION)
+    outputs = {"AgentsUserPoolId": pool_id, "AgentsUserPoolClientId": client_id}
+    definition = load_municipality_file(BUNDLED_CONFIG)
+    with pytest.raises(FirstAdminError) as failed:
+        first_admin(_deployer(), names, definition, outputs, "it@town.example", print)
+    message = str(failed.value)
+    assert message.startswith(
+        "The stack is deployed, but the first administrator could not be made: "
+    )
+    assert "ResourceNotFoundException" in message
+    assert message.endswith(_by_hand(names.stage, definition.teams))
+
+
+def test_a_first_administrator_cognito_refuses_is_reported_not_raised(aws_env: str) -> None:
+    from chalicelib.adapters.config_file import load_municipality_file
+
+    names = ResourceNames("nopool")
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=names.stack, TemplateBody=json.dumps(data_template(names))
+    )
+    outputs = {"AgentsUserPoolId": "eu-west-1_gone", "AgentsUserPoolClientId": "gone"}
+    definition = load_municipality_file(BUNDLED_CONFIG)
+    with pytest.raises(FirstAdminError) as failed:
+        first_admin(_deployer(), names, definition, outputs, "it@town.example", print)
+    # (The directory reads an unknown pool as a refusal of the user; any refusal will do here.)
+    assert str(failed.value).startswith(
+        "The stack is deployed, but the first administrator could not be made: "
+    )
+    assert str(failed.value).endswith(_by_hand(names.stage, definition.teams))
+
+
+def test_a_first_administrator_the_agent_command_refuses_is_reported(aws_env: str) -> None:
+    """`civicchat agent create` says why and returns non-zero: that is a failure too."""
+    import dataclasses
+
+    from chalicelib.adapters.config_file import load_municipality_file
+
+    names = ResourceNames("noteams")
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=names.stack, TemplateBody=json.dumps(data_template(names))
+    )
+    pool_id, client_id = provision_agent_directory(aws_env, names, REGION)
+    outputs = {"AgentsUserPoolId": pool_id, "AgentsUserPoolClientId": client_id}
+    definition = dataclasses.replace(load_municipality_file(BUNDLED_CONFIG), teams={})
+    lines: list[str] = []
+    with pytest.raises(FirstAdminError) as failed:
+        first_admin(_deployer(), names, definition, outputs, "it@town.example", lines.append)
+    assert str(failed.value) == (
+        "The stack is deployed, but the first administrator could not be made: a new agent "
+        "needs --team. Make one with `civicchat agent create --stage noteams --email "
+        "it@town.example --role admin --team ...`"
+    )

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
+from chalicelib.resource_names import ResourceNames
 from chalicelib.simulator.server import GraphApiSimulator
+from infra.artifacts import artifacts_bucket_name
 from infra.deploy_preflight import (
     PreflightError,
+    check_bucket_names,
     check_whatsapp_number,
     concurrency_advice,
     whatsapp_secrets,
@@ -163,7 +166,8 @@ def test_rejected_credentials_fail_fast_and_change_nothing(
     line = _refused(_deploy(env, "--profile", "town", "--admin-email", "it@town.example"))
     assert line == (
         "civicchat deploy: AWS rejected the credentials of profile town: The security token "
-        "included in the request is invalid. (InvalidClientTokenId)"
+        "included in the request is invalid. (InvalidClientTokenId), or the region "
+        f"{REGION} is not enabled for this account (AWS console > Account > AWS Regions)"
     )
     assert _moto_state(iam_checking_moto) == before
 
@@ -240,6 +244,41 @@ def test_an_invalid_configuration_fails_fast(
     line = _refused(_deploy(env, "--config", str(config)))
     assert line.startswith(f"civicchat deploy: the municipality config {config} is not valid: ")
     assert line.endswith(f"`civicchat config validate {config}` lists every problem")
+
+
+LONGEST_STAGE = "a" * 20  # what the stage's pattern allows
+LONG_REGION = "ap-southeast-4"  # 14 characters, the longest region names there are
+
+
+def test_a_stage_too_long_for_the_regions_bucket_names_is_refused() -> None:
+    names = ResourceNames(LONGEST_STAGE)
+    account = "123456789012"
+    assert len(names.media_bucket(account, LONG_REGION)) == 64
+    assert len(artifacts_bucket_name(names, account, LONG_REGION)) == 65
+    with pytest.raises(PreflightError) as refused:
+        check_bucket_names(names, account, LONG_REGION)
+    assert str(refused.value) == (
+        f"stage {LONGEST_STAGE!r} is too long for {LONG_REGION}: the artifacts bucket's name "
+        f"{artifacts_bucket_name(names, account, LONG_REGION)} would have 65 characters, and S3 "
+        "allows at most 63; choose a stage of at most 18 characters"
+    )
+    check_bucket_names(ResourceNames("a" * 18), account, LONG_REGION)  # just fits
+    check_bucket_names(names, account, "us-east-1")
+
+
+def test_a_long_stage_is_refused_before_any_change(moto_endpoint: str, aws_files: Path) -> None:
+    env = _environment(
+        aws_files,
+        moto_endpoint,
+        AWS_ACCESS_KEY_ID="a",
+        AWS_SECRET_ACCESS_KEY="b",
+        AWS_REGION=LONG_REGION,
+        **TOKENS,
+    )
+    before = _moto_state(moto_endpoint)
+    line = _refused(_deploy(env, "--stage", LONGEST_STAGE, "--admin-email", "it@town.example"))
+    assert line.startswith(f"civicchat deploy: stage {LONGEST_STAGE!r} is too long for ")
+    assert _moto_state(moto_endpoint) == before
 
 
 def test_the_first_deploy_needs_an_admin(moto_endpoint: str, aws_files: Path) -> None:

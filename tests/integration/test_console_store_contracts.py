@@ -1159,7 +1159,7 @@ class TestS3MediaLinks:
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         outputs = cloudformation.describe_stacks(StackName=moto_stage.stack)["Stacks"][0]["Outputs"]
         bucket = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MediaBucketName")
-        return S3MediaArchive(bucket, region_name=REGION)
+        return S3MediaArchive(bucket, region_name=REGION, endpoint_url=aws_env)
 
     def test_a_presigned_link_fetches_the_object(self, archive: S3MediaArchive) -> None:
         key = f"residents/wa:34600/media/{unique('wamid.')}"

@@ -126,8 +126,8 @@ class TestS3AndSqsMedia(MediaArchiveContract, MediaQueueContract):
         return _media_bucket(aws_env, stage)
 
     @pytest.fixture
-    def archive(self, bucket: str) -> MediaArchive:
-        return S3MediaArchive(bucket, region_name=REGION)
+    def archive(self, bucket: str, aws_env: str) -> MediaArchive:
+        return S3MediaArchive(bucket, region_name=REGION, endpoint_url=aws_env)
 
     @pytest.fixture
     def sqs(self, aws_env: str) -> Any:

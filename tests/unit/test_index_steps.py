@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.index_steps import IndexStepsError, index_steps
+from infra.index_steps import IndexStepsError, index_steps, update_steps, with_deployed_code
 
 
 def index(name: str, *keys: str) -> dict[str, Any]:
@@ -198,3 +198,64 @@ def test_the_inputs_are_left_alone() -> None:
     assert (target, deployed_template) == before
     assert steps[-1] is not target
     assert_deployable_in_order(steps, target, deployed)
+
+
+OLD_CODE = {"Bucket": "artifacts", "Key": "artifacts/old.zip"}
+NEW_CODE = {"Bucket": "artifacts", "Key": "artifacts/new.zip"}
+
+
+def with_code(step: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
+    step = copy.deepcopy(step)
+    step["Resources"]["Worker"]["Properties"]["CodeUri"] = code
+    return step
+
+
+def test_the_new_code_runs_only_once_the_last_index_step_is_in() -> None:
+    """The new code may query an index a later step makes: the steps before keep the code that
+    runs now, and only the last one deploys the new bundle."""
+    deployed_template = with_code(
+        template(ConversationsTable=table("c", "id", BY_RESIDENT)), OLD_CODE
+    )
+    target = with_code(
+        template(ConversationsTable=table("c", "id", BY_RESIDENT, BY_DAY, BY_TEAM)), NEW_CODE
+    )
+    steps = update_steps(target, {"ConversationsTable": {"by_resident"}}, deployed_template)
+    assert [index_names(step, "ConversationsTable") for step in steps] == [
+        ["by_resident", "by_day"],
+        ["by_resident", "by_day", "by_team"],
+    ]
+    assert [step["Resources"]["Worker"]["Properties"]["CodeUri"] for step in steps] == [
+        OLD_CODE,
+        NEW_CODE,
+    ]
+    assert steps[-1] == target
+
+
+def test_one_step_carries_the_new_code() -> None:
+    deployed_template = with_code(template(ConversationsTable=table("c", "id")), OLD_CODE)
+    target = with_code(template(ConversationsTable=table("c", "id", BY_DAY)), NEW_CODE)
+    assert update_steps(target, {"ConversationsTable": set()}, deployed_template) == [target]
+
+
+def test_deployed_code_replaces_only_the_code_of_functions_already_deployed() -> None:
+    step = with_code(template(), NEW_CODE)
+    step["Resources"]["NewWorker"] = copy.deepcopy(step["Resources"]["Worker"])
+    step["Resources"]["Plain"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Handler": "app.plain", "Code": {"S3Bucket": "a", "S3Key": "new.zip"}},
+    }
+    deployed_template = with_code(template(), OLD_CODE)
+    deployed_template["Resources"]["Plain"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Handler": "app.plain", "Code": {"S3Bucket": "a", "S3Key": "old.zip"}},
+    }
+
+    kept = with_deployed_code(step, deployed_template)
+    resources = kept["Resources"]
+    assert resources["Worker"]["Properties"]["CodeUri"] == OLD_CODE
+    assert resources["NewWorker"]["Properties"]["CodeUri"] == NEW_CODE  # nothing deployed yet
+    assert resources["Plain"]["Properties"]["Code"]["S3Key"] == "old.zip"
+    assert {k: v for k, v in kept.items() if k != "Resources"} == {
+        k: v for k, v in step.items() if k != "Resources"
+    }
+    assert step["Resources"]["Worker"]["Properties"]["CodeUri"] == NEW_CODE  # left alone
