@@ -240,9 +240,15 @@ def stable(value: Any, region: str) -> Any:
     return value
 
 
+def every(client: Any, operation: str, key: str) -> list[Any]:
+    """All pages: moto's state is shared by every server in the test process, so a first page
+    may hold none of this stack's resources."""
+    return [item for page in client.get_paginator(operation).paginate() for item in page[key]]
+
+
 def tables(emulator: Emulator) -> dict[str, Any]:
     dynamodb = emulator.client("dynamodb")
-    names = dynamodb.list_tables()["TableNames"]
+    names = every(dynamodb, "list_tables", "TableNames")
     return {
         name: stable(
             {
@@ -379,7 +385,7 @@ def test_schedule_rules_run_the_stacks_functions(deployment: Deployment) -> None
     events = deployment.client("events")
     functions = {
         function["FunctionArn"]
-        for function in deployment.client("lambda").list_functions()["Functions"]
+        for function in every(deployment.client("lambda"), "list_functions", "Functions")
     }
     for rule in schedule_rules(deployment):
         targets = events.list_targets_by_rule(Rule=rule)["Targets"]
@@ -388,7 +394,9 @@ def test_schedule_rules_run_the_stacks_functions(deployment: Deployment) -> None
 
 def test_every_queue_consumer_reports_partial_batch_failures(deployment: Deployment) -> None:
     physical_ids = deployment.physical_ids()
-    mappings = deployment.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    mappings = every(
+        deployment.client("lambda"), "list_event_source_mappings", "EventSourceMappings"
+    )
     by_uuid = {mapping["UUID"]: mapping for mapping in mappings}
     sources = deployment.resources("AWS::Lambda::EventSourceMapping")
     assert len(sources) == len([s for s in _app().app.event_sources if hasattr(s, "queue")])
@@ -470,7 +478,7 @@ def test_alarms_reach_the_stacks_topic(
     if not declared:
         pytest.skip("the template has no alarms")
     topic_arns = set(deployment.physical_ids()[topic_id] for topic_id in topics)
-    listed = {t["TopicArn"] for t in deployment.client("sns").list_topics()["Topics"]}
+    listed = {t["TopicArn"] for t in every(deployment.client("sns"), "list_topics", "Topics")}
     assert topic_arns and topic_arns <= listed
     assert set(alarms) == {alarm["Properties"]["AlarmName"] for alarm in declared.values()}
     for name, alarm in alarms.items():
