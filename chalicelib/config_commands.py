@@ -54,7 +54,9 @@ def add_commands(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "templates":
-        return list_templates(args.file or str(_configured_file()))
+        from chalicelib.settings import configured_config_path
+
+        return list_templates(args.file or str(configured_config_path()))
     return validate(args.file)
 
 
@@ -250,16 +252,6 @@ def _load(file: str) -> MunicipalityDefinition | None:
             print(problem)
         print(f"{file}: not valid — {_count(len(error.problems), 'problem')}")
         return None
-
-
-def _configured_file() -> str:
-    import os
-
-    from chalicelib.settings import BUNDLED_CONFIG
-
-    # Like the other operator commands: the file the service would load, without requiring
-    # the WhatsApp secrets settings.get_settings() insists on.
-    return os.environ.get("CIVICCHAT_CONFIG") or str(BUNDLED_CONFIG)
 
 
 def _count(number: int, noun: str) -> str:

@@ -10,13 +10,6 @@ import os
 import sys
 from typing import Any
 
-SECRET_OPTIONS = {
-    "access_token": "whatsapp_access_token",
-    "app_secret": "whatsapp_app_secret",
-    "phone_number_id": "whatsapp_phone_number_id",
-    "verify_token": "whatsapp_verify_token",
-}
-
 
 def add_commands(commands: Any) -> None:
     deploy = commands.add_parser(
@@ -108,13 +101,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace, console: Any) -> int:
     from infra.deploy import DeployRequest, deploy
+    from infra.deploy_preflight import SECRET_FLAGS
 
     request = DeployRequest(
-        stage=args.stage,
-        profile=args.profile,
-        region=args.region,
+        **_target(args),
         config=args.config,
-        secret_flags={field: getattr(args, option) for option, field in SECRET_OPTIONS.items()},
+        secret_flags={
+            field: getattr(args, flag.removeprefix("--").replace("-", "_"))
+            for field, flag in SECRET_FLAGS.items()
+        },
         admin_email=args.admin_email,
         alarm_email=args.alarm_email,
         meta_check=not args.skip_meta_check,
@@ -127,13 +122,16 @@ def _destroy(args: argparse.Namespace, console: Any) -> int:
     from infra.destroy import DestroyRequest, destroy
 
     request = DestroyRequest(
-        stage=args.stage,
-        profile=args.profile,
-        region=args.region,
+        **_target(args),
         delete_data=args.delete_data,
         yes=args.yes,
     )
     return destroy(request, os.environ, console)
+
+
+def _target(args: argparse.Namespace) -> dict[str, Any]:
+    """What both requests take from `_aws_arguments`."""
+    return {"stage": args.stage, "profile": args.profile, "region": args.region}
 
 
 def _ask(prompt: str, secret: bool) -> str:

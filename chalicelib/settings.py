@@ -164,7 +164,7 @@ def settings_from(
         whatsapp_app_secret=secrets["whatsapp_app_secret"],
         whatsapp_verify_token=secrets["whatsapp_verify_token"],
         whatsapp_phone_number_id=secrets["whatsapp_phone_number_id"],
-        config_path=Path(environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG),
+        config_path=configured_config_path(environ),
         whatsapp_max_mps=_positive_int(environ, "WHATSAPP_MAX_MPS", 80),
         log_level=environ.get("LOG_LEVEL", "INFO"),
         media_bucket=environ.get(MEDIA_BUCKET_VARIABLE, "").strip() or None,
@@ -187,6 +187,13 @@ def get_settings() -> Settings:
 def console_user_pool_arn() -> str:
     """See USER_POOL_ARN_VARIABLE."""
     return os.environ.get(USER_POOL_ARN_VARIABLE, "").strip() or PLACEHOLDER_USER_POOL_ARN
+
+
+def configured_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The municipality file the service loads: CIVICCHAT_CONFIG, else the bundled example.
+    Also for operator commands, which must not need the WhatsApp secrets get_settings wants."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG)
 
 
 def current_stage() -> str:

@@ -101,35 +101,27 @@ def alarm_resources(names: ResourceNames, *, with_api: bool = True) -> Resources
             threshold=API_5XX_RATE,
             comparison="GreaterThanThreshold",
         )
-    resources["SenderPausedAlarm"] = _alarm(
+    resources["SenderPausedAlarm"] = _own_metric_alarm(
+        names,
+        "SenderPaused",
         name=f"{names.prefix} sender paused",
         description=(
             "The WhatsApp Cloud API refused a message for a reason every further message would "
             "share (token, account, phone number): sending stopped and messages wait. Fix the "
             f"cause, then `civicchat sender resume --stage {names.stage}`."
         ),
-        namespace=METRICS_NAMESPACE,
-        metric="SenderPaused",
-        dimensions=_own_dimensions(names),
-        statistic="Sum",
-        threshold=1,
-        comparison="GreaterThanOrEqualToThreshold",
         # The metric counts the moment of pausing, not the pause: its going quiet does not
         # mean sending resumed, so no "OK" e-mail.
         ok_actions=False,
     )
-    resources["SlaBreachesAlarm"] = _alarm(
+    resources["SlaBreachesAlarm"] = _own_metric_alarm(
+        names,
+        "SlaBreaches",
         name=f"{names.prefix} SLA breaches",
         description=(
             "Conversations went past their response time (the config's SLA policies); the "
             "console's inbox shows which."
         ),
-        namespace=METRICS_NAMESPACE,
-        metric="SlaBreaches",
-        dimensions=_own_dimensions(names),
-        statistic="Sum",
-        threshold=1,
-        comparison="GreaterThanOrEqualToThreshold",
     )
     return resources
 
@@ -150,8 +142,21 @@ _DEAD_LETTER_ADVICE = {
 }
 
 
-def _own_dimensions(names: ResourceNames) -> dict[str, str]:
-    return {"service": SERVICE, STAGE_DIMENSION: names.stage}
+def _own_metric_alarm(
+    names: ResourceNames, metric: str, *, name: str, description: str, ok_actions: bool = True
+) -> dict[str, Any]:
+    """An alarm on a count of our own (chalicelib/observability.py): any in five minutes."""
+    return _alarm(
+        name=name,
+        description=description,
+        namespace=METRICS_NAMESPACE,
+        metric=metric,
+        dimensions={"service": SERVICE, STAGE_DIMENSION: names.stage},
+        statistic="Sum",
+        threshold=1,
+        comparison="GreaterThanOrEqualToThreshold",
+        ok_actions=ok_actions,
+    )
 
 
 def _alarm(

@@ -47,8 +47,11 @@ from chalicelib.settings import (
 from infra import scan_suppressions
 from infra.agent_directory import point_at_agent_directory, with_agent_directory
 from infra.alarms import alarm_conditions, alarm_parameters, alarm_resources, api_name
-from infra.data_resources import MEDIA_BUCKET_RESOURCE_ID, QUEUE_RESOURCE_IDS
-from infra.data_resources import media_retention_days as media_retention_of
+from infra.data_resources import (
+    MEDIA_BUCKET_RESOURCE_ID,
+    QUEUE_RESOURCE_IDS,
+    media_retention_days,
+)
 from infra.function_logs import add_function_log_groups, function_name
 from infra.permissions import replace_role_policies
 from infra.template import data_template
@@ -77,12 +80,13 @@ def package_app(
     """Write `sam.json` and `deployment.zip` into `out_dir`; returns the patched template.
     `config_path` is the municipality config the functions run with (the bundled one unless
     the stage sets CIVICCHAT_CONFIG); its retention decides when media expire."""
+    from chalicelib.adapters.config_file import load_municipality_file
+
     names = ResourceNames(stage)
     out_dir.mkdir(parents=True, exist_ok=True)
     merge = out_dir / "data-template.json"
-    template = with_agent_directory(
-        data_template(names, media_retention_days=media_retention_days(config_path)), names
-    )
+    retention = media_retention_days(load_municipality_file(config_path))
+    template = with_agent_directory(data_template(names, media_retention_days=retention), names)
     merge.write_text(json.dumps(template, indent=2))
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "CIVICCHAT_STAGE": stage, "AWS_DEFAULT_REGION": region}
@@ -100,12 +104,6 @@ def package_app(
     template = patch_template(json.loads(sam.read_text()), names)
     sam.write_text(json.dumps(template, indent=2))
     return template
-
-
-def media_retention_days(config_path: Path) -> int | None:
-    from chalicelib.adapters.config_file import load_municipality_file
-
-    return media_retention_of(load_municipality_file(config_path))
 
 
 def patch_template(template: dict[str, Any], names: ResourceNames) -> dict[str, Any]:

@@ -236,20 +236,27 @@ def _kept_data(target: AwsTarget, names: ResourceNames) -> StageData | None:
     return data if data.lines() else None
 
 
-def _current_stack(target: AwsTarget, names: ResourceNames) -> StackState | None:
+def idle_stack(target: AwsTarget, names: ResourceNames) -> StackState | None:
+    """The stage's stack, None when there is none; PreflightError while CloudFormation is
+    working on it (deploy and destroy both wait for it to finish)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         state = stack_state(target.client("cloudformation"), names.stack)
     except (BotoCoreError, ClientError) as error:
         raise PreflightError(f"cannot read the stack {names.stack}: {error}") from error
-    if state is None:
-        return None
-    if is_busy(state.status):
+    if state is not None and is_busy(state.status):
         raise PreflightError(
             f"the stack {names.stack} is busy ({state.status}): wait until CloudFormation "
             "finishes, then run this again"
         )
+    return state
+
+
+def _current_stack(target: AwsTarget, names: ResourceNames) -> StackState | None:
+    state = idle_stack(target, names)
+    if state is None:
+        return None
     if state.status in ("UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "IMPORT_ROLLBACK_FAILED"):
         raise PreflightError(
             f"the stack {names.stack} is {state.status}: {state.reason or 'see its events'}; "
@@ -354,7 +361,7 @@ def _upload(
         out(f"Artifacts bucket {bucket} created (private, encrypted).")
     cloudformation = target.client("cloudformation")
     deployed_template: dict[str, Any] = {}
-    if plan.state is not None and not plan.first_deploy:
+    if not plan.first_deploy:
         deployed = cloudformation.get_template(StackName=plan.names.stack, TemplateStage="Original")
         deployed_template = _template_body(deployed.get("TemplateBody"))
         keep_alive(s3, bucket, deployed_template)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.resource_names import ResourceNames
-from chalicelib.settings import BUNDLED_CONFIG, DEFAULT_GRAPH_API_URL, SECRET_VARIABLES
+from chalicelib.settings import DEFAULT_GRAPH_API_URL, SECRET_VARIABLES, configured_config_path
 
 PREFLIGHT_EXIT_CODE = 2
 # STS's answers for credentials that exist but that AWS does not accept.
@@ -86,7 +86,7 @@ def municipality_config(given: str | None, environ: Mapping[str, str]) -> tuple[
     from chalicelib.adapters.config_file import load_municipality_file
     from chalicelib.domain.bot.errors import ConfigError
 
-    path = Path(given or environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG)
+    path = Path(given) if given else configured_config_path(environ)
     try:
         return path, load_municipality_file(path)
     except ConfigError as error:

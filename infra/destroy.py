@@ -12,17 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.resource_names import ResourceNames
-from infra.deploy import FAILED_EXIT_CODE, Console
+from infra.deploy import FAILED_EXIT_CODE, Console, idle_stack
 from infra.deploy_preflight import PREFLIGHT_EXIT_CODE, AwsTarget, PreflightError, aws_target
-from infra.stack_deployment import (
-    Output,
-    StackFailed,
-    StackState,
-    Waiting,
-    delete_stack,
-    is_busy,
-    stack_state,
-)
+from infra.stack_deployment import Output, StackFailed, StackState, Waiting, delete_stack
 from infra.stage_data import StageData, stage_data
 
 NOT_CONFIRMED_EXIT_CODE = 1
@@ -50,12 +42,7 @@ def destroy(
     try:
         target = aws_target(request.profile, request.region, environ)
         names = ResourceNames(request.stage)
-        state = stack_state(target.client("cloudformation"), names.stack)
-        if state is not None and is_busy(state.status):
-            raise PreflightError(
-                f"the stack {names.stack} is busy ({state.status}): wait until "
-                "CloudFormation finishes, then run this again"
-            )
+        state = idle_stack(target, names)
         data = stage_data(target, names)
         secrets = _secret_names(target, names)
         artifacts = _artifacts_bucket(target, names)

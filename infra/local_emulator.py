@@ -4,15 +4,19 @@ the local tables and queues are made from the very template deployed to AWS."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from chalicelib.resource_names import ResourceNames
-from infra.stack_deployment import stack_state
+from infra.stack_deployment import (
+    StackFailed,
+    Waiting,
+    failed_resources,
+    stack_state,
+    wait_for_stack,
+)
 from infra.template import data_template
 
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
-_FAILED_SUFFIXES = ("_FAILED", "ROLLBACK_COMPLETE")
 
 
 class ProvisionError(Exception):
@@ -73,30 +77,17 @@ def _same_template(deployed: Any, body: str) -> bool:
 
 
 def _wait(cloudformation: Any, stack: str, timeout_seconds: float) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.05
-    while True:
-        status = _stack_status(cloudformation, stack)
-        if status in _DONE:
-            return
-        if status is None or status.endswith(_FAILED_SUFFIXES):
-            raise ProvisionError(
-                f"stack {stack} is {status}: {_failure_reasons(cloudformation, stack)}"
-            )
-        if time.monotonic() > deadline:
-            raise ProvisionError(f"stack {stack} still {status} after {timeout_seconds:.0f} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
-
-
-def _failure_reasons(cloudformation: Any, stack: str) -> str:
+    waiting = Waiting(poll_seconds=0.1, timeout_seconds=timeout_seconds)
     try:
-        events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
-    except cloudformation.exceptions.ClientError:
-        return "no events"
-    reasons = [
-        f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}"
-        for event in events
-        if event.get("ResourceStatus", "").endswith("_FAILED")
-    ]
-    return "; ".join(reasons) or "no failed resources reported"
+        status = wait_for_stack(cloudformation, stack, None, out=_quiet, waiting=waiting)
+    except StackFailed as error:
+        raise ProvisionError(f"stack {stack}: {error}") from error
+    if status not in _DONE:
+        reasons = failed_resources(cloudformation, stack, None)
+        raise ProvisionError(
+            f"stack {stack} is {status}: {'; '.join(reasons) or 'no failed resources reported'}"
+        )
+
+
+def _quiet(_line: str) -> None:
+    """`make run` does not print the emulator's stack events."""

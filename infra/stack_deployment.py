@@ -164,17 +164,14 @@ def wait_for_stack(
     deadline = time.monotonic() + waiting.timeout_seconds
     printed: set[str] = set()
     while True:
+        # The status first: the events read after it include the last ones of a finished stack.
+        described = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
+        status = str(described["StackStatus"])
         for event in _events_since(cloudformation, stack_id, after_event):
             if event["EventId"] not in printed:
                 printed.add(event["EventId"])
                 out(progress_line(event))
-        described = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
-        status = str(described["StackStatus"])
         if not is_busy(status):
-            for event in _events_since(cloudformation, stack_id, after_event):
-                if event["EventId"] not in printed:
-                    printed.add(event["EventId"])
-                    out(progress_line(event))
             return status
         if time.monotonic() > deadline:
             raise StackFailed(

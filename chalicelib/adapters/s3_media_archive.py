@@ -49,25 +49,19 @@ class S3MediaArchive:
                     import boto3  # deferred: only paid by the media worker and the console
                     from botocore.config import Config
 
+                    region = self._region_name or boto3.session.Session().region_name
+                    endpoint, s3_options = self._endpoint_url, {}
+                    if endpoint is None:  # AWS: the regional host (see the class docstring)
+                        endpoint = f"https://s3.{region}.amazonaws.com"
+                        s3_options = {"addressing_style": "virtual"}
                     # Signature V4: presigned links (url()) are refused otherwise in most
                     # regions, and they are the only ones that carry their own expiry.
-                    if self._endpoint_url is not None:
-                        self._client = boto3.client(
-                            "s3",
-                            region_name=self._region_name,
-                            endpoint_url=self._endpoint_url,
-                            config=Config(signature_version="s3v4"),
-                        )
-                    else:
-                        region = self._region_name or boto3.session.Session().region_name
-                        self._client = boto3.client(
-                            "s3",
-                            region_name=region,
-                            endpoint_url=f"https://s3.{region}.amazonaws.com",
-                            config=Config(
-                                signature_version="s3v4", s3={"addressing_style": "virtual"}
-                            ),
-                        )
+                    self._client = boto3.client(
+                        "s3",
+                        region_name=region,
+                        endpoint_url=endpoint,
+                        config=Config(signature_version="s3v4", s3=s3_options),
+                    )
         return self._client
 
     def put(self, key: str, content: bytes, mime_type: str) -> None:

@@ -61,33 +61,31 @@ def read_secrets(path: str, *, region: str | None = None, client: Any = None) ->
 
 
 def write_secrets(
-    path: str, values: Mapping[str, str], *, region: str | None = None, client: Any = None
+    path: str, values: Mapping[str, str], *, client: Any
 ) -> dict[str, StoredParameter]:
     """Store the given settings fields under `path`, leaving a parameter that already holds its
     value untouched (so its version, and `secrets_version`, change only when a secret does).
     Returns every parameter under the path afterwards."""
-    ssm = client or _client(region)
-    stored = read_parameters(path, client=ssm)
+    stored = read_parameters(path, client=client)
     for field, value in values.items():
         name = SECRET_PARAMETERS[field]
         current = stored.get(name)
         if current is not None and current.value == value:
             continue
-        ssm.put_parameter(
+        client.put_parameter(
             Name=f"{path}{name}",
             Value=value,
             Type="String" if field in PLAIN_PARAMETERS else "SecureString",
             Overwrite=True,
         )
-    return read_parameters(path, client=ssm)
+    return read_parameters(path, client=client)
 
 
-def delete_secrets(path: str, *, region: str | None = None, client: Any = None) -> list[str]:
+def delete_secrets(path: str, *, client: Any) -> list[str]:
     """Delete every parameter under `path`; returns their full names."""
-    ssm = client or _client(region)
-    names = [f"{path}{name}" for name in read_parameters(path, client=ssm)]
+    names = [f"{path}{name}" for name in read_parameters(path, client=client)]
     for start in range(0, len(names), 10):  # DeleteParameters takes ten at a time
-        ssm.delete_parameters(Names=names[start : start + 10])
+        client.delete_parameters(Names=names[start : start + 10])
     return names
 
 

@@ -30,6 +30,12 @@ class AwsEmulator:
         host, port = self._server.get_host_and_port()
         return f"http://{host}:{port}"
 
+    def client(self, service: str, region: str) -> Any:
+        """A boto3 client of the emulator's `service`."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region)
+
     def provision(
         self,
         names: ResourceNames,
@@ -40,12 +46,10 @@ class AwsEmulator:
     ) -> None:
         """Create the stage's data resources from the same CloudFormation template `make deploy`
         uses, and the EventBridge rules from the app's own schedule declarations."""
-        import boto3
-
         from infra.local_emulator import provision
 
         provision(self.endpoint, names, region, media_retention_days=media_retention_days)
-        events = boto3.client("events", endpoint_url=self.endpoint, region_name=region)
+        events = self.client("events", region)
         for rule_name, expression in schedules:
             events.put_rule(
                 Name=names.schedule_rule(rule_name), ScheduleExpression=expression, State="ENABLED"
@@ -61,23 +65,18 @@ class AwsEmulator:
     def store_secrets(self, names: ResourceNames, region: str, values: dict[str, str]) -> None:
         """The stage's WhatsApp secrets in the emulator's SSM, where `civicchat deploy` puts
         them in AWS (settings fields → values)."""
-        import boto3
-
         from chalicelib.adapters.ssm_secrets import write_secrets
 
-        ssm = boto3.client("ssm", endpoint_url=self.endpoint, region_name=region)
-        write_secrets(names.secrets_path, values, client=ssm)
+        write_secrets(names.secrets_path, values, client=self.client("ssm", region))
 
     def media_bucket(self, names: ResourceNames, region: str) -> str:
         """The media bucket the provisioned stack made (its name holds moto's account id)."""
-        import boto3
+        from infra.stack_deployment import stack_state
 
-        cloudformation = boto3.client(
-            "cloudformation", endpoint_url=self.endpoint, region_name=region
-        )
-        stack = cloudformation.describe_stacks(StackName=names.stack)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        return outputs["MediaBucketName"]
+        state = stack_state(self.client("cloudformation", region), names.stack)
+        if state is None:
+            raise LookupError(f"no stack {names.stack} in the emulator: provision it first")
+        return state.outputs["MediaBucketName"]
 
     def stop(self) -> None:
         if self._server is not None:

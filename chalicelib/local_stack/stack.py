@@ -116,7 +116,7 @@ class LocalStack:
             self._env["WHATSAPP_API_URL"] = self._simulator.graph_base_url()
             get_settings.cache_clear()
 
-        self._start_workers(app_module, settings.aws_region, endpoint)
+        self._start_workers(app_module, settings.aws_region)
         scheduler = Scheduler(schedules, self._stop_event)
         scheduler.start()
         self._threads.append(scheduler)
@@ -143,17 +143,10 @@ class LocalStack:
         for name, value in FAKE_AWS_CREDENTIALS.items():
             env[name] = value  # never let the local stack reach a real AWS account
         env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        from chalicelib.settings import SECRET_VARIABLES
+
         if env.get("WHATSAPP_API_URL"):
-            missing = [
-                name
-                for name in (
-                    "WHATSAPP_ACCESS_TOKEN",
-                    "WHATSAPP_APP_SECRET",
-                    "WHATSAPP_VERIFY_TOKEN",
-                    "WHATSAPP_PHONE_NUMBER_ID",
-                )
-                if not env.get(name)
-            ]
+            missing = [name for name in SECRET_VARIABLES.values() if not env.get(name)]
             if missing:
                 raise LocalStackError(
                     "WHATSAPP_API_URL points at a real Graph API, so these must be set too: "
@@ -162,7 +155,6 @@ class LocalStack:
             return
         # The embedded simulator: throwaway credentials made up for this run only (or the
         # ones given), handed to the simulator and moved out of the app's environment.
-        from chalicelib.settings import SECRET_VARIABLES
         from chalicelib.simulator.server import GraphApiSimulator
 
         made_up = {
@@ -199,10 +191,8 @@ class LocalStack:
         except OSError as error:
             raise LocalStackError(f"cannot read the municipality config {path}: {error}") from error
 
-    def _start_workers(self, app_module: Any, region: str, endpoint: str) -> None:
-        import boto3
-
-        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+    def _start_workers(self, app_module: Any, region: str) -> None:
+        sqs = self._emulator.client("sqs", region)
         # Lambda runs several copies of a function at once; so do we (pacing is shared anyway).
         concurrency = int(self._env.get("LOCAL_WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY))
         for source in app_module.app.event_sources:

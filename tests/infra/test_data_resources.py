@@ -24,6 +24,7 @@ from infra.data_resources import (
 )
 from infra.local_emulator import provision
 from infra.template import data_template
+from tests.infra.deploy_helpers import of_type
 
 NAMES = ResourceNames("prod")
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -77,14 +78,6 @@ EXPECTED_TABLES = {
     "civicchat-prod-agents": {"keys": {"agent_id": "HASH"}, "indexes": {}},
     "civicchat-prod-search": {"keys": {"term": "HASH", "entry": "RANGE"}, "indexes": {}},
 }
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        resource_id: resource
-        for resource_id, resource in template["Resources"].items()
-        if resource["Type"] == resource_type
-    }
 
 
 def keys(key_schema: list[dict[str, str]]) -> dict[str, str]:

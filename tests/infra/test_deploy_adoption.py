@@ -19,23 +19,13 @@ from infra.agent_directory import (
     provision_agent_directory,
     with_agent_directory,
 )
-from infra.deploy_preflight import AwsTarget, PreflightError
+from infra.deploy_preflight import PreflightError
 from infra.index_steps import index_steps
 from infra.stage_data import adoption, stage_data
 from infra.template import data_template
+from tests.infra.deploy_helpers import MOTO_ACCOUNT, moto_target
 
 REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-
-
-def _target() -> AwsTarget:
-    return AwsTarget(
-        session=boto3.session.Session(),
-        region=REGION,
-        account_id=ACCOUNT,
-        caller_arn=f"arn:aws:iam::{ACCOUNT}:user/deployer",
-        credentials_label="the credentials in the environment",
-    )
 
 
 def _table_with_indexes(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -62,9 +52,9 @@ def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
         TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": dropped}}]
     )
 
-    data = stage_data(_target(), names)
+    data = stage_data(moto_target(REGION), names)
     assert len(data.tables) == 11
-    assert data.media_bucket == names.media_bucket(ACCOUNT, REGION)
+    assert data.media_bucket == names.media_bucket(MOTO_ACCOUNT, REGION)
     assert data.user_pool == pool_id
     adopted = adoption(template, data)
     assert adopted is not None
@@ -83,7 +73,7 @@ def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
     assert identifiers[POOL_RESOURCE_ID] == {"UserPoolId": pool_id}
     # Imported under its literal name, not the template's Fn::Sub of account and region.
     bucket = adopted.template["Resources"]["MediaBucket"]["Properties"]["BucketName"]
-    assert bucket == names.media_bucket(ACCOUNT, REGION)
+    assert bucket == names.media_bucket(MOTO_ACCOUNT, REGION)
     for kept in adopted.template["Resources"].values():
         assert kept["DeletionPolicy"] == "Retain"  # CloudFormation imports nothing without it
 
@@ -97,7 +87,7 @@ def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
 
 def test_nothing_kept_nothing_imported(aws_env: str) -> None:
     names = ResourceNames("fresh")
-    data = stage_data(_target(), names)
+    data = stage_data(moto_target(REGION), names)
     assert data.lines() == []
     assert adoption(with_agent_directory(data_template(names), names), data) is None
 
@@ -109,7 +99,7 @@ def test_a_kept_pool_is_found_without_its_app_client(aws_env: str) -> None:
     cognito = boto3.client("cognito-idp", region_name=REGION)
     pool_id = cognito.create_user_pool(PoolName=pool_name(names))["UserPool"]["Id"]
 
-    data = stage_data(_target(), names)
+    data = stage_data(moto_target(REGION), names)
     assert data.user_pool == pool_id
     adopted = adoption(with_agent_directory(data_template(names), names), data)
     assert adopted is not None
@@ -126,7 +116,7 @@ def test_two_pools_of_the_stages_name_are_refused(aws_env: str) -> None:
     ids = [cognito.create_user_pool(PoolName=pool_name(names))["UserPool"]["Id"] for _ in "ab"]
 
     with pytest.raises(PreflightError) as refused:
-        stage_data(_target(), names)
+        stage_data(moto_target(REGION), names)
     assert f"2 Cognito user pools are named {pool_name(names)} ({', '.join(ids)})" in str(
         refused.value
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -31,13 +30,17 @@ from chalicelib.simulator.server import GraphApiSimulator
 from infra.agent_directory import provision_agent_directory
 from infra.artifacts import BUNDLED_CONFIG_ENTRY, DEPLOYED_CONFIG_PATH, artifacts_bucket_name
 from infra.deploy import FirstAdminError, first_admin
-from infra.deploy_preflight import AwsTarget
 from infra.template import data_template
-from tests.infra.deploy_helpers import running_simulator
+from tests.infra.deploy_helpers import (
+    MOTO_ACCOUNT,
+    every,
+    moto_target,
+    operator_shell,
+    running_simulator,
+)
 
 CIVICCHAT = Path(sys.executable).parent / "civicchat"
 REGION = "eu-west-1"
-ACCOUNT = "123456789012"  # moto's
 STAGE = "clitest"
 NAMES = ResourceNames(STAGE)
 TOKENS = {
@@ -56,22 +59,16 @@ def simulator() -> Iterator[GraphApiSimulator]:
 def operator_env(aws_env: str, simulator: GraphApiSimulator, tmp_path: Path) -> dict[str, str]:
     """The operator's shell, pointed at moto and the simulator (nothing of ~/.aws)."""
     (tmp_path / "aws").write_text("")
-    keep = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "WHATSAPP_", "CIVICCHAT_"))
-    }
-    return {
-        **keep,
-        "AWS_CONFIG_FILE": str(tmp_path / "aws"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL": aws_env,
-        "WHATSAPP_API_URL": simulator.graph_base_url(),
+    return operator_shell(
+        tmp_path / "aws",
+        tmp_path / "aws",
+        aws_env,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION=REGION,
+        WHATSAPP_API_URL=simulator.graph_base_url(),
         **TOKENS,
-    }
+    )
 
 
 def _civicchat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -101,17 +98,13 @@ def _parameters() -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in _stack()["Parameters"]}
 
 
-# Every page: the session's moto server holds every test's tables and functions, and a first
-# page (100 tables, 50 functions) may hold none of this stage's.
 def _functions() -> list[dict[str, Any]]:
-    pages = boto3.client("lambda", region_name=REGION).get_paginator("list_functions").paginate()
-    functions = [f for page in pages for f in page["Functions"]]
+    functions = every(boto3.client("lambda", region_name=REGION), "list_functions", "Functions")
     return [f for f in functions if f["FunctionName"].startswith(f"{NAMES.stack}-")]
 
 
 def _tables() -> list[str]:
-    pages = boto3.client("dynamodb", region_name=REGION).get_paginator("list_tables").paginate()
-    tables = [t for page in pages for t in page["TableNames"]]
+    tables = every(boto3.client("dynamodb", region_name=REGION), "list_tables", "TableNames")
     return [t for t in tables if t.startswith(NAMES.table(""))]
 
 
@@ -120,7 +113,7 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     shutil.copy(BUNDLED_CONFIG, config)
     ssm = boto3.client("ssm", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
-    bucket = artifacts_bucket_name(NAMES, ACCOUNT, REGION)
+    bucket = artifacts_bucket_name(NAMES, MOTO_ACCOUNT, REGION)
 
     first = _deploy(operator_env, config, "--admin-email", "It@Town.example")
     stored = read_parameters(NAMES.secrets_path, client=ssm)
@@ -190,7 +183,7 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     gone = _civicchat(operator_env, "destroy", "--yes", "--delete-data")
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert _tables() == []
-    media = NAMES.media_bucket(ACCOUNT, REGION)
+    media = NAMES.media_bucket(MOTO_ACCOUNT, REGION)
     assert media not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     nothing = _civicchat(operator_env, "destroy", "--yes")
     assert nothing.stdout.startswith("Nothing to destroy")
@@ -199,13 +192,13 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
 def test_destroy_without_a_terminal_asks_for_yes(operator_env: dict[str, str]) -> None:
     ssm = boto3.client("ssm", region_name=REGION)
     ssm.put_parameter(
-        Name=f"{NAMES.secrets_path}whatsapp/app-secret", Value="x", Type="SecureString"
+        Name=NAMES.secret_parameter("whatsapp_app_secret"), Value="x", Type="SecureString"
     )
     refused = _civicchat(operator_env, "destroy")
     assert refused.returncode == 2
     assert "type the stage name in a terminal to confirm, or add --yes" in refused.stderr
     assert read_parameters(NAMES.secrets_path, client=ssm)  # still there
-    ssm.delete_parameter(Name=f"{NAMES.secrets_path}whatsapp/app-secret")
+    ssm.delete_parameter(Name=NAMES.secret_parameter("whatsapp_app_secret"))
 
 
 def test_the_first_administrator_is_made_once(aws_env: str) -> None:
@@ -216,13 +209,7 @@ def test_the_first_administrator_is_made_once(aws_env: str) -> None:
     )
     pool_id, client_id = provision_agent_directory(aws_env, names, REGION)
     outputs = {"AgentsUserPoolId": pool_id, "AgentsUserPoolClientId": client_id}
-    target = AwsTarget(
-        session=boto3.session.Session(),
-        region=REGION,
-        account_id=ACCOUNT,
-        caller_arn="arn:aws:iam::123456789012:user/deployer",
-        credentials_label="the credentials in the environment",
-    )
+    target = moto_target(REGION)
     from chalicelib.adapters.config_file import load_municipality_file
 
     definition = load_municipality_file(BUNDLED_CONFIG)
@@ -241,16 +228,6 @@ def test_the_first_administrator_is_made_once(aws_env: str) -> None:
     assert lines == [f"Agents: 1 (`civicchat agent list --stage {names.stage}`)."]
 
 
-def _deployer() -> AwsTarget:
-    return AwsTarget(
-        session=boto3.session.Session(),
-        region=REGION,
-        account_id=ACCOUNT,
-        caller_arn="arn:aws:iam::123456789012:user/deployer",
-        credentials_label="the credentials in the environment",
-    )
-
-
 def _by_hand(stage: str, teams: Any) -> str:
     return (
         f"Make one with `civicchat agent create --stage {stage} --email it@town.example "
@@ -267,7 +244,7 @@ def test_a_first_administrator_dynamodb_refuses_is_reported_not_raised(aws_env: 
     outputs = {"AgentsUserPoolId": pool_id, "AgentsUserPoolClientId": client_id}
     definition = load_municipality_file(BUNDLED_CONFIG)
     with pytest.raises(FirstAdminError) as failed:
-        first_admin(_deployer(), names, definition, outputs, "it@town.example", print)
+        first_admin(moto_target(REGION), names, definition, outputs, "it@town.example", print)
     message = str(failed.value)
     assert message.startswith(
         "The stack is deployed, but the first administrator could not be made: "
@@ -286,7 +263,7 @@ def test_a_first_administrator_cognito_refuses_is_reported_not_raised(aws_env: s
     outputs = {"AgentsUserPoolId": "eu-west-1_gone", "AgentsUserPoolClientId": "gone"}
     definition = load_municipality_file(BUNDLED_CONFIG)
     with pytest.raises(FirstAdminError) as failed:
-        first_admin(_deployer(), names, definition, outputs, "it@town.example", print)
+        first_admin(moto_target(REGION), names, definition, outputs, "it@town.example", print)
     # (The directory reads an unknown pool as a refusal of the user; any refusal will do here.)
     assert str(failed.value).startswith(
         "The stack is deployed, but the first administrator could not be made: "
@@ -309,7 +286,9 @@ def test_a_first_administrator_the_agent_command_refuses_is_reported(aws_env: st
     definition = dataclasses.replace(load_municipality_file(BUNDLED_CONFIG), teams={})
     lines: list[str] = []
     with pytest.raises(FirstAdminError) as failed:
-        first_admin(_deployer(), names, definition, outputs, "it@town.example", lines.append)
+        first_admin(
+            moto_target(REGION), names, definition, outputs, "it@town.example", lines.append
+        )
     assert str(failed.value) == (
         "The stack is deployed, but the first administrator could not be made: a new agent "
         "needs --team. Make one with `civicchat agent create --stage noteams --email "

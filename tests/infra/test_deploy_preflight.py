@@ -29,7 +29,7 @@ from infra.deploy_preflight import (
     concurrency_advice,
     whatsapp_secrets,
 )
-from tests.infra.deploy_helpers import running_simulator
+from tests.infra.deploy_helpers import operator_shell, running_simulator
 
 CIVICCHAT = Path(sys.executable).parent / "civicchat"
 REGION = "eu-west-1"
@@ -38,6 +38,8 @@ TOKENS = {
     "WHATSAPP_APP_SECRET": "app-secret",
     "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
 }
+# Credentials moto's default server takes (it checks no signature).
+SIGNED_IN = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
 # moto's bookkeeping, not something the deploy made: an IAM account summary for each STS call
 # it answers, and the three canned S3 grantees its S3 module makes when first loaded.
 _MOTO_BOOKKEEPING = {("iam", "AccountSummary"), ("s3", "FakeGrantee")}
@@ -111,20 +113,7 @@ def _moto_state(endpoint: str) -> dict[tuple[str, str], Any]:
 
 
 def _environment(aws_files: Path, endpoint: str, **extra: str) -> dict[str, str]:
-    """The operator's shell: no AWS, WhatsApp or civicchat settings but those given."""
-    keep = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "WHATSAPP_", "CIVICCHAT_"))
-    }
-    return {
-        **keep,
-        "AWS_CONFIG_FILE": str(aws_files / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(aws_files / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",  # no instance profile to wait for
-        "AWS_ENDPOINT_URL": endpoint,
-        **extra,
-    }
+    return operator_shell(aws_files / "config", aws_files / "credentials", endpoint, **extra)
 
 
 def _deploy(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -207,9 +196,7 @@ def test_an_unknown_profile_is_named(moto_endpoint: str, aws_files: Path) -> Non
 
 
 def test_a_missing_region_fails_fast(moto_endpoint: str, aws_files: Path) -> None:
-    env = _environment(
-        aws_files, moto_endpoint, AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b", **TOKENS
-    )
+    env = _environment(aws_files, moto_endpoint, **SIGNED_IN, **TOKENS)
     line = _refused(_deploy(env, "--admin-email", "it@town.example"))
     assert line.startswith("civicchat deploy: no AWS region: give --region, set AWS_REGION")
 
@@ -220,8 +207,7 @@ def test_missing_whatsapp_secrets_fail_before_any_change(
     env = _environment(
         aws_files,
         moto_endpoint,
-        AWS_ACCESS_KEY_ID="a",
-        AWS_SECRET_ACCESS_KEY="b",
+        **SIGNED_IN,
         AWS_REGION=REGION,
         WHATSAPP_APP_SECRET="app-secret",
     )
@@ -270,8 +256,7 @@ def test_a_long_stage_is_refused_before_any_change(moto_endpoint: str, aws_files
     env = _environment(
         aws_files,
         moto_endpoint,
-        AWS_ACCESS_KEY_ID="a",
-        AWS_SECRET_ACCESS_KEY="b",
+        **SIGNED_IN,
         AWS_REGION=LONG_REGION,
         **TOKENS,
     )
@@ -285,8 +270,7 @@ def test_the_first_deploy_needs_an_admin(moto_endpoint: str, aws_files: Path) ->
     env = _environment(
         aws_files,
         moto_endpoint,
-        AWS_ACCESS_KEY_ID="a",
-        AWS_SECRET_ACCESS_KEY="b",
+        **SIGNED_IN,
         AWS_REGION=REGION,
         **TOKENS,
     )
@@ -300,8 +284,7 @@ def test_a_token_meta_refuses_fails_fast(
     env = _environment(
         aws_files,
         moto_endpoint,
-        AWS_ACCESS_KEY_ID="a",
-        AWS_SECRET_ACCESS_KEY="b",
+        **SIGNED_IN,
         AWS_REGION=REGION,
         **{**TOKENS, "WHATSAPP_ACCESS_TOKEN": "EAAG-expired"},
         WHATSAPP_API_URL=simulator.graph_base_url(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,18 +75,29 @@ def _stack() -> str:
     return f"civicchat-stacktest-{next(_numbers)}"
 
 
-def test_a_new_stack_is_created_and_its_events_are_progress_lines(clients: tuple[Any, Any]) -> None:
+def _deploy(
+    clients: tuple[Any, Any],
+    stack: str,
+    template: dict[str, Any],
+    parameters: dict[str, str],
+    out: Callable[[str], None] = lambda _: None,
+) -> bool:
     cloudformation, s3 = clients
-    stack, lines = _stack(), []
-    template = _template(queues={"Inbound": {"QueueName": f"{stack}-inbound"}})
-    changed = deploy_template(
+    return deploy_template(
         cloudformation,
         stack=stack,
         template_url=_url(s3, template),
-        parameters={"SecretsVersion": "abc"},
-        out=lines.append,
+        parameters=parameters,
+        out=out,
         waiting=FAST,
     )
+
+
+def test_a_new_stack_is_created_and_its_events_are_progress_lines(clients: tuple[Any, Any]) -> None:
+    cloudformation, _ = clients
+    stack, lines = _stack(), []
+    template = _template(queues={"Inbound": {"QueueName": f"{stack}-inbound"}})
+    changed = _deploy(clients, stack, template, {"SecretsVersion": "abc"}, lines.append)
     assert changed is True
     state = stack_state(cloudformation, stack)
     assert state is not None
@@ -100,7 +112,7 @@ def test_a_new_stack_is_created_and_its_events_are_progress_lines(clients: tuple
 def test_an_update_is_made_in_place_and_an_unchanged_template_changes_nothing(
     clients: tuple[Any, Any],
 ) -> None:
-    cloudformation, s3 = clients
+    cloudformation, _ = clients
     stack = _stack()
     first = _template(queues={"Inbound": {"QueueName": f"{stack}-inbound"}})
     second = _template(
@@ -110,14 +122,7 @@ def test_an_update_is_made_in_place_and_an_unchanged_template_changes_nothing(
         }
     )
     for template in (first, second):
-        assert deploy_template(
-            cloudformation,
-            stack=stack,
-            template_url=_url(s3, template),
-            parameters={"SecretsVersion": "v1"},
-            out=lambda _: None,
-            waiting=FAST,
-        )
+        assert _deploy(clients, stack, template, {"SecretsVersion": "v1"})
     state = stack_state(cloudformation, stack)
     assert state is not None and state.status == "UPDATE_COMPLETE"
     stack_ids = {
@@ -127,59 +132,30 @@ def test_an_update_is_made_in_place_and_an_unchanged_template_changes_nothing(
     assert len(stack_ids) == 2
 
     lines: list[str] = []
-    unchanged = deploy_template(
-        cloudformation,
-        stack=stack,
-        template_url=_url(s3, second),
-        parameters={"SecretsVersion": "v1"},
-        out=lines.append,
-        waiting=FAST,
-    )
+    unchanged = _deploy(clients, stack, second, {"SecretsVersion": "v1"}, lines.append)
     assert unchanged is False
     assert lines == []
     # A rotated secret alone is a change: every function's environment moves with it.
-    assert deploy_template(
-        cloudformation,
-        stack=stack,
-        template_url=_url(s3, second),
-        parameters={"SecretsVersion": "v2"},
-        out=lambda _: None,
-        waiting=FAST,
-    )
+    assert _deploy(clients, stack, second, {"SecretsVersion": "v2"})
     assert stack_state(cloudformation, stack).parameters == {"SecretsVersion": "v2"}  # type: ignore[union-attr]
 
 
 def test_a_failing_resource_stops_the_deploy_with_its_reason(clients: tuple[Any, Any]) -> None:
-    cloudformation, s3 = clients
     stack = _stack()
     # A FIFO queue's name must end in .fifo: CloudFormation (here moto) refuses to create it.
     template = _template(queues={"Inbound": {"QueueName": f"{stack}-inbound", "FifoQueue": True}})
     lines: list[str] = []
     with pytest.raises(StackFailed) as failed:
-        deploy_template(
-            cloudformation,
-            stack=stack,
-            template_url=_url(s3, template),
-            parameters={},
-            out=lines.append,
-            waiting=FAST,
-        )
+        _deploy(clients, stack, template, {}, lines.append)
     assert "Queue name must end in .fifo for FIFO queues" in str(failed.value)
     assert not any("CREATE_COMPLETE" in line for line in lines)
 
 
 def test_deleting_the_stack_keeps_retained_resources(clients: tuple[Any, Any]) -> None:
-    cloudformation, s3 = clients
+    cloudformation, _ = clients
     stack = _stack()
     template = _template(queues={"Inbound": {"QueueName": f"{stack}-inbound"}}, retained_table=True)
-    deploy_template(
-        cloudformation,
-        stack=stack,
-        template_url=_url(s3, template),
-        parameters={},
-        out=lambda _: None,
-        waiting=FAST,
-    )
+    _deploy(clients, stack, template, {})
     table = template["Resources"]["KeptTable"]["Properties"]["TableName"]
     lines: list[str] = []
     delete_stack(cloudformation, stack=stack, out=lines.append, waiting=FAST)

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.config_file import load_municipality_file
 from chalicelib.domain.bot.definition import Period
 from chalicelib.resource_names import ResourceNames
 from chalicelib.settings import BUNDLED_CONFIG
-from infra.app_package import media_retention_days, patch_template
-from infra.data_resources import MAX_RECEIVE_COUNT, retention_days
+from infra.app_package import patch_template
+from infra.data_resources import MAX_RECEIVE_COUNT, media_retention_days, retention_days
 from infra.template import data_template
 
 NAMES = ResourceNames("prod")
@@ -110,7 +111,8 @@ def test_a_retention_in_days_is_never_shorter_than_its_period(period: Period, da
 
 
 def test_the_bundled_configs_message_retention_applies() -> None:
-    assert media_retention_days(BUNDLED_CONFIG) == 731  # retention.messages: 24 months
+    definition = load_municipality_file(BUNDLED_CONFIG)
+    assert media_retention_days(definition) == 731  # retention.messages: 24 months
 
 
 def test_the_media_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:

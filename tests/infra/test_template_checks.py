@@ -22,6 +22,7 @@ from infra.alarms import ALARM_TOPIC_ID, HAS_ALARM_EMAIL
 from infra.app_package import package_app
 from infra.function_logs import LOG_RETENTION_DAYS
 from infra.scan_suppressions import SUPPRESSIONS
+from tests.infra.deploy_helpers import of_type
 
 STAGE = "prod"  # the stage whose per-function settings (.chalice/config.json) are deployed
 NAMES = ResourceNames(STAGE)
@@ -51,14 +52,6 @@ def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def template(out_dir: Path) -> dict[str, Any]:
     return json.loads((out_dir / "sam.json").read_text())
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        resource_id: resource
-        for resource_id, resource in template["Resources"].items()
-        if resource["Type"] == resource_type
-    }
 
 
 def statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
