@@ -15,16 +15,14 @@ and their Cognito sign-in is disabled (no new sign-in, no refresh). `enable` giv
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from chalicelib.command_target import add_target_arguments, stage_and_region
+from chalicelib.command_target import add_target_arguments, municipality, stage_and_region
 from chalicelib.domain.agents import DEFAULT_CAPACITY, Agent, Role, agent_id_for
 
 MAX_CAPACITY = 50
@@ -201,23 +199,19 @@ def _create(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], 
 
 
 def _disable(args: argparse.Namespace, target: AgentTarget, out: Callable[[str], None]) -> int:
-    from chalicelib.services.assign_conversations import redistribute
+    from chalicelib.services.assign_conversations import withdraw
 
     agent = _existing(args, target, out)
     if agent is None:
         return 1
-    now = datetime.now(UTC)
     # The record first: from now on the console refuses them and nobody assigns them anything.
     target.agents.save_profile(replace(agent, disabled=True))
-    if agent.online:
-        target.agents.set_online(agent.id, False, now)
-    returned = redistribute(
-        agent.id,
+    returned = withdraw(
+        agent,
         definition=target.definition,
         ports=target.ports,
-        now=now,
+        now=datetime.now(UTC),
         new_id=lambda: uuid.uuid4().hex,
-        include_snoozed=True,
     )
     out(f"agent {agent.id} disabled: {len(returned)} conversation(s) back in the queues")
     if target.directory.user_exists(agent.id):
@@ -279,9 +273,7 @@ def _temporary_password() -> str:
 
 def _target(args: argparse.Namespace) -> AgentTarget:
     from chalicelib.adapters.cognito_directory import CognitoDirectory
-    from chalicelib.adapters.config_file import load_municipality_file
     from chalicelib.operator_commands import Target
-    from chalicelib.settings import BUNDLED_CONFIG
     from infra.agent_directory import find_agent_directory
 
     names, region = stage_and_region(args)
@@ -289,7 +281,7 @@ def _target(args: argparse.Namespace) -> AgentTarget:
     if found is None:
         raise LookupError(f"stage {names.stage} has no agents' user pool: deploy it first")
     pool_id, client_id = found
-    definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
+    definition = municipality()
     return AgentTarget(
         ports=Target(names, region, phone_number_id="").console_ports,
         directory=CognitoDirectory(pool_id, client_id, region=region),

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from chalicelib.resource_names import ResourceNames
+
+if TYPE_CHECKING:
+    from chalicelib.domain.bot.definition import MunicipalityDefinition
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,3 +39,12 @@ def stage_and_region(args: argparse.Namespace) -> tuple[ResourceNames, str]:
     os.environ.update(FAKE_AWS_CREDENTIALS)
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     return ResourceNames(LOCAL_STAGE), region
+
+
+def municipality() -> MunicipalityDefinition:
+    """The configuration the commands act by: CIVICCHAT_CONFIG, else the bundled example town,
+    as the app reads it."""
+    from chalicelib.adapters.config_file import load_municipality_file
+    from chalicelib.settings import configured_config_path
+
+    return load_municipality_file(configured_config_path())

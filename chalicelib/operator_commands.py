@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from chalicelib.command_target import add_target_arguments, stage_and_region
+from chalicelib.command_target import add_target_arguments, municipality, stage_and_region
 from chalicelib.domain.messages import Priority
 from chalicelib.resource_names import ResourceNames
 
@@ -184,14 +184,10 @@ def _sender(args: argparse.Namespace, target: Target, out: Callable[[str], None]
 
 
 def _resolve(args: argparse.Namespace, target: Target, out: Callable[[str], None]) -> int:
-    from pathlib import Path
-
-    from chalicelib.adapters.config_file import load_municipality_file
     from chalicelib.services.resolve_conversation import resolve_conversation
-    from chalicelib.settings import BUNDLED_CONFIG
 
     phone = "".join(ch for ch in args.phone if ch.isdigit())
-    definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
+    definition = municipality()
     resolution = resolve_conversation(
         f"wa:{phone}",
         resolved_by=args.by,

@@ -9,13 +9,11 @@ twice); running it for a later moment catches up from the last run, like the sch
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from chalicelib.command_target import add_target_arguments, stage_and_region
+from chalicelib.command_target import add_target_arguments, municipality, stage_and_region
 
 
 def add_commands(commands: Any) -> None:
@@ -47,7 +45,6 @@ def moment(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
-    from chalicelib.adapters.config_file import load_municipality_file
     from chalicelib.adapters.dynamodb_models import stage_tables
     from chalicelib.adapters.dynamodb_reminder_stores import (
         DynamoDBNotificationStore,
@@ -57,11 +54,10 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
     from chalicelib.adapters.sqs_queues import SqsOutboundQueue
     from chalicelib.services.run_reminders import run_reminders
-    from chalicelib.settings import BUNDLED_CONFIG
 
     names, region = stage_and_region(args)
     tables = stage_tables(names, region)
-    definition = load_municipality_file(Path(os.environ.get("CIVICCHAT_CONFIG") or BUNDLED_CONFIG))
+    definition = municipality()
     now = datetime.now(UTC)
     result = run_reminders(
         args.at or now,

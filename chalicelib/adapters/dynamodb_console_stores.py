@@ -21,14 +21,11 @@ whenever the Limit was reached): the page it leads to is then empty, with no cur
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex
@@ -37,17 +34,23 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
     ALL_AGENTS_KEY,
-    CONDITION_FAILED,
     ITEM_CHECK_FAILED,
     OPEN_MARKER,
     SLA_MARKER,
     TEAM_MEMBERS_PREFIX,
     TRANSACTION_CANCELLED,
-    AgentModel,
     StageTableStore,
+    cancellation_codes,
+    conditional_update,
     team_members_key,
 )
-from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
+from chalicelib.adapters.store_rules import (
+    FIND_READ_FACTOR,
+    check_limit,
+    check_page_request,
+    decode_cursor,
+    encode_cursor,
+)
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.inbox import sortable_time
@@ -66,10 +69,6 @@ _CONFLICT_RETRIES = 3
 
 def _is_agent_id(agent_id: str) -> bool:
     return bool(agent_id) and not agent_id.startswith(TEAM_MEMBERS_PREFIX[0])
-
-
-def _cancellation_codes(error: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason else None for reason in error.cancellation_reasons]
 
 
 # --- agents -----------------------------------------------------------------------------------
@@ -134,7 +133,7 @@ class DynamoDBAgentStore(StageTableStore):
                     pass  # the context manager commits on exit
                 return
             except TransactWriteError as error:
-                codes = _cancellation_codes(error)
+                codes = cancellation_codes(error)
                 lost_race = ITEM_CHECK_FAILED in codes or _CONFLICT in codes
                 if error.cause_response_code != TRANSACTION_CANCELLED or not lost_race:
                     raise
@@ -150,11 +149,13 @@ class DynamoDBAgentStore(StageTableStore):
     def list_all(self) -> list[Agent]:
         return self._members(ALL_AGENTS_KEY)
 
+    # Agent updates are conditional on `role` existing: an agent, never a membership item.
+
     def set_online(self, agent_id: str, online: bool, now: datetime) -> Agent | None:
         model = self._tables.agents
         item = model(agent_id)
-        if not _is_agent_id(agent_id) or not _update_agent(
-            item, [model.online.set(online), model.last_seen_at.set(now)]
+        if not _is_agent_id(agent_id) or not conditional_update(
+            item, [model.online.set(online), model.last_seen_at.set(now)], model.role.exists()
         ):
             return None
         return item.to_agent()
@@ -162,25 +163,18 @@ class DynamoDBAgentStore(StageTableStore):
     def touch(self, agent_id: str, now: datetime) -> None:
         model = self._tables.agents
         if _is_agent_id(agent_id):
-            _update_agent(model(agent_id), [model.last_seen_at.set(now)])
+            conditional_update(model(agent_id), [model.last_seen_at.set(now)], model.role.exists())
 
     def set_offline_if_unseen(self, agent_id: str, seen_before: datetime) -> bool:
         """One UpdateItem, on the condition that the agent is online and unseen since
         `seen_before`: a touch that lands first wins."""
         model = self._tables.agents
-        if not _is_agent_id(agent_id):
-            return False
         unseen = model.last_seen_at.does_not_exist() | (model.last_seen_at < seen_before)
-        try:
-            model(agent_id).update(
-                actions=[model.online.set(False)],
-                condition=model.role.exists() & (model.online == True) & unseen,  # noqa: E712
-            )
-        except UpdateError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return _is_agent_id(agent_id) and conditional_update(
+            model(agent_id),
+            [model.online.set(False)],
+            model.role.exists() & (model.online == True) & unseen,  # noqa: E712
+        )
 
     def _members(self, membership_key: str) -> list[Agent]:
         try:
@@ -190,18 +184,6 @@ class DynamoDBAgentStore(StageTableStore):
         except DoesNotExist:
             return []
         return sorted(self.get_many(sorted(item.members or ())), key=lambda agent: agent.id)
-
-
-def _update_agent(item: AgentModel, actions: list[Action]) -> bool:
-    """One UpdateItem on an existing agent (never a membership item); False when unknown. The
-    item holds the agent's new state afterwards."""
-    try:
-        item.update(actions=actions, condition=type(item).role.exists())
-    except UpdateError as error:
-        if error.cause_response_code == CONDITION_FAILED:
-            return False
-        raise
-    return True
 
 
 # --- conversations ----------------------------------------------------------------------------
@@ -264,7 +246,7 @@ class DynamoDBConsoleConversationStore(StageTableStore):
             except TransactWriteError as error:
                 if error.cause_response_code != TRANSACTION_CANCELLED:
                     raise
-                codes = _cancellation_codes(error)
+                codes = cancellation_codes(error)
                 if codes and codes[0] == ITEM_CHECK_FAILED:
                     raise ConcurrentUpdateError(
                         f"conversation {change.conversation.id} (read at version "
@@ -348,8 +330,7 @@ class DynamoDBConsoleConversationStore(StageTableStore):
         cursor: str | None = None,
         after: datetime | None = None,
     ) -> Page[StoredMessage]:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
+        check_limit(limit)
         model = self._tables.messages
         index = model.by_conversation
         start = _start_key(cursor, index, conversation_id)
@@ -372,14 +353,10 @@ class DynamoDBConsoleConversationStore(StageTableStore):
 
     def set_resident_tags(self, resident_key: str, tags: Sequence[str]) -> None:
         model = self._tables.residents
-        try:
-            model(resident_key).update(
-                actions=[model.tags.set(list(tags))], condition=model.resident_key.exists()
-            )
-        except UpdateError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                raise KeyError(f"no resident {resident_key!r}") from error
-            raise
+        if not conditional_update(
+            model(resident_key), [model.tags.set(list(tags))], model.resident_key.exists()
+        ):
+            raise KeyError(f"no resident {resident_key!r}")
 
 
 # --- pages and cursors ------------------------------------------------------------------------
@@ -388,12 +365,7 @@ class DynamoDBConsoleConversationStore(StageTableStore):
 def _page(items: ResultIterator[Any], convert: Any) -> Page[Any]:
     converted = tuple(convert(item) for item in items)
     last_key = items.last_evaluated_key
-    return Page(items=converted, cursor=None if last_key is None else _encode(last_key))
-
-
-def _encode(last_evaluated_key: dict[str, Any]) -> str:
-    raw = json.dumps(last_evaluated_key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return Page(items=converted, cursor=None if last_key is None else encode_cursor(last_key))
 
 
 def _start_key(
@@ -403,11 +375,7 @@ def _start_key(
     key: DynamoDB would refuse a foreign one with a ValidationException."""
     if cursor is None:
         return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, UnicodeError, ValueError) as error:
-        raise ValueError(f"not a cursor of this list: {cursor!r}") from error
+    key = decode_cursor(cursor)
     # The table's key and the index's: what a LastEvaluatedKey of the index holds.
     hash_name = index._hash_key_attribute().attr_name
     names = {index._model._hash_key_attribute().attr_name, hash_name} | {

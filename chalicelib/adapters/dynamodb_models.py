@@ -30,6 +30,9 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -927,6 +930,23 @@ def bound_tables() -> StageTables:
 CONDITION_FAILED = "ConditionalCheckFailedException"  # botocore's code for a failed condition
 TRANSACTION_CANCELLED = "TransactionCanceledException"
 ITEM_CHECK_FAILED = "ConditionalCheckFailed"  # a cancelled transaction's reason for one item
+
+
+def cancellation_codes(error: TransactWriteError) -> list[str | None]:
+    """A cancelled transaction's reason code for each of its items, in the order sent."""
+    return [reason.code if reason else None for reason in error.cancellation_reasons]
+
+
+def conditional_update(item: Model, actions: list[Action], condition: Condition) -> bool:
+    """One UpdateItem on `item`; False when the condition failed. The item holds the new
+    attribute values afterwards."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == CONDITION_FAILED:
+            return False
+        raise
+    return True
 
 
 class StageTableStore:

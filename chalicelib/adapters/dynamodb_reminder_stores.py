@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -37,6 +37,8 @@ from chalicelib.adapters.dynamodb_models import (
     ReminderModel,
     StageTables,
     StageTableStore,
+    cancellation_codes,
+    conditional_update,
 )
 from chalicelib.domain.obligations import (
     Notification,
@@ -199,22 +201,11 @@ def _to_notification(item: NotificationModel) -> Notification:
     )
 
 
-def _conditional_update(item: Any, actions: list[Action], condition: Condition) -> bool:
-    """One UpdateItem; False when the condition failed."""
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == CONDITION_FAILED:
-            return False
-        raise
-    return True
-
-
 def _update_if_scheduled(model: Any, key: str, send_at: datetime, actions: list[Action]) -> bool:
     """One UpdateItem on a reminder or notification still scheduled for `send_at` (one
     re-planned or moved since it was read is another one); False when it is not."""
     condition = (model.status == _SCHEDULED) & (model.send_at == send_at)
-    return _conditional_update(model(key), actions, condition)
+    return conditional_update(model(key), actions, condition)
 
 
 def _reslot(model: Any, send_at: datetime) -> list[Action]:
@@ -311,7 +302,7 @@ class DynamoDBObligationStore(StageTableStore):
             except TransactWriteError as error:
                 if error.cause_response_code != TRANSACTION_CANCELLED:
                     raise
-                codes = [reason.code if reason else None for reason in error.cancellation_reasons]
+                codes = cancellation_codes(error)
                 failed = {i for i, code in enumerate(codes) if code == ITEM_CHECK_FAILED}
                 if codes and "TransactionConflict" in codes and conflicts < _CONFLICT_RETRIES:
                     conflicts += 1
@@ -425,7 +416,7 @@ class DynamoDBReminderSchedule(StageTableStore):
     def advance_watermark(self, slot: str) -> None:
         """Never backwards: an operator re-running an old window leaves it where it is."""
         model = self._tables.reminders
-        _conditional_update(
+        conditional_update(
             model(WATERMARK_KEY),
             [model.watermark.set(slot)],
             model.watermark.does_not_exist() | (model.watermark < slot),

@@ -13,17 +13,20 @@ so they order, page and fail as the DynamoDB stores do:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.memory_stores import InMemoryDatabase, copies_of
-from chalicelib.adapters.store_rules import FIND_READ_FACTOR, check_page_request
+from chalicelib.adapters.memory_stores import InMemoryDatabase, check_version, copies_of
+from chalicelib.adapters.store_rules import (
+    FIND_READ_FACTOR,
+    check_limit,
+    check_page_request,
+    decode_cursor,
+    encode_cursor,
+)
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.inbox import in_inbox, inbox_sort_key, sla_check_key, sortable_time
@@ -34,20 +37,6 @@ from chalicelib.services.console_ports import (
     InboxView,
     Page,
 )
-from chalicelib.services.ports import ConcurrentUpdateError
-
-
-def _encode(position: Any) -> str:
-    raw = json.dumps(position, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> Any:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, UnicodeError, ValueError) as error:
-        raise ValueError(f"not a cursor of this list: {cursor!r}") from error
 
 
 def _page(
@@ -64,7 +53,7 @@ def _page(
     refuses a start key of another partition."""
     ordered = sorted(items, key=position, reverse=descending)
     if cursor is not None:
-        saved = _decode(cursor)
+        saved = decode_cursor(cursor)
         if (
             not isinstance(saved, list)
             or not all(isinstance(part, str) for part in saved)
@@ -78,7 +67,7 @@ def _page(
             if (position(item) < last if descending else position(item) > last)
         ]
     page = ordered[:limit]
-    next_cursor = _encode(scope + position(page[-1])) if len(page) == limit else None
+    next_cursor = encode_cursor(scope + position(page[-1])) if len(page) == limit else None
     return page, next_cursor
 
 
@@ -158,13 +147,7 @@ class InMemoryConsoleConversationStore:
         db = self.database
         conversation = change.conversation
         with db.lock:
-            stored = db.conversations.get(conversation.id)
-            stored_version = stored.version if stored else 0
-            if stored_version != conversation.version:
-                raise ConcurrentUpdateError(
-                    f"conversation {conversation.id} is at version {stored_version}, "
-                    f"read at {conversation.version}"
-                )
+            check_version(db.conversations, conversation)
             loads = dict(change.load)
             if change.requires_room is not None:
                 loads.setdefault(change.requires_room, 0)
@@ -243,9 +226,7 @@ class InMemoryConsoleConversationStore:
         cursor: str | None = None,
         after: datetime | None = None,
     ) -> Page[StoredMessage]:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
-
+        check_limit(limit)
         with self.database.lock:
             page, next_cursor = _page(
                 (

@@ -56,6 +56,18 @@ class InMemoryDatabase:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
+def check_version(conversations: Mapping[str, Conversation], conversation: Conversation) -> None:
+    """ConcurrentUpdateError unless the stored conversation is still at the version
+    `conversation` was read at (0: never stored), as DynamoDB's VersionAttribute checks."""
+    stored = conversations.get(conversation.id)
+    stored_version = stored.version if stored else 0
+    if stored_version != conversation.version:
+        raise ConcurrentUpdateError(
+            f"conversation {conversation.id} is at version {stored_version}, "
+            f"read at {conversation.version}"
+        )
+
+
 class InMemoryResidentStore:
     def __init__(self, database: InMemoryDatabase | None = None) -> None:
         self.database = database or InMemoryDatabase()
@@ -78,13 +90,7 @@ class InMemoryResidentStore:
                 return False
             if turn.resident_is_new and turn.resident.key in db.residents:
                 raise ConcurrentUpdateError(f"resident {turn.resident.key} exists already")
-            stored = db.conversations.get(turn.conversation.id)
-            stored_version = stored.version if stored else 0
-            if stored_version != turn.conversation.version:
-                raise ConcurrentUpdateError(
-                    f"conversation {turn.conversation.id} is at version {stored_version}, "
-                    f"read at {turn.conversation.version}"
-                )
+            check_version(db.conversations, turn.conversation)
             taken = [ticket.reference for ticket in turn.tickets if ticket.reference in db.tickets]
             if taken:
                 raise ConcurrentUpdateError(f"ticket references taken already: {taken}")
@@ -132,13 +138,7 @@ class InMemoryResidentStore:
     def save_conversation(self, conversation: Conversation) -> None:
         db = self.database
         with db.lock:
-            stored = db.conversations.get(conversation.id)
-            stored_version = stored.version if stored else 0
-            if stored_version != conversation.version:
-                raise ConcurrentUpdateError(
-                    f"conversation {conversation.id} is at version {stored_version}, "
-                    f"read at {conversation.version}"
-                )
+            check_version(db.conversations, conversation)
             db.conversations[conversation.id] = copy.deepcopy(
                 replace(conversation, version=conversation.version + 1)
             )

@@ -1609,63 +1609,47 @@ function renderProfile() {
     [t("consent"), resident.consent_at ? `${consent} · ${formatDate(resident.consent_at)}` : consent],
     [t("notices"), resident.opted_out ? t("opted_out") : t("opted_in")],
   ];
-  $("profile-facts").replaceChildren(
-    ...facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
-  );
+  fillFacts("profile-facts", facts);
 
   renderTags(resident.tags || []);
 
   const fields = Object.entries(resident.custom_fields || {});
   $("fields-section").hidden = fields.length === 0;
-  $("custom-fields").replaceChildren(
-    ...fields.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, h("bdi", {}, String(value)))]),
-  );
+  fillFacts("custom-fields", fields.map(([term, value]) => [term, String(value)]));
 
-  const tickets = detail.tickets || [];
-  $("ticket-list").replaceChildren(
-    ...(tickets.length
-      ? tickets.map((ticket) =>
-          h(
-            "li",
-            { class: "card" },
-            h("p", { class: "card-title" }, h("strong", {}, ticket.reference), " ", h("span", { class: `chip chip-ticket-${ticket.status}` }, t(`ticket_${ticket.status}`))),
-            h("p", { class: "card-meta" }, [ticket.category, teamName(ticket.team), formatDate(ticket.created_at)].filter(Boolean).join(" · ")),
-            ticket.description ? h("p", { class: "card-text" }, h("bdi", {}, ticket.description)) : null,
-          ),
-        )
-      : [h("li", { class: "muted" }, t("none"))]),
-  );
+  fillCards("ticket-list", detail.tickets || [], (ticket) => [
+    h("p", { class: "card-title" }, h("strong", {}, ticket.reference), " ", h("span", { class: `chip chip-ticket-${ticket.status}` }, t(`ticket_${ticket.status}`))),
+    h("p", { class: "card-meta" }, [ticket.category, teamName(ticket.team), formatDate(ticket.created_at)].filter(Boolean).join(" · ")),
+    ticket.description ? h("p", { class: "card-text" }, h("bdi", {}, ticket.description)) : null,
+  ]);
 
-  const reminders = detail.reminders || [];
-  $("reminder-list").replaceChildren(
-    ...(reminders.length
-      ? reminders.map((item) =>
-          h(
-            "li",
-            { class: "card" },
-            h("p", { class: "card-title" }, h("strong", {}, reminderKind(item.kind)), " ", h("span", { class: "chip" }, t(`reminder_state_${item.state}`))),
-            h("p", { class: "card-meta" }, `${t("due")} ${formatDay(item.due_date)} · ${item.external_id}`),
-          ),
-        )
-      : [h("li", { class: "muted" }, t("none"))]),
-  );
+  fillCards("reminder-list", detail.reminders || [], (item) => [
+    h("p", { class: "card-title" }, h("strong", {}, reminderKind(item.kind)), " ", h("span", { class: "chip" }, t(`reminder_state_${item.state}`))),
+    h("p", { class: "card-meta" }, `${t("due")} ${formatDay(item.due_date)} · ${item.external_id}`),
+  ]);
 
   const past = (detail.past_conversations || []).filter((item) => item.id !== row.id);
-  $("past-list").replaceChildren(
-    ...(past.length
-      ? past.map((item) =>
-          h(
-            "li",
-            { class: "card" },
-            h(
-              "a",
-              { href: `#/c/${encodeURIComponent(item.id)}` },
-              `${formatDate(item.opened_at)} · ${t(`status_${item.status}`)}`,
-            ),
-            item.resolved_at ? h("p", { class: "card-meta" }, t("resolved_on", { when: formatDate(item.resolved_at) })) : null,
-          ),
-        )
-      : [h("li", { class: "muted" }, t("none"))]),
+  fillCards("past-list", past, (item) => [
+    h(
+      "a",
+      { href: `#/c/${encodeURIComponent(item.id)}` },
+      `${formatDate(item.opened_at)} · ${t(`status_${item.status}`)}`,
+    ),
+    item.resolved_at ? h("p", { class: "card-meta" }, t("resolved_on", { when: formatDate(item.resolved_at) })) : null,
+  ]);
+}
+
+// Terms and their values (text is isolated for right-to-left pages; nodes go in as they are).
+function fillFacts(id, pairs) {
+  $(id).replaceChildren(
+    ...pairs.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
+  );
+}
+
+// One card per item, or "none".
+function fillCards(id, items, card) {
+  $(id).replaceChildren(
+    ...(items.length ? items.map((item) => h("li", { class: "card" }, card(item))) : [h("li", { class: "muted" }, t("none"))]),
   );
 }
 

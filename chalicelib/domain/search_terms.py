@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from chalicelib.domain.bot import matching
+
 WORD_PREFIX = "w:"
 NAME_PREFIX = "n:"
 MIN_WORD = 3
@@ -17,25 +19,20 @@ NAME_PREFIX_MAX = 12
 MAX_WORD = 64  # longer "words" (links, pasted codes) are cut, the same way when indexed and asked
 MIN_PHONE_DIGITS = 6
 _PHONE_CHARACTERS = frozenset("0123456789 +-()")
-_TATWEEL = "\u0640"
 
 
-def _folded(ch: str) -> str:
-    if ch == _TATWEEL or unicodedata.combining(ch):
-        return ""
+def _kept(ch: str) -> str:
     category = unicodedata.category(ch)
     if category == "Nd":
         return str(unicodedata.digit(ch))  # Arabic-Indic and other digits become 0-9
-    if category.startswith("L"):
-        return ch
-    return " "
+    return ch if category.startswith("L") else " "
 
 
 def normalize(text: str) -> str:
-    """Casefolded, without accents, only letters (any script) and digits, words separated by
-    single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(_folded(ch) for ch in decomposed).split())
+    """Folded as the bot folds what residents type (`matching.normalize`: casefolded, without
+    accents or tatweel), then only letters (any script) and digits, words separated by single
+    spaces."""
+    return " ".join("".join(_kept(ch) for ch in matching.normalize(text)).split())
 
 
 def _words(text: str) -> list[str]:

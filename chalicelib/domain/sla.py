@@ -65,10 +65,6 @@ class BusinessClock:
             self._holidays = frozenset(hours.holidays)
         self._always_open = not any(self._weekly.values())
 
-    @property
-    def always_open(self) -> bool:
-        return self._always_open
-
     def _day_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self._holidays:
             return []
@@ -226,6 +222,15 @@ def _next_check(
                 candidates.append(warning)
             candidates.append(due)
     return min(candidates, default=None)
+
+
+def with_next_check(conversation: Conversation, definition: MunicipalityDefinition) -> Conversation:
+    """`conversation` with its `sla_next_check` worked out again under the municipality's
+    policy: what every change of status, snooze or holder must store."""
+    return dataclasses.replace(
+        conversation,
+        sla_next_check=next_check(conversation, definition.sla, clock_for(definition)),
+    )
 
 
 def start_sla(

@@ -9,7 +9,6 @@ refused by a rule, 429 Cognito's rate limit, 503 Cognito or WhatsApp did not ans
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,7 +24,6 @@ from chalicelib.wiring import container, new_id
 if TYPE_CHECKING:
     from chalicelib.adapters.cognito_directory import NewPasswordRequired, Tokens
     from chalicelib.domain.agents import Agent
-    from chalicelib.services.console_context import ConsolePorts
 
 console_api = Blueprint(__name__)
 
@@ -38,7 +36,6 @@ AGENTS = CognitoUserPoolAuthorizer("agents", provider_arns=[console_user_pool_ar
 INBOX_PAGE = 50
 HISTORY_PAGE = 50
 RETRY_AFTER_SECONDS = "5"  # after Cognito's rate limit
-WHATSAPP_UNAVAILABLE = "WhatsApp did not answer, try again"
 
 
 class ConsoleApiError(Exception):
@@ -447,73 +444,16 @@ def attachment(agent: Agent, conversation_id: str) -> Response:
         raise ConsoleApiError(
             400, "invalid", "data_base64 is not base64", field="data_base64"
         ) from None
-    deps = container()
-    try:
-        message = send_agent_attachment(
-            agent,
-            conversation_id,
-            filename=filename,
-            mime_type=mime_type,
-            content=content,
-            caption=_text(body, "caption", required=False),
-            definition=deps.definition,
-            ports=_reporting_upload_outages(deps.console_ports),
-            now=_now(),
-            new_id=new_id,
-        )
-    except Exception as error:
-        failure = _whatsapp_failure(error)  # if the use case let WhatsApp's own errors through
-        if failure is None:
-            raise
-        raise failure from None
+    message = _act(
+        send_agent_attachment,
+        agent,
+        conversation_id,
+        filename=filename,
+        mime_type=mime_type,
+        content=content,
+        caption=_text(body, "caption", required=False),
+    )
     return _json({"message": message_json(message)}, 201)
-
-
-def _whatsapp_failure(error: BaseException) -> Exception | None:
-    """What to answer for a failed call to WhatsApp: 503 when trying again may work (no answer,
-    a timeout, Meta's temporary or rate-limit errors), 422 when Meta refused the request; None
-    when `error` is not WhatsApp's."""
-    import requests
-
-    from chalicelib.services.console_context import Invalid, Unavailable
-    from chalicelib.services.ports import GraphApiError
-    from chalicelib.whatsapp.errors import classify
-
-    if isinstance(error, requests.RequestException):
-        logger.warning("WhatsApp did not answer", extra={"reason": type(error).__name__})
-        return Unavailable(WHATSAPP_UNAVAILABLE)
-    if isinstance(error, GraphApiError):
-        if classify(error.code, http_status=error.http_status).should_retry:
-            logger.warning("WhatsApp failed for now", extra={"reason": str(error)})
-            return Unavailable(WHATSAPP_UNAVAILABLE)
-        return Invalid(f"WhatsApp refused the file: {error.title}", field="data_base64")
-    return None
-
-
-class _UploadOutages:
-    """Wraps the media uploader so that a temporary failure reaches the agent as 503 "try
-    again", whatever the use case makes of Meta's refusals (it reads every GraphApiError as a
-    refused file)."""
-
-    def __init__(self, uploader: Any) -> None:
-        self._uploader = uploader
-
-    def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
-        from chalicelib.services.console_context import Unavailable
-
-        try:
-            return self._uploader.upload_media(content, mime_type, filename)
-        except Exception as error:
-            failure = _whatsapp_failure(error)
-            if isinstance(failure, Unavailable):
-                raise failure from None
-            raise
-
-
-def _reporting_upload_outages(ports: ConsolePorts) -> ConsolePorts:
-    if ports.media_uploader is None:
-        return ports
-    return dataclasses.replace(ports, media_uploader=_UploadOutages(ports.media_uploader))
 
 
 @console_api.route(
@@ -602,14 +542,7 @@ def tags(agent: Agent, conversation_id: str) -> Response:
     from chalicelib.services.agent_actions import set_tags
 
     body = _body()
-    try:
-        current = _act(
-            set_tags, agent, conversation_id, _texts(body, "add"), _texts(body, "remove")
-        )
-    except KeyError:  # the store's answer when the resident was erased after being read
-        raise ConsoleApiError(
-            404, "not_found", "the resident of this conversation is not known any more"
-        ) from None
+    current = _act(set_tags, agent, conversation_id, _texts(body, "add"), _texts(body, "remove"))
     return _json({"tags": list(current)})
 
 

@@ -14,9 +14,11 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.agents import Agent, agent_id_for
 from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.bot.engine import ask_csat
 from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
 from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.replies import MediaReply, Reply, TemplateReply, TextReply, reply_summary
@@ -24,10 +26,10 @@ from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.service_window import REOPEN_TEMPLATE
 from chalicelib.domain.sla import (
     clock_for,
-    next_check,
     record_first_response,
     restart_resolution,
     start_sla,
+    with_next_check,
 )
 from chalicelib.observability import MetricUnit, logger, metrics
 from chalicelib.services.assign_conversations import assign_waiting, assigned_to, queued_for
@@ -45,10 +47,14 @@ from chalicelib.services.console_context import (
     timeline_event,
     visible_conversation,
 )
-from chalicelib.services.console_ports import CapacityReachedError, ConversationChange
+from chalicelib.services.console_ports import (
+    CapacityReachedError,
+    ConversationChange,
+    MediaUploader,
+)
 from chalicelib.services.ports import ConcurrentUpdateError, GraphApiError
 from chalicelib.services.queued_replies import queued_bot_reply, queued_message
-from chalicelib.services.resolve_conversation import closing_turn
+from chalicelib.whatsapp.errors import classify
 from chalicelib.whatsapp.payloads import PayloadError, build_message_payload
 
 TEXT_MAX = 4096  # WhatsApp's limit for a text message; notes keep to it too
@@ -62,6 +68,8 @@ TAGS_MAX = 30
 TAG = re.compile(r"[a-z0-9_-]{1,32}")
 MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 WINDOW_CLOSED = "window_closed"
+WHATSAPP_UNAVAILABLE = "WhatsApp did not answer, try again"
+RESIDENT_GONE = "the resident of this conversation is not known any more"
 _RETRIES = 3  # re-reads for writes that do not depend on what was read (notes, tags)
 
 
@@ -151,10 +159,7 @@ def send_agent_attachment(
     message_id = new_id()
     key = f"residents/{resident.key}/outbound/{message_id}"
     ports.media_archive.put(key, content, mime)
-    try:
-        media_id = ports.media_uploader.upload_media(content, mime, filename)
-    except GraphApiError as error:
-        raise Invalid(f"WhatsApp refused the file: {error.title}", field="data_base64") from None
+    media_id = _uploaded(ports.media_uploader, content, mime, filename)
     reply = MediaReply(
         media_type=kind,
         media_id=media_id,
@@ -205,16 +210,12 @@ def _send(
     if media_key is not None:
         message = dataclasses.replace(message, media_key=media_key)
     taken, load, events = _take_if_unassigned(actor, conversation, definition, now, new_id)
-    clock = clock_for(definition)
-    answered = record_first_response(taken, definition.sla, clock, now)
-    answered = dataclasses.replace(
-        answered,
-        updated_at=now,
-        last_message_at=now,
-        preview=preview_of(reply_summary(reply)),
-    )
-    answered = dataclasses.replace(
-        answered, sla_next_check=next_check(answered, definition.sla, clock)
+    answered = record_first_response(taken, definition.sla, clock_for(definition), now)
+    answered = with_next_check(
+        dataclasses.replace(
+            answered, updated_at=now, last_message_at=now, preview=preview_of(reply_summary(reply))
+        ),
+        definition,
     )
     apply_change(
         ports,
@@ -229,6 +230,21 @@ def _send(
     if conversation.first_response_at is None and answered.first_response_at is not None:
         metrics.add_metric(name="FirstResponses", unit=MetricUnit.Count, value=1)
     return message
+
+
+def _uploaded(uploader: MediaUploader, content: bytes, mime: str, filename: str) -> str:
+    """The media id; Unavailable when trying again may work (no answer, Meta's temporary or
+    rate-limit errors), Invalid when Meta refused the file."""
+    try:
+        return uploader.upload_media(content, mime, filename)
+    except GraphApiError as error:
+        if classify(error.code, http_status=error.http_status).should_retry:
+            logger.warning("WhatsApp failed for now", extra={"reason": str(error)})
+            raise Unavailable(WHATSAPP_UNAVAILABLE) from None
+        raise Invalid(f"WhatsApp refused the file: {error.title}", field="data_base64") from None
+    except OSError as error:  # timeouts and connection faults (requests' errors are OSErrors)
+        logger.warning("WhatsApp did not answer", extra={"reason": type(error).__name__})
+        raise Unavailable(WHATSAPP_UNAVAILABLE) from None
 
 
 def _template_reply(
@@ -357,7 +373,9 @@ def assign(
         return conversation
     previous = conversation.holder
     taken = assigned_to(conversation, target.id, team=team, now=now)
-    taken = _with_sla(start_sla(taken, definition.sla, clock_for(definition), now), definition)
+    taken = with_next_check(
+        start_sla(taken, definition.sla, clock_for(definition), now), definition
+    )
     summary = "took it" if target.id == actor.id else f"assigned to {target.name}"
     event = timeline_event(
         taken,
@@ -409,7 +427,9 @@ def transfer(
         # Nobody is preferred in the new queue: it went there to be someone else's.
         moved = dataclasses.replace(queued_for(conversation, team=team, now=now), last_agent=None)
         load = _load({previous: -1})
-    moved = _with_sla(start_sla(moved, definition.sla, clock_for(definition), now), definition)
+    moved = with_next_check(
+        start_sla(moved, definition.sla, clock_for(definition), now), definition
+    )
     to_whom = f"{definition.teams[team].name}" + (f" ({target.name})" if target else "")
     events = [
         timeline_event(
@@ -455,7 +475,7 @@ def resolve(
     if conversation.status is ConversationStatus.RESOLVED:
         return conversation
     resident = ports.residents.get(conversation.resident_key)
-    state, questions = closing_turn(definition, conversation, resident, now)
+    state, questions = _closing_turn(definition, conversation, resident, now)
     previous = conversation.holder
     resolved = dataclasses.replace(
         conversation,
@@ -497,6 +517,29 @@ def resolve(
     return saved
 
 
+def _closing_turn(
+    definition: MunicipalityDefinition,
+    conversation: Conversation,
+    resident: Resident | None,
+    now: datetime,
+) -> tuple[dict[str, Any], tuple[Reply, ...]]:
+    """The bot's state once the conversation is resolved, and the satisfaction question when it
+    may be asked: configured, inside the window, and never to a resident who opted out."""
+    language = _language(definition, conversation, resident)
+    csat = definition.csat
+    ask = (
+        resident is not None
+        and csat is not None
+        and csat.ask_after_resolution
+        and not resident.opted_out
+        and resident.window_open(now)
+    )
+    if not ask:
+        return {"language": language}, ()
+    turn = ask_csat(definition, language)
+    return dict(turn.state), tuple(turn.replies)
+
+
 def snooze(
     actor: Agent,
     conversation_id: str,
@@ -523,7 +566,7 @@ def snooze(
         snoozed_until=until.astimezone(UTC),
         updated_at=now,
     )
-    snoozed = _with_sla(snoozed, definition)
+    snoozed = with_next_check(snoozed, definition)
     event = timeline_event(
         snoozed,
         "snoozed",
@@ -588,7 +631,7 @@ def reopen(
         )
 
     if last is not None and last.has_room():
-        back = _with_sla(assigned_to(base, last.id, team=team, now=now), definition)
+        back = with_next_check(assigned_to(base, last.id, team=team, now=now), definition)
         try:
             ports.conversations.apply(
                 ConversationChange(
@@ -606,7 +649,7 @@ def reopen(
             raise Conflict(
                 "the conversation changed meanwhile: reload and try again", code=CHANGED
             ) from None
-    queued = _with_sla(queued_for(base, team=team, now=now), definition)
+    queued = with_next_check(queued_for(base, team=team, now=now), definition)
     saved = apply_change(ports, ConversationChange(conversation=queued, events=(event(None),)))
     assign_waiting(team, definition=definition, ports=ports, now=now, new_id=new_id)
     return ports.conversations.get(saved.id) or saved
@@ -642,7 +685,10 @@ def set_tags(
         return tuple(current)
     if len(tags) > TAGS_MAX:
         raise Invalid(f"at most {TAGS_MAX} tags", field="tags")
-    ports.conversations.set_resident_tags(resident.key, tags)
+    try:
+        ports.conversations.set_resident_tags(resident.key, tags)
+    except KeyError:  # erased since it was read
+        raise NotFound(RESIDENT_GONE) from None
     added = [tag for tag in tags if tag not in current]
     removed = [tag for tag in current if tag not in tags]
     summary = " ".join([*(f"+{tag}" for tag in added), *(f"-{tag}" for tag in removed)])
@@ -688,7 +734,7 @@ def _workable(actor: Agent, conversation_id: str, ports: ConsolePorts) -> Conver
 def _resident_of(conversation: Conversation, ports: ConsolePorts) -> Resident:
     resident = ports.residents.get(conversation.resident_key)
     if resident is None:
-        raise NotFound("the resident of this conversation is not known any more")
+        raise NotFound(RESIDENT_GONE)
     return resident
 
 
@@ -726,13 +772,6 @@ def _take_if_unassigned(
     return taken, {actor.id: 1}, (event,)
 
 
-def _with_sla(conversation: Conversation, definition: MunicipalityDefinition) -> Conversation:
-    return dataclasses.replace(
-        conversation,
-        sla_next_check=next_check(conversation, definition.sla, clock_for(definition)),
-    )
-
-
 def _load(*changes: Mapping[str | None, int]) -> dict[str, int]:
     """Agents' open_count changes, summed; no entry for nobody or for no change."""
     total: dict[str, int] = {}
@@ -744,11 +783,12 @@ def _load(*changes: Mapping[str | None, int]) -> dict[str, int]:
 
 
 def _language(
-    definition: MunicipalityDefinition, conversation: Conversation, resident: Resident
+    definition: MunicipalityDefinition, conversation: Conversation, resident: Resident | None
 ) -> str:
+    """The conversation's language once set, else the resident's, else the town's."""
     return (
         definition.supported_language(conversation.bot_state.get("language"))
-        or definition.supported_language(resident.language)
+        or definition.supported_language(resident.language if resident else None)
         or definition.default_language
     )
 

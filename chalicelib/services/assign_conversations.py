@@ -18,7 +18,7 @@ from chalicelib.domain.agents import Agent
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.routing import choose_agent
-from chalicelib.domain.sla import clock_for, next_check
+from chalicelib.domain.sla import with_next_check
 from chalicelib.observability import logger
 from chalicelib.services.console_context import (
     SYSTEM,
@@ -89,7 +89,6 @@ def assign_waiting(
         return []
     members = ports.agents.team_members(team)
     refused: set[str] = set()  # found full or offline at write time: not asked again this call
-    clock = clock_for(definition)
     assigned: list[str] = []
     for conversation in waiting:
         while True:
@@ -101,9 +100,8 @@ def assign_waiting(
             )
             if agent is None:
                 return assigned
-            taken = assigned_to(conversation, agent.id, team=team, now=now)
-            taken = dataclasses.replace(
-                taken, sla_next_check=next_check(taken, definition.sla, clock)
+            taken = with_next_check(
+                assigned_to(conversation, agent.id, team=team, now=now), definition
             )
             event = timeline_event(
                 taken,
@@ -187,10 +185,7 @@ def redistribute(
             ):
                 break
             team = conversation.team or definition.fallback_team.id
-            queued = queued_for(conversation, team=team, now=now)
-            queued = dataclasses.replace(
-                queued, sla_next_check=next_check(queued, definition.sla, clock_for(definition))
-            )
+            queued = with_next_check(queued_for(conversation, team=team, now=now), definition)
             event = timeline_event(
                 queued,
                 "returned_to_queue",
@@ -236,6 +231,23 @@ def _all_of(conversations: ConsoleConversationStore, agent_id: str) -> list[Conv
         cursor = page.cursor
 
 
+def withdraw(
+    agent: Agent,
+    *,
+    definition: MunicipalityDefinition,
+    ports: ConsolePorts,
+    now: datetime,
+    new_id: Callable[[], str],
+) -> list[str]:
+    """A disabled agent holds nothing: offline, and everything they held, snoozed ones too, back
+    to their teams' queues for the others. Returns the ids handed back."""
+    if agent.online:
+        ports.agents.set_online(agent.id, False, now)
+    return redistribute(
+        agent.id, definition=definition, ports=ports, now=now, new_id=new_id, include_snoozed=True
+    )
+
+
 def release_stale_agents(
     *,
     definition: MunicipalityDefinition,
@@ -257,18 +269,13 @@ def release_stale_agents(
         if not (stale or gone):
             continue
         if agent.disabled:
-            if agent.online:
-                ports.agents.set_online(agent.id, False, now)
-        elif not ports.agents.set_offline_if_unseen(agent.id, seen_before + _TICK):
+            returned = withdraw(agent, definition=definition, ports=ports, now=now, new_id=new_id)
+        elif ports.agents.set_offline_if_unseen(agent.id, seen_before + _TICK):
+            returned = redistribute(
+                agent.id, definition=definition, ports=ports, now=now, new_id=new_id
+            )
+        else:
             continue  # seen meanwhile: still at work
-        returned = redistribute(
-            agent.id,
-            definition=definition,
-            ports=ports,
-            now=now,
-            new_id=new_id,
-            include_snoozed=agent.disabled,
-        )
         if agent.online or returned:
             released.append(agent.id)
     if released:

@@ -12,6 +12,7 @@ in one team's queue is logged and does not stop the rest.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from chalicelib.domain.sla import (
     SlaAlert,
     clock_for,
     due_alerts,
-    next_check,
+    with_next_check,
 )
 from chalicelib.domain.sla import with_alerts as record_alerts
 from chalicelib.observability import MetricUnit, logger, metrics
@@ -51,14 +52,6 @@ class SlaRun:
     woken: int = 0
 
 
-@dataclass(slots=True)
-class _Tally:
-    warned: int = 0
-    breached: int = 0
-    escalated: int = 0
-    woken: int = 0
-
-
 def check_slas(
     *,
     definition: MunicipalityDefinition,
@@ -67,7 +60,7 @@ def check_slas(
     new_id: Callable[[], str],
 ) -> SlaRun:
     clock = clock_for(definition)
-    tally = _Tally()
+    tally: Counter[str] = Counter()  # SlaRun's fields
     seen: set[str] = set()
     for _ in range(MAX_BATCHES):
         due = [c for c in ports.conversations.sla_checks_due(now, BATCH) if c.id not in seen]
@@ -92,9 +85,7 @@ def check_slas(
             assign_waiting(team, definition=definition, ports=ports, now=now, new_id=new_id)
         except Exception:
             logger.exception("assigning a queue failed", extra={"team": team})
-    run = SlaRun(
-        warned=tally.warned, breached=tally.breached, escalated=tally.escalated, woken=tally.woken
-    )
+    run = SlaRun(**tally)
     if run != SlaRun():
         logger.info("SLA check", extra=dataclasses.asdict(run))
     return run
@@ -107,7 +98,7 @@ def _check(
     ports: ConsolePorts,
     now: datetime,
     new_id: Callable[[], str],
-    tally: _Tally,
+    tally: Counter[str],
 ) -> None:
     policy = definition.sla
     changed = conversation
@@ -157,7 +148,7 @@ def _check(
             previous=holder,
         )
 
-    changed = dataclasses.replace(changed, sla_next_check=next_check(changed, policy, clock))
+    changed = with_next_check(changed, definition)
     if changed == conversation:
         return
     ports.conversations.apply(
@@ -173,10 +164,7 @@ def _check(
         metrics.add_metric(name="SlaWarnings", unit=MetricUnit.Count, value=warnings)
     if breaches:
         metrics.add_metric(name="SlaBreaches", unit=MetricUnit.Count, value=breaches)
-    tally.warned += warnings
-    tally.breached += breaches
-    tally.escalated += int(escalated)
-    tally.woken += int(woke)
+    tally.update(warned=warnings, breached=breaches, escalated=int(escalated), woken=int(woke))
 
 
 def _escalates(conversation: Conversation, alerts: tuple[SlaAlert, ...]) -> bool:

@@ -35,7 +35,7 @@ from chalicelib.domain.conversations import Conversation, ConversationStatus, pr
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.domain.search_terms import name_terms, text_terms
-from chalicelib.domain.sla import clock_for, next_check, start_sla
+from chalicelib.domain.sla import clock_for, start_sla, with_next_check
 from chalicelib.domain.tickets import (
     Location,
     Ticket,
@@ -213,9 +213,7 @@ def _woken(conversation: Conversation, definition: MunicipalityDefinition) -> Co
     awake = dataclasses.replace(
         conversation, status=ConversationStatus.ASSIGNED, snoozed_until=None
     )
-    return dataclasses.replace(
-        awake, sla_next_check=next_check(awake, definition.sla, clock_for(definition))
-    )
+    return with_next_check(awake, definition)
 
 
 def _search_terms(

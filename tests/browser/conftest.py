@@ -19,7 +19,7 @@ import requests
 from chalicelib.adapters.config_file import load_municipality_file
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.settings import BUNDLED_CONFIG
-from tests.e2e.stack_process import CIVICCHAT, RunningStack, running_stack, wait_for
+from tests.e2e.stack_process import CIVICCHAT, Phone, RunningStack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -184,44 +184,8 @@ def new_resident(stack: RunningStack) -> Any:
     return make
 
 
-class Resident:
-    """A resident's phone: writes through the simulator, reads what the town hall sent."""
-
-    def __init__(self, stack: RunningStack, wa_id: str, name: str) -> None:
-        self.stack, self.wa_id, self.name = stack, wa_id, name
-        self.seen = 0
-
-    def send(self, **spec: Any) -> list[dict[str, Any]]:
-        self.say(**spec)
-        return self.wait_for_messages()
-
-    def say(self, **spec: Any) -> None:
-        """A message that gets no answer (the conversation is with a person)."""
-        answer = requests.post(
-            f"{self.stack.simulator}/_sim/residents/{self.wa_id}/messages",
-            json={"name": self.name, **spec},
-            timeout=10,
-        )
-        assert answer.status_code == 200, answer.text
-
-    def wait_for_messages(self, timeout: float = 30) -> list[dict[str, Any]]:
-        """The bodies sent to this resident since the last look, once they stop arriving."""
-
-        def settled() -> list[dict[str, Any]]:
-            before = self.stack.outbox_for(self.wa_id)
-            if len(before) <= self.seen:
-                return []
-            time.sleep(0.7)
-            after = self.stack.outbox_for(self.wa_id)
-            return after if len(after) == len(before) else []
-
-        sent = wait_for(settled, timeout=timeout, what=f"messages to {self.wa_id}")
-        new = [message["body"] for message in sent[self.seen :]]
-        self.seen = len(sent)
-        return new
-
-    def everything_received(self) -> list[dict[str, Any]]:
-        return [message["body"] for message in self.stack.outbox_for(self.wa_id)]
+class Resident(Phone):
+    """A resident's phone that asks for a person the way residents do."""
 
     def ask_for_a_person(self, question: str, *, hello: str = "Olá, bom dia") -> None:
         """Consent, a question the bot does not understand, then "talk to a person"."""

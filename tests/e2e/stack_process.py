@@ -81,6 +81,47 @@ class RunningStack:
         )
 
 
+class Phone:
+    """One resident's phone: writes through the simulator, reads what the app sent back."""
+
+    def __init__(self, stack: RunningStack, wa_id: str, name: str) -> None:
+        self.stack, self.wa_id, self.name = stack, wa_id, name
+        self.seen = 0
+
+    def send(self, **spec: Any) -> list[dict[str, Any]]:
+        """A message, and the bodies sent back to it."""
+        self.say(**spec)
+        return self.wait_for_messages()
+
+    def say(self, **spec: Any) -> None:
+        """A message whose answer is not awaited (e.g. the conversation is with a person)."""
+        answer = requests.post(
+            f"{self.stack.simulator}/_sim/residents/{self.wa_id}/messages",
+            json={"name": self.name, **spec},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+
+    def wait_for_messages(self, timeout: float = 30) -> list[dict[str, Any]]:
+        """The bodies sent to this phone since the last look, once they stop arriving."""
+
+        def settled() -> list[dict[str, Any]]:
+            before = self.stack.outbox_for(self.wa_id)
+            if len(before) <= self.seen:
+                return []
+            time.sleep(0.7)
+            after = self.stack.outbox_for(self.wa_id)
+            return after if len(after) == len(before) else []
+
+        sent = wait_for(settled, timeout=timeout, what=f"messages to {self.wa_id}")
+        new = [message["body"] for message in sent[self.seen :]]
+        self.seen = len(sent)
+        return new
+
+    def everything_received(self) -> list[dict[str, Any]]:
+        return [message["body"] for message in self.stack.outbox_for(self.wa_id)]
+
+
 @contextmanager
 def running_stack() -> Iterator[RunningStack]:
     port, simulator_port, emulator_port = free_port(), free_port(), free_port()

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from chalicelib.adapters.config_file import load_municipality_file
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.settings import BUNDLED_CONFIG
+from tests.e2e import stack_process
 from tests.e2e.stack_process import RunningStack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -43,21 +42,8 @@ def town() -> MunicipalityDefinition:
     return load_municipality_file(BUNDLED_CONFIG)
 
 
-class Phone:
-    """One resident's phone: sends through the simulator, reads what the app sent back."""
-
-    def __init__(self, stack: RunningStack, wa_id: str, name: str) -> None:
-        self.stack, self.wa_id, self.name = stack, wa_id, name
-        self.seen = 0
-
-    def send(self, **spec: Any) -> list[dict[str, Any]]:
-        answer = requests.post(
-            f"{self.stack.simulator}/_sim/residents/{self.wa_id}/messages",
-            json={"name": self.name, **spec},
-            timeout=10,
-        )
-        assert answer.status_code == 200, answer.text
-        return self._new_messages()
+class Phone(stack_process.Phone):
+    """A phone that taps the buttons and rows it was offered."""
 
     def tap(self, reply_id: str, offered: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind = next(
@@ -70,20 +56,6 @@ class Phone:
         )
         assert kind, f"{reply_id} was not offered in {offered}"
         return self.send(type=kind, reply_id=reply_id)
-
-    def _new_messages(self) -> list[dict[str, Any]]:
-        def settled() -> list[dict[str, Any]]:
-            before = self.stack.outbox_for(self.wa_id)
-            if len(before) <= self.seen:
-                return []
-            time.sleep(0.7)
-            after = self.stack.outbox_for(self.wa_id)
-            return after if len(after) == len(before) else []
-
-        sent = wait_for(settled, timeout=30, what="the bot's answer")
-        new = [message["body"] for message in sent[self.seen :]]
-        self.seen = len(sent)
-        return new
 
 
 def stored_photos(stack: RunningStack, wa_id: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from chalicelib.domain.replies import MediaReply, MenuReply, TemplateReply, Text
 from chalicelib.domain.residents import ConsentState
 from chalicelib.domain.sla import clock_for
 from chalicelib.services.agent_actions import (
+    ATTACHMENT_MAX_BYTES,
     add_note,
     assign,
     reopen,
@@ -27,9 +29,16 @@ from chalicelib.services.agent_actions import (
     transfer,
 )
 from chalicelib.services.check_slas import SlaRun, check_slas
-from chalicelib.services.console_context import Conflict, Forbidden, Invalid, NotFound
+from chalicelib.services.console_context import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 from chalicelib.services.console_conversation import conversation_history, media_link
 from chalicelib.services.console_ports import InboxView
+from chalicelib.services.ports import GraphApiError
 from tests.services.conftest import NOW
 from tests.services.console_world import Console
 
@@ -230,7 +239,7 @@ def test_attachments_are_refused_when_too_big_odd_or_late(console: Console) -> N
         )
 
     for overrides, field in [
-        ({"content": b"x" * (5 * 1024 * 1024 + 1)}, "data_base64"),
+        ({"content": b"x" * (ATTACHMENT_MAX_BYTES + 1)}, "data_base64"),
         ({"content": b""}, "data_base64"),
         ({"mime_type": "jpeg"}, "mime_type"),
         ({"filename": "  "}, "filename"),
@@ -243,6 +252,47 @@ def test_attachments_are_refused_when_too_big_odd_or_late(console: Console) -> N
         attach(late.id)
     assert closed.value.code == "window_closed"
     assert console.uploader.uploads == [] and console.archive.keys() == []
+
+
+class FailingUploader:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
+        raise self.error
+
+
+def test_an_upload_whatsapp_fails_for_now_is_try_again_and_one_it_refuses_is_invalid(
+    console: Console,
+) -> None:
+    ana = console.agent("Ana", "front_desk")
+    conversation = console.held_by(ana)
+
+    def attach(error: Exception) -> None:
+        ports = dataclasses.replace(console.ports, media_uploader=FailingUploader(error))
+        send_agent_attachment(
+            ana,
+            conversation.id,
+            filename="a.jpg",
+            mime_type="image/jpeg",
+            content=JPEG,
+            **console.deps(ports=ports),
+        )
+
+    for error in (
+        GraphApiError(2, "Service temporarily unavailable", http_status=500),
+        GraphApiError(4, "Application request limit reached", http_status=429),
+        ConnectionError("no answer"),
+    ):
+        with pytest.raises(Unavailable):
+            attach(error)
+    with pytest.raises(Invalid) as refused:
+        attach(GraphApiError(131053, "Media upload error", http_status=400))
+    assert refused.value.field == "data_base64"
+    assert "Media upload error" in refused.value.message
+    with pytest.raises(ValueError):  # anything else is a bug, not WhatsApp's answer
+        attach(ValueError("bug"))
+    assert console.world.outbound.enqueued == []
 
 
 def test_media_links_only_for_files_of_that_conversation(console: Console) -> None:
@@ -623,6 +673,26 @@ def test_residents_who_did_not_consent_are_not_tagged(console: Console) -> None:
 
     with pytest.raises(Conflict):
         set_tags(ana, conversation.id, add=["vip"], **console.deps())
+
+
+def test_a_resident_erased_while_being_tagged_is_not_found(console: Console) -> None:
+    ana = console.agent("Ana", "front_desk")
+    conversation = console.held_by(ana)
+    database = console.world.database
+
+    class ErasedMeanwhile:
+        """The console's store, with the resident erased between the read and the write."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(console.conversations, name)
+
+        def set_resident_tags(self, resident_key: str, tags: Any) -> None:
+            del database.residents[resident_key]
+            console.conversations.set_resident_tags(resident_key, tags)
+
+    ports = dataclasses.replace(console.ports, conversations=ErasedMeanwhile())
+    with pytest.raises(NotFound):
+        set_tags(ana, conversation.id, add=["vip"], **console.deps(ports=ports))
 
 
 # --- who may, and racing -------------------------------------------------------------------

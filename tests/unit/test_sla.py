@@ -145,12 +145,12 @@ def test_without_hours_time_is_plain_utc_arithmetic() -> None:
     start = local(2026, 3, 28, 12, 0)
     assert clock.add(start, timedelta(hours=24)) == local(2026, 3, 29, 13, 0)  # an hour lost
     assert clock.between(start, local(2026, 3, 29, 13, 0)) == timedelta(hours=24)
-    assert clock.always_open
+    assert clock.is_open(local(2026, 3, 29, 3, 0))  # a Sunday night: always open
 
 
 def test_hours_that_never_open_count_as_always_open() -> None:
     clock = BusinessClock(BusinessHours(weekly={0: ()}), LISBON)
-    assert clock.always_open
+    assert clock.is_open(local(2026, 11, 30, 3, 0))  # a Monday night: always open
     assert clock.add(local(2026, 11, 29, 3, 0), minutes(5)) == local(2026, 11, 29, 3, 5)
 
 
