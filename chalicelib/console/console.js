@@ -2469,7 +2469,11 @@ function wire() {
   $("composer").addEventListener("submit", submitComposer);
   $("composer-text").addEventListener("input", onComposerInput);
   $("composer-text").addEventListener("keydown", onComposerKeydown);
-  $("composer-text").addEventListener("blur", () => setTimeout(closeQuickReplies, 150));
+  // Later, so a click on a suggestion lands first; and only if focus has not come back (an
+  // agent who clicks the reply/note switch and types at once keeps the suggestions).
+  $("composer-text").addEventListener("blur", () =>
+    setTimeout(() => document.activeElement !== $("composer-text") && closeQuickReplies(), 150),
+  );
   for (const input of document.querySelectorAll('input[name="mode"]'))
     input.addEventListener("change", () => setMode(input.value));
   $("attach-input").addEventListener("change", onAttach);
