@@ -33,7 +33,12 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.domain.agents import Agent, Role
@@ -46,7 +51,13 @@ from chalicelib.domain.inbox import (
     sla_check_key,
 )
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
-from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.residents import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentState,
+    Resident,
+    TopicSubscription,
+)
 from chalicelib.domain.tickets import Location, Ticket, TicketAttachment, TicketStatus
 from chalicelib.resource_names import ResourceNames
 
@@ -81,6 +92,8 @@ class ResidentModel(Model):
     opted_out_at = UTCDateTimeAttribute(null=True)
     tags = ListAttribute(of=UnicodeAttribute, null=True)
     custom_fields = MapAttribute(null=True)  # raw map of str → str
+    subscriptions = JSONAttribute(null=True)  # [{topic, subscribed, at, text_version}]
+    consent_history = JSONAttribute(null=True)  # [{action, at, text_version, topic}]
     last_inbound_at = UTCDateTimeAttribute(null=True)
     current_conversation_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -101,6 +114,8 @@ class ResidentModel(Model):
             opted_out_at=resident.opted_out_at,
             tags=list(resident.tags),
             custom_fields=dict(resident.custom_fields),
+            subscriptions=[_subscription_json(s) for s in resident.subscriptions] or None,
+            consent_history=[_consent_event_json(e) for e in resident.consent_history] or None,
             last_inbound_at=resident.last_inbound_at,
             current_conversation_id=resident.current_conversation_id,
             created_at=resident.created_at,
@@ -121,10 +136,48 @@ class ResidentModel(Model):
             opted_out_at=self.opted_out_at,
             tags=tuple(self.tags or ()),
             custom_fields=_plain_dict(self.custom_fields),
+            subscriptions=tuple(_subscription(item) for item in self.subscriptions or ()),
+            consent_history=tuple(_consent_event(item) for item in self.consent_history or ()),
             last_inbound_at=self.last_inbound_at,
             current_conversation_id=self.current_conversation_id,
             created_at=self.created_at,
         )
+
+
+def _subscription_json(subscription: TopicSubscription) -> dict[str, Any]:
+    return {
+        "topic": subscription.topic,
+        "subscribed": subscription.subscribed,
+        "at": subscription.at.isoformat(),
+        "text_version": subscription.text_version,
+    }
+
+
+def _subscription(item: dict[str, Any]) -> TopicSubscription:
+    return TopicSubscription(
+        topic=item["topic"],
+        subscribed=bool(item["subscribed"]),
+        at=datetime.fromisoformat(item["at"]),
+        text_version=item.get("text_version"),
+    )
+
+
+def _consent_event_json(event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "action": event.action.value,
+        "at": event.at.isoformat(),
+        "text_version": event.text_version,
+        "topic": event.topic,
+    }
+
+
+def _consent_event(item: dict[str, Any]) -> ConsentEvent:
+    return ConsentEvent(
+        action=ConsentAction(item["action"]),
+        at=datetime.fromisoformat(item["at"]),
+        text_version=item.get("text_version"),
+        topic=item.get("topic"),
+    )
 
 
 # --- conversations ----------------------------------------------------------------------------
@@ -382,6 +435,29 @@ class MessagesQueuedSince(GlobalSecondaryIndex["MessageModel"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MessagesByResident(GlobalSecondaryIndex["MessageModel"]):
+    """Every message of one resident, for their data export and erasure. Keys only: both read
+    the messages by key afterwards, and they are rare."""
+
+    class Meta:
+        index_name = "by_resident"
+        projection = KeysOnlyProjection()
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MessagesByBroadcast(GlobalSecondaryIndex["MessageModel"]):
+    """Sparse: only broadcast messages carry `broadcast_id`. Projects what a broadcast's
+    progress counts, so a progress read never touches the table."""
+
+    class Meta:
+        index_name = "by_broadcast"
+        projection = IncludeProjection(["status", "error_code", "error_title"])
+
+    broadcast_id = UnicodeAttribute(hash_key=True)
+
+
 class MessageModel(Model):
     logical_name: ClassVar[str] = "messages"
 
@@ -413,11 +489,14 @@ class MessageModel(Model):
     media_mime_type = UnicodeAttribute(null=True)
     media_size = NumberAttribute(null=True)
     queued_marker = UnicodeAttribute(null=True)
-    expires_at = TTLAttribute(null=True)  # retention, not set yet
+    broadcast_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # retention.messages after created_at
 
     by_wamid = MessagesByWamid()
     by_conversation = MessagesByConversation()
     queued_since = MessagesQueuedSince()
+    by_resident = MessagesByResident()
+    by_broadcast = MessagesByBroadcast()
 
     @classmethod
     def from_message(cls, message: StoredMessage) -> MessageModel:
@@ -444,6 +523,8 @@ class MessageModel(Model):
             note=message.note,
             media_key=message.media_key,
             queued_marker=QUEUED_MARKER if message.status is DeliveryStatus.QUEUED else None,
+            broadcast_id=message.broadcast_id,
+            expires_at=message.expires_at,
         )
 
     def to_message(self) -> StoredMessage:
@@ -469,6 +550,8 @@ class MessageModel(Model):
             attempts=int(self.attempts or 0),
             note=self.note,
             media_key=self.media_key,
+            broadcast_id=self.broadcast_id,
+            expires_at=self.expires_at,
         )
 
 
@@ -829,6 +912,16 @@ class AgentModel(Model):
         )
 
 
+class SearchTermsByConversation(GlobalSecondaryIndex["SearchTermModel"]):
+    """What indexes one conversation, so erasing a resident removes their words too."""
+
+    class Meta:
+        index_name = "by_conversation"
+        projection = KeysOnlyProjection()
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+
+
 class SearchTermModel(Model):
     """The console's search index: `term` (see domain.search_terms) was said in, or names the
     resident of, `conversation_id` at the moment `entry` starts with (store_rules.search_entry).
@@ -845,6 +938,40 @@ class SearchTermModel(Model):
     conversation_id = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
 
+    by_conversation = SearchTermsByConversation()
+
+
+# --- broadcasts (see chalicelib/adapters/dynamodb_broadcast_store.py) ---------------------------
+
+
+class BroadcastModel(Model):
+    """One broadcast: what is sent, to which segment, and how far the sending got."""
+
+    logical_name: ClassVar[str] = "broadcasts"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    broadcast_id = UnicodeAttribute(hash_key=True)
+    # BROADCAST ATTRIBUTES (owned by the broadcasts work)
+
+
+# --- audit log (see chalicelib/adapters/dynamodb_audit_log.py) ---------------------------------
+
+
+class AuditModel(Model):
+    """Who viewed, exported, erased or messaged a resident's data. Keyed by the resident's
+    pseudonym (never their phone number), so the log outlives an erasure without naming them."""
+
+    logical_name: ClassVar[str] = "audit"
+
+    class Meta(_UnboundMeta):
+        pass
+
+    resident_ref = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)  # "<ISO time>#<unique id>": newest last
+    # AUDIT ATTRIBUTES (owned by the audit work)
+
 
 MODEL_CLASSES: tuple[type[Model], ...] = (
     ResidentModel,
@@ -858,6 +985,8 @@ MODEL_CLASSES: tuple[type[Model], ...] = (
     NotificationModel,
     AgentModel,
     SearchTermModel,
+    BroadcastModel,
+    AuditModel,
 )
 
 
@@ -879,6 +1008,8 @@ class StageTables:
     notifications: type[NotificationModel]
     agents: type[AgentModel]
     search: type[SearchTermModel]
+    broadcasts: type[BroadcastModel]
+    audit: type[AuditModel]
 
     @property
     def connection(self) -> Connection:
@@ -973,6 +1104,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
     notifications = _bind(NotificationModel, names, region, host)
     agents = _bind(AgentModel, names, region, host)
     search = _bind(SearchTermModel, names, region, host)
+    broadcasts = _bind(BroadcastModel, names, region, host)
+    audit = _bind(AuditModel, names, region, host)
     # A PynamoDB Connection serves any number of tables once it knows their key schemas;
     # building the TableConnections makes no request and creates no client yet.
     shared = residents._get_connection().connection
@@ -987,6 +1120,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         notifications,
         agents,
         search,
+        broadcasts,
+        audit,
     ):
         table_connection = model._get_connection()
         shared.add_meta_table(table_connection.get_meta_table())
@@ -1003,6 +1138,8 @@ def _new_stage_tables(names: ResourceNames, region: str, host: str | None) -> St
         notifications=notifications,
         agents=agents,
         search=search,
+        broadcasts=broadcasts,
+        audit=audit,
     )
 
 

@@ -81,3 +81,5 @@ class StoredMessage:
     attempts: int = 0  # outbound: failed send attempts so far
     note: str | None = None  # outbound: why what was sent differs from what was asked
     media_key: str | None = None  # inbound media kept in the media archive, once fetched
+    broadcast_id: str | None = None  # outbound: the broadcast this message is part of
+    expires_at: datetime | None = None  # when retention deletes it (None: kept)

@@ -15,6 +15,41 @@ class ConsentState(StrEnum):
     DECLINED = "declined"
 
 
+class ConsentAction(StrEnum):
+    """What a resident decided, as kept in their consent history."""
+
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_DECLINED = "consent_declined"
+    OPTED_OUT = "opted_out"  # STOP: no business-initiated message of any kind
+    OPTED_IN = "opted_in"
+    SUBSCRIBED = "subscribed"  # to one topic's broadcasts
+    UNSUBSCRIBED = "unsubscribed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentEvent:
+    """One decision in a resident's consent history: what, when, and the version of the text
+    they answered (the consent text's version, or the topics text's version)."""
+
+    action: ConsentAction
+    at: datetime
+    text_version: str | None = None
+    topic: str | None = None  # SUBSCRIBED / UNSUBSCRIBED only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicSubscription:
+    """The resident's current choice for one broadcast topic (the latest event wins)."""
+
+    topic: str
+    subscribed: bool
+    at: datetime
+    text_version: str | None = None
+
+
+CONSENT_HISTORY_LIMIT = 100  # oldest events beyond this are dropped when a new one is added
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resident:
     key: str  # "wa:<wa_id>" or "bsuid:<user_id>", see Sender.key
@@ -30,6 +65,8 @@ class Resident:
     opted_out_at: datetime | None = None  # when the last opt-out or opt-in was made
     tags: tuple[str, ...] = ()
     custom_fields: dict[str, str] = field(default_factory=dict)
+    subscriptions: tuple[TopicSubscription, ...] = ()  # one per topic ever chosen
+    consent_history: tuple[ConsentEvent, ...] = ()  # oldest first
     last_inbound_at: datetime | None = None
     current_conversation_id: str | None = None
     created_at: datetime
@@ -38,6 +75,9 @@ class Resident:
     def recipient(self) -> str:
         """The address to send to: the phone-based id when known, else the BSUID."""
         return self.wa_id or self.user_id or ""
+
+    def subscribed_to(self, topic: str) -> bool:
+        return any(s.topic == topic and s.subscribed for s in self.subscriptions)
 
     def window_open(self, now: datetime) -> bool:
         """Inside Meta's 24 h customer-service window, when free-form messages are allowed."""

@@ -53,6 +53,9 @@ EXPECTED_TABLES = {
             "by_wamid": ({"wamid": "HASH"}, "KEYS_ONLY"),
             "by_conversation": ({"conversation_id": "HASH", "created_at": "RANGE"}, "ALL"),
             "queued_since": ({"queued_marker": "HASH", "created_at": "RANGE"}, "ALL"),
+            # A resident's export and erasure; a broadcast's progress (sparse).
+            "by_resident": ({"resident_key": "HASH", "created_at": "RANGE"}, "KEYS_ONLY"),
+            "by_broadcast": ({"broadcast_id": "HASH"}, "INCLUDE"),
         },
     },
     "civicchat-prod-pacing": {"keys": {"limit_key": "HASH"}, "indexes": {}},
@@ -76,7 +79,13 @@ EXPECTED_TABLES = {
     },
     # Agents by id, plus `#team#<team>` / `#all` items listing members (no index needed).
     "civicchat-prod-agents": {"keys": {"agent_id": "HASH"}, "indexes": {}},
-    "civicchat-prod-search": {"keys": {"term": "HASH", "entry": "RANGE"}, "indexes": {}},
+    "civicchat-prod-search": {
+        "keys": {"term": "HASH", "entry": "RANGE"},
+        "indexes": {"by_conversation": ({"conversation_id": "HASH"}, "KEYS_ONLY")},
+    },
+    "civicchat-prod-broadcasts": {"keys": {"broadcast_id": "HASH"}, "indexes": {}},
+    # Keyed by the resident's pseudonym, never their number (it outlives an erasure).
+    "civicchat-prod-audit": {"keys": {"resident_ref": "HASH", "entry": "RANGE"}, "indexes": {}},
 }
 
 
@@ -157,6 +166,8 @@ def test_messages_search_terms_and_rate_limits_expire_by_ttl(template: dict[str,
         "civicchat-prod-reminders": None,
         "civicchat-prod-notifications": None,
         "civicchat-prod-agents": None,
+        "civicchat-prod-broadcasts": None,
+        "civicchat-prod-audit": None,
         "civicchat-prod-search": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},
