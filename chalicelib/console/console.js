@@ -26,6 +26,10 @@ const LEAVING = new Set(["queued", "sending"]);
 const SETTLING = new Set(["sent", "delivered"]);
 const OPEN_STATUSES = new Set(["queued", "assigned", "snoozed"]);
 const TAG = /^[a-z0-9_-]{1,32}$/;
+const BROADCAST_POLL_MS = 3000; // a broadcast being sent: its counters are re-read this often
+const PREVIEW_DELAY_MS = 400; // the audience preview waits for the supervisor to stop typing
+const LIVE_BROADCASTS = new Set(["scheduled", "running"]);
+const PROGRESS_KEYS = ["queued", "sent", "delivered", "read", "failed", "skipped"];
 
 const state = {
   strings: {},
@@ -49,6 +53,9 @@ const state = {
   mediaCache: new Map(),
   pendingChallenge: null,
   report: null,
+  // Broadcasts: the list, the form's options and preview, the one shown; `timer` polls it.
+  broadcasts: { view: "list", items: null, options: null, detail: null, id: null, timer: null, preview: null, previewRequest: 0, previewTimer: null, draft: null },
+  audit: { events: [], next: null, loaded: false, request: 0 },
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -326,6 +333,8 @@ function setLanguage(lang, { remember = true } = {}) {
     renderInbox();
     if (state.open?.detail) renderConversation();
     if (state.page === "dashboard" && state.report) renderReport(state.report);
+    if (state.page === "broadcasts") renderBroadcastsPage();
+    if (state.page === "audit") renderAuditList();
   }
 }
 
@@ -588,6 +597,8 @@ async function signOut() {
   state.me = null;
   state.open = null;
   state.inbox = { items: [], cursor: null, request: 0, loadedOnce: false, known: new Set(), baseline: false };
+  Object.assign(state.broadcasts, { items: null, options: null, detail: null, id: null, preview: null, draft: null, pending: null });
+  state.audit = { events: [], next: null, loaded: false, request: state.audit.request + 1 };
   history.replaceState(null, "", "#/inbox");
   showSignIn(t("signed_out"));
 }
@@ -631,7 +642,8 @@ function renderChrome() {
   $("me-initials").textContent = initials(name);
   $("menu-name").textContent = name;
   $("menu-role").textContent = `${me.agent.id} · ${t(`role_${me.agent.role}`)}`;
-  document.querySelector('[data-nav="dashboard"]').hidden = !isSupervisor();
+  for (const nav of ["dashboard", "broadcasts", "audit"])
+    document.querySelector(`[data-nav="${nav}"]`).hidden = !isSupervisor();
   $("tab-all").hidden = !isSupervisor();
   renderPresence();
   const teams = isSupervisor()
@@ -695,6 +707,20 @@ async function route() {
     await loadReport();
     return;
   }
+  const broadcast = hash.match(/^#\/broadcasts(?:\/([^/?#]+))?/);
+  if (broadcast && isSupervisor()) {
+    state.page = "broadcasts";
+    showPage();
+    await showBroadcasts(broadcast[1] ? decodeURIComponent(broadcast[1]) : null);
+    return;
+  }
+  if (hash.startsWith("#/audit") && isSupervisor()) {
+    state.page = "audit";
+    showPage();
+    await loadAudit();
+    return;
+  }
+  stopBroadcastPolling();
   state.page = "inbox";
   showPage();
   if (!state.inbox.loadedOnce) await loadInbox();
@@ -709,6 +735,9 @@ async function route() {
 function showPage() {
   $("inbox-page").hidden = state.page !== "inbox";
   $("dashboard-page").hidden = state.page !== "dashboard";
+  $("broadcasts-page").hidden = state.page !== "broadcasts";
+  $("audit-page").hidden = state.page !== "audit";
+  if (state.page !== "broadcasts") stopBroadcastPolling();
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (link.dataset.nav === state.page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -718,7 +747,7 @@ function showPage() {
 
 function updateTitle() {
   const waiting = state.inbox.items.length;
-  const where = state.page === "dashboard" ? t("dashboard") : t("inbox");
+  const where = { dashboard: t("dashboard"), broadcasts: t("broadcasts"), audit: t("audit_log") }[state.page] || t("inbox");
   document.title = state.page === "inbox" && waiting ? `(${waiting}) ${where} · civicchat` : `${where} · civicchat`;
 }
 
@@ -734,6 +763,7 @@ function schedulePoll() {
 function stopPolling() {
   clearTimeout(state.pollTimer);
   state.pollTimer = null;
+  stopBroadcastPolling();
   stopHeartbeat();
 }
 
@@ -763,6 +793,7 @@ async function backInView() {
   } catch {
     /* the poll below tries the server again */
   }
+  if (state.page === "broadcasts") scheduleBroadcastPoll(0);
   poll();
 }
 
@@ -1035,10 +1066,10 @@ async function openConversation(id) {
   $("conversation-meta").textContent = "";
   renderInbox();
   try {
-    const [detail, page] = await Promise.all([
-      api(`/conversations/${encodeURIComponent(id)}`),
-      api(`/conversations/${encodeURIComponent(id)}/messages`),
-    ]);
+    // One after the other: each read is an audit-log view, and the second finds the first's
+    // (one `viewed` per opening; in parallel both would be recorded).
+    const detail = await api(`/conversations/${encodeURIComponent(id)}`);
+    const page = await api(`/conversations/${encodeURIComponent(id)}/messages`);
     if (state.open?.id !== id) return;
     state.open.detail = detail;
     state.open.cursor = page.cursor || null;
@@ -1627,6 +1658,8 @@ function renderProfile() {
     h("p", { class: "card-title" }, h("strong", {}, reminderKind(item.kind)), " ", h("span", { class: "chip" }, t(`reminder_state_${item.state}`))),
     h("p", { class: "card-meta" }, `${t("due")} ${formatDay(item.due_date)} · ${item.external_id}`),
   ]);
+
+  renderResidentData();
 
   const past = (detail.past_conversations || []).filter((item) => item.id !== row.id);
   fillCards("past-list", past, (item) => [
@@ -2284,6 +2317,1185 @@ async function downloadCsv(event) {
   }
 }
 
+// ---------------------------------------------------------------- broadcasts (supervisors)
+
+// A template message to every resident subscribed to a topic (and matching the optional
+// languages, tags and details), now or at a set time. The server keeps the pace (the
+// portfolio's daily limit) and the counters; the console shows them and polls while it sends.
+
+function money(value, currency, { precise = false } = {}) {
+  if (value === null || value === undefined) return "—";
+  try {
+    return new Intl.NumberFormat(locale(), {
+      style: "currency",
+      currency: currency || "EUR",
+      ...(precise ? { maximumFractionDigits: 4 } : {}),
+    }).format(value);
+  } catch {
+    return `${formatNumber(value, 4)} ${currency || ""}`.trim();
+  }
+}
+
+function labelOf(label) {
+  // Topic labels: a string (the town's default language), or one per language.
+  if (!label) return "";
+  if (typeof label === "string") return label;
+  return label[state.lang] || label[state.me?.default_language] || Object.values(label)[0] || "";
+}
+
+function topicLabel(id) {
+  const topic = state.broadcasts.options?.topics?.find((item) => item.id === id);
+  return labelOf(topic?.label) || id || "—";
+}
+
+function categoryName(category) {
+  if (!category) return "—";
+  return has(`category_${category}`) ? t(`category_${category}`) : category;
+}
+
+function broadcastStatus(status) {
+  return h("span", { class: `chip chip-broadcast chip-broadcast-${status}` }, t(`broadcast_status_${status}`));
+}
+
+function actorName(actor) {
+  // "agent:<id>", "apikey:<name>", "cli:<user>", "system:<job>" (a bare id is an agent's).
+  if (!actor) return "—";
+  const [kind, ...rest] = String(actor).split(":");
+  const who = rest.join(":");
+  if (!who) return agentName(kind);
+  if (kind === "agent") return agentName(who);
+  if (kind === "apikey") return t("actor_apikey", { name: who });
+  if (kind === "cli") return t("actor_cli", { user: who });
+  if (kind === "system") return t("actor_system", { job: who });
+  return actor;
+}
+
+function factList(pairs) {
+  return h(
+    "dl",
+    { class: "facts" },
+    pairs
+      .filter(Boolean)
+      .flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
+  );
+}
+
+function fill(parent, ...children) {
+  // replaceChildren, leaving out what is not there (null would be written as "null").
+  parent.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
+
+function tNodes(key, nodes) {
+  // A translated sentence with elements in it (a phone number that must read left to right).
+  return t(key)
+    .split(/(\{\w+\})/)
+    .filter(Boolean)
+    .map((part) => {
+      const name = part.match(/^\{(\w+)\}$/)?.[1];
+      return name && name in nodes ? nodes[name] : part;
+    });
+}
+
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function filenameFrom(disposition) {
+  const match = (disposition || "").match(/filename\*?=(?:UTF-8'')?"?([^";]+)"?/i);
+  return match ? decodeURIComponent(match[1]).replace(/[\\/]/g, "_") : null;
+}
+
+async function ensureBroadcastOptions({ fresh = false } = {}) {
+  const b = state.broadcasts;
+  if (!b.options || fresh) b.options = await api("/broadcasts/options");
+  return b.options;
+}
+
+async function showBroadcasts(id) {
+  const b = state.broadcasts;
+  stopBroadcastPolling();
+  if (id === "new") {
+    b.view = "form";
+    b.id = null;
+  } else if (id) {
+    if (b.id !== id) b.detail = null;
+    b.view = "detail";
+    b.id = id;
+  } else {
+    b.view = "list";
+    b.id = null;
+  }
+  $("broadcast-list-view").hidden = b.view !== "list";
+  $("broadcast-form-view").hidden = b.view !== "form";
+  $("broadcast-detail-view").hidden = b.view !== "detail";
+  if (b.view === "form") return openBroadcastForm();
+  if (b.view === "detail") {
+    renderBroadcastDetail();
+    $("broadcast-detail-heading").focus();
+    return loadBroadcast(id);
+  }
+  renderBroadcastList();
+  return loadBroadcasts();
+}
+
+function renderBroadcastsPage() {
+  // Again in another language; what the supervisor typed stays.
+  const b = state.broadcasts;
+  if (b.view === "list") renderBroadcastList();
+  if (b.view === "detail") renderBroadcastDetail();
+  if (b.view === "form") {
+    fillBroadcastOptions();
+    renderParams();
+    renderCustomFields();
+    renderPreview();
+  }
+}
+
+function scheduleBroadcastPoll(delay = BROADCAST_POLL_MS) {
+  const b = state.broadcasts;
+  clearTimeout(b.timer);
+  b.timer = null;
+  if (!state.me || state.page !== "broadcasts" || document.hidden) return;
+  b.timer = setTimeout(pollBroadcasts, delay);
+}
+
+function stopBroadcastPolling() {
+  clearTimeout(state.broadcasts.timer);
+  state.broadcasts.timer = null;
+}
+
+function pollBroadcasts() {
+  const b = state.broadcasts;
+  if (b.view === "detail" && b.id) return loadBroadcast(b.id, { quiet: true });
+  if (b.view === "list") return loadBroadcasts({ quiet: true });
+  return null;
+}
+
+// --- the list
+
+async function loadBroadcasts({ quiet = false } = {}) {
+  const list = $("broadcast-list");
+  if (!quiet) list.setAttribute("aria-busy", "true");
+  $("broadcast-list-error").hidden = true;
+  ensureBroadcastOptions()
+    .then(() => state.page === "broadcasts" && state.broadcasts.view === "list" && renderBroadcastList())
+    .catch(() => {}); // topics then show by their id
+  try {
+    const answer = await api("/broadcasts");
+    if (state.page !== "broadcasts" || state.broadcasts.view !== "list") return;
+    state.broadcasts.items = answer.broadcasts || [];
+    renderBroadcastList();
+    if (state.broadcasts.items.some((item) => LIVE_BROADCASTS.has(item.status))) scheduleBroadcastPoll();
+  } catch (error) {
+    if (quiet) return scheduleBroadcastPoll();
+    $("broadcast-list-error").textContent = explain(error);
+    $("broadcast-list-error").hidden = false;
+  } finally {
+    list.setAttribute("aria-busy", "false");
+  }
+}
+
+function broadcastWhen(item) {
+  if (item.status === "scheduled") return [t("broadcast_send_at"), item.send_at || item.created_at];
+  if (item.status === "running") return [t("broadcast_started_at"), item.started_at || item.send_at];
+  return [t("broadcast_finished_at"), item.finished_at || item.started_at || item.created_at];
+}
+
+function broadcastDone(item) {
+  const progress = item.progress || {};
+  const audience = progress.audience || item.estimate?.audience || 0;
+  // Done: no longer queued (sent, delivered, read, failed or skipped). Scheduled: nothing yet.
+  const done = item.status === "scheduled" ? 0 : Math.max(0, audience - (progress.queued || 0));
+  return [done, audience];
+}
+
+function renderBroadcastList() {
+  const items = state.broadcasts.items;
+  const box = $("broadcast-list");
+  if (items === null) return box.replaceChildren(h("p", { class: "hint" }, t("loading")));
+  if (!items.length) return box.replaceChildren(h("p", { class: "muted" }, t("no_broadcasts")));
+  const focusedId = box.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+  const head = [t("broadcast_name_column"), t("status"), t("progress"), t("topic"), t("when"), t("created_by")];
+  box.replaceChildren(
+    h(
+      "div",
+      { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("broadcasts") },
+      h(
+        "table",
+        { class: "broadcast-table" },
+        h("thead", {}, h("tr", {}, head.map((label) => h("th", { scope: "col" }, label)))),
+        h(
+          "tbody",
+          {},
+          items.map((item) => {
+            const [done, audience] = broadcastDone(item);
+            const [, at] = broadcastWhen(item);
+            return h(
+              "tr",
+              { dataset: { id: item.id } },
+              h("th", { scope: "row" }, h("a", { href: `#/broadcasts/${encodeURIComponent(item.id)}`, dataset: { id: item.id } }, h("bdi", {}, item.name))),
+              h("td", {}, broadcastStatus(item.status)),
+              h(
+                "td",
+                { class: "progress-cell" },
+                h("progress", { max: Math.max(1, audience), value: done, "aria-label": t("progress_of", { name: item.name }) }),
+                " ",
+                h("span", { class: "num" }, t("done_of", { done: formatNumber(done), audience: formatNumber(audience) })),
+              ),
+              h("td", {}, h("bdi", {}, topicLabel(item.segment?.topic))),
+              h("td", {}, h("time", { datetime: at }, formatDateTime(at))),
+              h("td", {}, actorName(item.created_by)),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+  if (focusedId) box.querySelector(`a[data-id="${CSS.escape(focusedId)}"]`)?.focus({ preventScroll: true });
+}
+
+// --- one broadcast
+
+async function loadBroadcast(id, { quiet = false } = {}) {
+  const box = $("broadcast-detail");
+  if (!quiet) box.setAttribute("aria-busy", "true");
+  if (!state.broadcasts.options)
+    ensureBroadcastOptions()
+      .then(() => state.broadcasts.id === id && renderBroadcastDetail())
+      .catch(() => {});
+  try {
+    const broadcast = await api(`/broadcasts/${encodeURIComponent(id)}`);
+    if (state.page !== "broadcasts" || state.broadcasts.id !== id) return;
+    const before = state.broadcasts.detail;
+    state.broadcasts.detail = broadcast;
+    renderBroadcastDetail();
+    if (before && before.status !== broadcast.status)
+      $("broadcast-announcer").textContent = t(`broadcast_now_${broadcast.status}`);
+    // Every 3 s while it sends or is about to; a broadcast due later is looked at less often.
+    const later = broadcast.status === "scheduled" && Date.parse(broadcast.send_at) - Date.now() > 120_000;
+    if (LIVE_BROADCASTS.has(broadcast.status)) scheduleBroadcastPoll(later ? 10 * BROADCAST_POLL_MS : BROADCAST_POLL_MS);
+  } catch (error) {
+    if (state.broadcasts.id !== id) return;
+    if (quiet && error.status !== 404 && error.status !== 403) return scheduleBroadcastPoll();
+    report(error);
+    if (error.status === 404 || error.status === 403) location.hash = "#/broadcasts";
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function paramsText(params) {
+  if (!params || (Array.isArray(params) && !params.length)) return null;
+  if (Array.isArray(params)) return params.join(" · ");
+  return Object.entries(params)
+    .map(([lang, values]) => `${languageName(lang)}: ${(values || []).join(" · ")}`)
+    .join(" — ");
+}
+
+function renderBroadcastDetail() {
+  const item = state.broadcasts.detail;
+  const heading = $("broadcast-detail-heading");
+  const box = $("broadcast-detail");
+  $("broadcast-cancel").hidden = !item || !LIVE_BROADCASTS.has(item.status);
+  if (!item) {
+    heading.textContent = t("loading");
+    box.replaceChildren();
+    return;
+  }
+  heading.replaceChildren(h("bdi", {}, item.name));
+  const segment = item.segment || {};
+  const fields = Object.entries(segment.custom_fields || {});
+  const [whenLabel, at] = broadcastWhen(item);
+  const estimate = item.estimate || {};
+  const facts = factList([
+    [t("status"), broadcastStatus(item.status)],
+    [t("template"), `${item.template} · ${categoryName(item.category)}`],
+    paramsText(item.params) ? [t("broadcast_params"), paramsText(item.params)] : null,
+    [t("topic"), topicLabel(segment.topic)],
+    [t("languages"), segment.languages?.length ? segment.languages.map(languageName).join(", ") : t("all_languages")],
+    segment.tags?.length ? [t("tags"), segment.tags.join(", ")] : null,
+    fields.length ? [t("custom_fields"), fields.map(([key, value]) => `${key} = ${value}`).join(", ")] : null,
+    [whenLabel, h("time", { datetime: at }, formatDateTime(at))],
+    [t("created_by"), h("span", {}, h("bdi", {}, actorName(item.created_by)), " · ", h("bdi", {}, formatDateTime(item.created_at)))],
+    [t("estimate"), `${plural("residents", estimate.audience ?? 0)} · ${money(estimate.estimated_cost, estimate.currency)}`],
+  ]);
+  fill(box, 
+    h("section", { class: "report-table broadcast-facts", "aria-label": t("broadcast_about") }, facts),
+    progressSection(item),
+    item.report ? reportSection(item.report) : null,
+  );
+}
+
+function progressSection(item) {
+  const progress = item.progress || {};
+  const [done, audience] = broadcastDone(item);
+  const max = Math.max(1, audience);
+  const share = (value) => formatPercent(audience ? (100 * value) / audience : 0);
+  return h(
+    "section",
+    { class: "report-table", id: "broadcast-progress", "aria-labelledby": "broadcast-progress-heading" },
+    h("h2", { id: "broadcast-progress-heading" }, t("progress")),
+    h(
+      "p",
+      { class: "progress-summary" },
+      item.status === "scheduled"
+        ? t("progress_scheduled", { when: formatDateTime(item.send_at) })
+        : t("done_of_long", { done: formatNumber(done), audience: formatNumber(audience), percent: share(done) }),
+    ),
+    h(
+      "ul",
+      { class: "progress-list" },
+      PROGRESS_KEYS.map((key) =>
+        h(
+          "li",
+          { class: `progress-row progress-${key}`, dataset: { key } },
+          h("span", { class: "progress-label", id: `progress-label-${key}` }, t(`progress_${key}`)),
+          h("progress", { max, value: progress[key] || 0, "aria-labelledby": `progress-label-${key}` }),
+          h("span", { class: "progress-count num" }, formatNumber(progress[key] || 0)),
+          h("span", { class: "progress-share num" }, share(progress[key] || 0)),
+        ),
+      ),
+    ),
+  );
+}
+
+function skipReason(reason) {
+  return has(`skip_reason_${reason}`) ? t(`skip_reason_${reason}`) : reason.replaceAll("_", " ");
+}
+
+function countTable(title, counts, label) {
+  const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
+  return h(
+    "div",
+    { class: "count-table" },
+    h("h3", {}, title),
+    rows.length
+      ? h(
+          "table",
+          {},
+          h("tbody", {}, rows.map(([key, count]) => h("tr", {}, h("th", { scope: "row" }, label(key)), h("td", { class: "num" }, formatNumber(count))))),
+        )
+      : h("p", { class: "muted" }, t("none")),
+  );
+}
+
+function reportSection(data) {
+  const cards = [
+    ["reached", t("report_reached"), formatNumber(data.reached)],
+    ["delivered", t("report_delivered"), formatNumber(data.delivered)],
+    ["read", t("report_read"), formatNumber(data.read)],
+    ["failed", t("report_failed"), formatNumber(data.failed)],
+    ["cost", t("report_cost"), money(data.cost, data.currency)],
+  ];
+  return h(
+    "section",
+    { class: "report-table", id: "broadcast-report", "aria-labelledby": "broadcast-report-heading" },
+    h("h2", { id: "broadcast-report-heading" }, t("final_report")),
+    h(
+      "ul",
+      { class: "kpis kpis-5" },
+      cards.map(([key, label, value]) =>
+        h("li", { class: "kpi", dataset: { key } }, h("span", { class: "kpi-label" }, label), h("span", { class: "kpi-value" }, value)),
+      ),
+    ),
+    h(
+      "div",
+      { class: "count-tables" },
+      countTable(t("failed_by_error"), data.failed_by_error, (code) => t("error_code", { code })),
+      countTable(t("skipped_by_reason"), data.skipped_by_reason, skipReason),
+    ),
+  );
+}
+
+async function cancelBroadcast() {
+  const id = state.broadcasts.id;
+  if (!id) return;
+  try {
+    const answer = await api(`/broadcasts/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} });
+    if (state.broadcasts.id !== id) return;
+    state.broadcasts.detail = answer;
+    renderBroadcastDetail();
+    toast(t("broadcast_cancelled"));
+  } catch (error) {
+    if (error.status === 409) toast(t("broadcast_already_over"), "error");
+    else report(error);
+    loadBroadcast(id, { quiet: true });
+  } finally {
+    if ($("broadcast-cancel").hidden) $("broadcast-detail-heading").focus();
+  }
+}
+
+// --- a new broadcast
+
+function newDraft() {
+  return { params: [{ common: "", by: {} }], fields: [{ key: "", value: "" }] };
+}
+
+function resetBroadcastForm() {
+  state.broadcasts.draft = newDraft();
+  state.broadcasts.preview = null;
+  $("broadcast-form").reset();
+  renderWhen();
+}
+
+async function openBroadcastForm() {
+  const b = state.broadcasts;
+  if (!b.draft) resetBroadcastForm();
+  renderParams();
+  renderCustomFields();
+  renderPreview();
+  $("broadcast-form-heading").focus();
+  try {
+    await ensureBroadcastOptions({ fresh: true });
+  } catch (error) {
+    report(error);
+    return;
+  }
+  if (state.page !== "broadcasts" || b.view !== "form") return;
+  fillBroadcastOptions();
+  renderParams();
+  queuePreview(0);
+}
+
+function fillBroadcastOptions() {
+  const options = state.broadcasts.options;
+  if (!options) return;
+  const template = $("broadcast-template");
+  const chosenTemplate = template.value;
+  template.replaceChildren(
+    h("option", { value: "" }, t("choose_template_option")),
+    ...(options.templates || []).map((item) => {
+      const label = `${item.name} · ${categoryName(item.category)}`;
+      return h(
+        "option",
+        { value: item.name, disabled: !item.allowed },
+        item.allowed ? label : `${label} — ${t("template_disallowed")}${item.why ? `: ${item.why}` : ""}`,
+      );
+    }),
+  );
+  if ((options.templates || []).some((item) => item.name === chosenTemplate && item.allowed)) template.value = chosenTemplate;
+
+  const topic = $("broadcast-topic");
+  const chosenTopic = topic.value;
+  const topics = options.topics || [];
+  topic.replaceChildren(
+    h("option", { value: "" }, topics.length ? t("choose_topic_option") : t("no_topics")),
+    ...topics.map((item) => h("option", { value: item.id }, labelOf(item.label) || item.id)),
+  );
+  if (topics.some((item) => item.id === chosenTopic)) topic.value = chosenTopic;
+
+  const box = $("broadcast-languages");
+  const ticked = new Set([...box.querySelectorAll("input:checked")].map((input) => input.value));
+  box.replaceChildren(
+    ...(options.languages || []).map((code) =>
+      h(
+        "label",
+        { class: "check" },
+        h("input", { type: "checkbox", name: "broadcast-language", value: code, checked: ticked.has(code) }),
+        h("span", {}, languageName(code)),
+      ),
+    ),
+  );
+  renderTemplateHint();
+}
+
+function chosenTemplate() {
+  const name = $("broadcast-template").value;
+  return state.broadcasts.options?.templates?.find((item) => item.name === name) || null;
+}
+
+function renderTemplateHint() {
+  const template = chosenTemplate();
+  const disallowed = (state.broadcasts.options?.templates || []).filter((item) => !item.allowed);
+  const parts = [];
+  if (template) parts.push(t("template_languages", { languages: (template.languages || []).map(languageName).join(", ") }));
+  if (disallowed.length) parts.push(plural("templates_disallowed", disallowed.length));
+  $("broadcast-template-hint").textContent = parts.join(" ");
+}
+
+function tickedLanguages() {
+  return [...document.querySelectorAll("#broadcast-languages input:checked")].map((input) => input.value);
+}
+
+function paramLanguages() {
+  const template = chosenTemplate();
+  const ticked = tickedLanguages();
+  let languages = template?.languages?.length ? template.languages : state.broadcasts.options?.languages || [];
+  if (ticked.length) languages = languages.filter((code) => ticked.includes(code));
+  return languages;
+}
+
+function renderParams() {
+  const draft = state.broadcasts.draft;
+  if (!draft) return;
+  const perLanguage = $("broadcast-per-language").checked;
+  const languages = paramLanguages();
+  $("broadcast-params").replaceChildren(
+    ...draft.params.map((param, index) => {
+      const n = index + 1;
+      const id = `broadcast-param-${index}`;
+      return h(
+        "li",
+        { class: "param-row" },
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: id }, t("param_n", { n: formatNumber(n) })),
+          h(
+            "div",
+            { class: "input-with-button" },
+            h("input", {
+              id,
+              type: "text",
+              value: param.common,
+              autocomplete: "off",
+              oninput: (event) => (param.common = event.target.value),
+            }),
+            h(
+              "button",
+              {
+                type: "button",
+                class: "button subtle small",
+                "aria-label": t("remove_param", { n: formatNumber(n) }),
+                onclick: () => removeParam(index),
+              },
+              t("remove"),
+            ),
+          ),
+        ),
+        perLanguage
+          ? h(
+              "div",
+              { class: "param-languages" },
+              languages.map((code) =>
+                h(
+                  "div",
+                  { class: "field" },
+                  h("label", { for: `${id}-${code}` }, t("param_n_in", { n: formatNumber(n), language: languageName(code) })),
+                  h("input", {
+                    id: `${id}-${code}`,
+                    type: "text",
+                    lang: code,
+                    dir: "auto",
+                    value: param.by[code] || "",
+                    placeholder: param.common || t("same_as_above"),
+                    autocomplete: "off",
+                    oninput: (event) => (param.by[code] = event.target.value),
+                  }),
+                ),
+              ),
+            )
+          : null,
+      );
+    }),
+  );
+}
+
+function addParam() {
+  const draft = state.broadcasts.draft;
+  draft.params.push({ common: "", by: {} });
+  renderParams();
+  $(`broadcast-param-${draft.params.length - 1}`).focus();
+}
+
+function removeParam(index) {
+  const draft = state.broadcasts.draft;
+  draft.params.splice(index, 1);
+  renderParams();
+  const next = $(`broadcast-param-${Math.min(index, draft.params.length - 1)}`);
+  (next || $("broadcast-param-add")).focus();
+}
+
+function renderCustomFields() {
+  const draft = state.broadcasts.draft;
+  if (!draft) return;
+  $("broadcast-fields").replaceChildren(
+    ...draft.fields.map((field, index) => {
+      const n = formatNumber(index + 1);
+      const keyId = `broadcast-field-key-${index}`;
+      const valueId = `broadcast-field-value-${index}`;
+      return h(
+        "li",
+        { class: "field-pair" },
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: keyId }, t("custom_field_name", { n })),
+          h("input", {
+            id: keyId,
+            type: "text",
+            value: field.key,
+            placeholder: t("custom_field_example"),
+            autocomplete: "off",
+            oninput: (event) => {
+              field.key = event.target.value;
+              queuePreview();
+            },
+          }),
+        ),
+        h("span", { class: "equals", "aria-hidden": "true" }, "="),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: valueId }, t("custom_field_value", { n })),
+          h("input", {
+            id: valueId,
+            type: "text",
+            value: field.value,
+            dir: "auto",
+            autocomplete: "off",
+            oninput: (event) => {
+              field.value = event.target.value;
+              queuePreview();
+            },
+          }),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button subtle small",
+            "aria-label": t("remove_custom_field", { n }),
+            onclick: () => removeCustomField(index),
+          },
+          t("remove"),
+        ),
+      );
+    }),
+  );
+}
+
+function addCustomField() {
+  const draft = state.broadcasts.draft;
+  draft.fields.push({ key: "", value: "" });
+  renderCustomFields();
+  $(`broadcast-field-key-${draft.fields.length - 1}`).focus();
+}
+
+function removeCustomField(index) {
+  const draft = state.broadcasts.draft;
+  draft.fields.splice(index, 1);
+  renderCustomFields();
+  queuePreview();
+  const next = $(`broadcast-field-key-${Math.min(index, draft.fields.length - 1)}`);
+  (next || $("broadcast-field-add")).focus();
+}
+
+function renderWhen() {
+  const later = document.querySelector('input[name="broadcast-when"]:checked')?.value === "later";
+  $("broadcast-at-field").hidden = !later;
+  const input = $("broadcast-at");
+  input.min = localInputValue(new Date());
+  if (later && !input.value) {
+    const soon = new Date(Date.now() + 3600_000);
+    soon.setMinutes(0, 0, 0);
+    input.value = localInputValue(soon);
+  }
+}
+
+function parseTags() {
+  return $("broadcast-tags")
+    .value.split(",")
+    .map((tag) => tag.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+function segmentBody() {
+  // The segment as the API takes it, or {problem, focus} when something is missing or wrong.
+  const body = { template: $("broadcast-template").value, topic: $("broadcast-topic").value };
+  if (!body.template) return { problem: t("choose_template"), focus: "broadcast-template" };
+  if (!body.topic) return { problem: t("choose_topic"), focus: "broadcast-topic" };
+  const languages = tickedLanguages();
+  if (languages.length) body.languages = languages;
+  const tags = parseTags();
+  if (tags.some((tag) => !TAG.test(tag))) return { problem: t("tag_invalid"), focus: "broadcast-tags" };
+  if (tags.length) body.tags = tags;
+  const fields = {};
+  for (const [index, field] of state.broadcasts.draft.fields.entries()) {
+    const key = field.key.trim();
+    const value = field.value.trim();
+    if (!key && !value) continue;
+    if (!key) return { problem: t("custom_field_unnamed"), focus: `broadcast-field-key-${index}` };
+    fields[key] = value;
+  }
+  if (Object.keys(fields).length) body.custom_fields = fields;
+  return { body };
+}
+
+function paramsBody() {
+  // One list for every language, or one per language when some language has its own text
+  // (the others take the common one).
+  const params = state.broadcasts.draft.params;
+  const common = params.map((param) => param.common.trim());
+  const perLanguage = $("broadcast-per-language").checked;
+  const languages = paramLanguages();
+  const own = perLanguage && params.some((param) => languages.some((code) => (param.by[code] || "").trim()));
+  if (!own) return { params: common };
+  const byLanguage = {};
+  for (const code of languages)
+    byLanguage[code] = params.map((param, index) => (param.by[code] || "").trim() || common[index]);
+  const missing = Object.values(byLanguage).some((values) => values.some((value) => !value));
+  return missing ? { problem: t("param_missing"), focus: "broadcast-param-0" } : { params: byLanguage };
+}
+
+function queuePreview(delay = PREVIEW_DELAY_MS) {
+  clearTimeout(state.broadcasts.previewTimer);
+  state.broadcasts.previewTimer = setTimeout(runPreview, delay);
+}
+
+async function runPreview() {
+  const b = state.broadcasts;
+  if (state.page !== "broadcasts" || b.view !== "form" || !b.options) return;
+  const request = ++b.previewRequest;
+  const segment = segmentBody();
+  if (segment.problem) {
+    b.preview = { hint: segment.focus === "broadcast-template" || segment.focus === "broadcast-topic" ? t("preview_needs") : segment.problem };
+    return renderPreview();
+  }
+  $("broadcast-preview").setAttribute("aria-busy", "true");
+  try {
+    const answer = await api("/broadcasts/preview", { method: "POST", body: segment.body });
+    if (request !== b.previewRequest) return;
+    const before = b.preview?.answer;
+    b.preview = { answer };
+    if (!before || before.audience !== answer.audience || before.estimated_cost !== answer.estimated_cost)
+      announce(previewSentence(answer));
+  } catch (error) {
+    if (request !== b.previewRequest) return;
+    b.preview = { error: explainBroadcast(error) };
+  } finally {
+    if (request === b.previewRequest) {
+      $("broadcast-preview").setAttribute("aria-busy", "false");
+      renderPreview();
+    }
+  }
+}
+
+function previewSentence(answer) {
+  return `${plural("residents", answer.audience)} · ${t("estimated_cost_is", { cost: money(answer.estimated_cost, answer.currency) })}`;
+}
+
+function renderPreview() {
+  const preview = state.broadcasts.preview;
+  const box = $("broadcast-preview");
+  if (!preview) return box.replaceChildren(h("p", { class: "hint" }, t("preview_needs")));
+  if (preview.hint) return box.replaceChildren(h("p", { class: "hint" }, preview.hint));
+  if (preview.error) return box.replaceChildren(h("p", { class: "notice" }, preview.error));
+  const answer = preview.answer;
+  const byLanguage = Object.entries(answer.by_language || {}).filter(([, count]) => count);
+  fill(box, 
+    h(
+      "dl",
+      { class: "preview-numbers" },
+      h("div", { class: "kpi", dataset: { key: "audience" } }, h("dt", { class: "kpi-label" }, t("audience")), h("dd", { class: "kpi-value", id: "preview-audience" }, formatNumber(answer.audience))),
+      h("div", { class: "kpi", dataset: { key: "cost" } }, h("dt", { class: "kpi-label" }, t("estimated_cost")), h("dd", { class: "kpi-value", id: "preview-cost" }, money(answer.estimated_cost, answer.currency))),
+    ),
+    h("p", { class: "hint" }, t("price_per_message", { price: money(answer.price_per_message, answer.currency, { precise: true }), category: categoryName(answer.category) })),
+    byLanguage.length
+      ? h(
+          "table",
+          { class: "by-language" },
+          h("caption", {}, t("by_language")),
+          h("tbody", {}, byLanguage.map(([code, count]) => h("tr", {}, h("th", { scope: "row" }, languageName(code)), h("td", { class: "num" }, formatNumber(count))))),
+        )
+      : null,
+    answer.audience === 0 ? h("p", { class: "notice-warn" }, t("audience_empty")) : null,
+    answer.days_needed > 1
+      ? h("p", { class: "notice-warn" }, plural("days_needed", answer.days_needed, { limit: formatNumber(answer.daily_limit) }))
+      : h("p", { class: "hint" }, t("daily_limit_is", { limit: formatNumber(answer.daily_limit) })),
+  );
+}
+
+const BROADCAST_FIELDS = {
+  name: "broadcast-name",
+  template: "broadcast-template",
+  topic: "broadcast-topic",
+  tags: "broadcast-tags",
+  send_at: "broadcast-at",
+  params: "broadcast-param-0",
+  custom_fields: "broadcast-field-key-0",
+};
+
+function fieldOf(error) {
+  return (error?.field || "").split(/[.[]/)[0];
+}
+
+function explainBroadcast(error) {
+  const field = fieldOf(error);
+  const refused = error instanceof ApiError && (error.status === 400 || error.status === 422);
+  if (refused && field && has(`form_error_${field}`)) return t(`form_error_${field}`);
+  return explain(error);
+}
+
+function refuseBroadcast(error) {
+  if (error instanceof ApiError && error.status === 401) return;
+  toast(explainBroadcast(error), "error");
+  const field = fieldOf(error);
+  const target = field === "languages" ? document.querySelector("#broadcast-languages input") : $(BROADCAST_FIELDS[field]);
+  target?.focus();
+}
+
+async function submitBroadcast(event) {
+  event.preventDefault();
+  const name = $("broadcast-name").value.trim();
+  const problem = (text, focus) => {
+    toast(text, "error");
+    $(focus)?.focus();
+  };
+  if (!name) return problem(t("form_error_name"), "broadcast-name");
+  const segment = segmentBody();
+  if (segment.problem) return problem(segment.problem, segment.focus);
+  const params = paramsBody();
+  if (params.problem) return problem(params.problem, params.focus);
+  let sendAt = null;
+  if (document.querySelector('input[name="broadcast-when"]:checked')?.value === "later") {
+    const value = $("broadcast-at").value;
+    const when = value ? new Date(value) : null;
+    if (!when || when <= new Date()) return problem(t("snooze_future"), "broadcast-at");
+    sendAt = isoWithOffset(when);
+  }
+  const body = { ...segment.body, name, params: params.params, send_at: sendAt };
+  const button = $("broadcast-submit");
+  button.disabled = true;
+  try {
+    const preview = await api("/broadcasts/preview", { method: "POST", body: segment.body });
+    state.broadcasts.preview = { answer: preview };
+    renderPreview();
+    state.broadcasts.pending = body;
+    const template = chosenTemplate();
+    fill($("broadcast-confirm-text"), 
+      h("p", {}, sendAt ? t("confirm_broadcast_later", { name, when: formatDateTime(sendAt) }) : t("confirm_broadcast_now", { name })),
+      factList([
+        [t("template"), `${body.template} · ${categoryName(template?.category || preview.category)}`],
+        [t("topic"), topicLabel(body.topic)],
+        [t("audience"), h("strong", { id: "confirm-audience" }, plural("residents", preview.audience))],
+        [t("estimated_cost"), h("strong", { id: "confirm-cost" }, money(preview.estimated_cost, preview.currency))],
+      ]),
+      preview.days_needed > 1 ? h("p", { class: "notice-warn" }, plural("days_needed", preview.days_needed, { limit: formatNumber(preview.daily_limit) })) : null,
+      preview.audience === 0 ? h("p", { class: "notice-warn" }, t("audience_empty")) : null,
+    );
+    $("broadcast-confirm-send").textContent = sendAt ? t("schedule_broadcast") : t("send_broadcast");
+    $("broadcast-confirm-dialog").showModal();
+  } catch (error) {
+    refuseBroadcast(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function createBroadcast() {
+  const body = state.broadcasts.pending;
+  if (!body) return;
+  const button = $("broadcast-confirm-send");
+  button.disabled = true;
+  try {
+    const created = await api("/broadcasts", { method: "POST", body });
+    $("broadcast-confirm-dialog").close();
+    state.broadcasts.pending = null;
+    resetBroadcastForm();
+    state.broadcasts.detail = created;
+    state.broadcasts.id = created.id;
+    toast(body.send_at ? t("broadcast_scheduled") : t("broadcast_started"));
+    location.hash = `#/broadcasts/${encodeURIComponent(created.id)}`;
+  } catch (error) {
+    $("broadcast-confirm-dialog").close();
+    refuseBroadcast(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function wireBroadcasts() {
+  $("broadcast-form").addEventListener("submit", submitBroadcast);
+  $("broadcast-template").addEventListener("change", () => {
+    renderTemplateHint();
+    renderParams();
+    queuePreview(0);
+  });
+  $("broadcast-topic").addEventListener("change", () => queuePreview(0));
+  $("broadcast-languages").addEventListener("change", () => {
+    renderParams();
+    queuePreview();
+  });
+  $("broadcast-tags").addEventListener("input", () => queuePreview());
+  $("broadcast-param-add").addEventListener("click", addParam);
+  $("broadcast-per-language").addEventListener("change", renderParams);
+  $("broadcast-field-add").addEventListener("click", addCustomField);
+  for (const input of document.querySelectorAll('input[name="broadcast-when"]'))
+    input.addEventListener("change", renderWhen);
+  $("broadcast-confirm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    createBroadcast();
+  });
+  $("broadcast-cancel").addEventListener("click", () => $("broadcast-cancel-dialog").showModal());
+  $("broadcast-cancel-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("broadcast-cancel-dialog").close();
+    cancelBroadcast();
+  });
+}
+
+// ---------------------------------------------------------------- resident data (supervisors)
+
+function digitsOf(value) {
+  return String(value || "").replace(/\D/g, "");
+}
+
+function residentPath(phone) {
+  // "+digits": the server reads a number with "+" as WhatsApp writes it, whatever its length.
+  return encodeURIComponent(`+${digitsOf(phone)}`);
+}
+
+function residentPhone() {
+  const detail = state.open?.detail;
+  return detail?.resident?.phone || detail?.conversation?.phone || null;
+}
+
+function renderResidentData() {
+  const section = $("resident-data-section");
+  section.hidden = !isSupervisor();
+  if (section.hidden) return;
+  const phone = residentPhone();
+  $("resident-data-none").hidden = Boolean(phone);
+  for (const id of ["resident-export", "resident-audit", "resident-erase"]) $(id).hidden = !phone;
+}
+
+async function exportResident() {
+  const phone = residentPhone();
+  if (!phone) return;
+  const button = $("resident-export");
+  button.disabled = true;
+  try {
+    const response = await api(`/residents/${residentPath(phone)}/export`, { raw: true });
+    const blob = await response.blob();
+    saveBlob(blob, filenameFrom(response.headers.get("Content-Disposition")) || "resident-export.json");
+    announce(t("export_ready"));
+  } catch (error) {
+    report(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function openEraseDialog() {
+  const phone = residentPhone();
+  if (!phone || !state.open) return;
+  state.erasing = { phone, conversation: state.open.id, done: false };
+  $("erase-confirm-label").replaceChildren(...tNodes("erase_confirm_label", { phone: phoneNode(digitsOf(phone)) }));
+  $("erase-confirm").value = "";
+  $("erase-confirm").removeAttribute("aria-invalid");
+  $("erase-ask").hidden = false;
+  $("erase-result").hidden = true;
+  $("erase-result").replaceChildren();
+  $("erase-submit").hidden = false;
+  $("erase-submit").disabled = true;
+  $("erase-cancel").hidden = false;
+  $("erase-done").hidden = true;
+  $("erase-dialog").showModal();
+  $("erase-confirm").focus();
+}
+
+function eraseTyped() {
+  const typed = digitsOf($("erase-confirm").value);
+  return typed && typed === digitsOf(state.erasing?.phone) ? typed : null;
+}
+
+async function submitErase(event) {
+  event.preventDefault();
+  const erasing = state.erasing;
+  if (!erasing || erasing.done) return;
+  const typed = eraseTyped();
+  if (!typed) {
+    $("erase-confirm").setAttribute("aria-invalid", "true");
+    toast(t("form_error_confirm"), "error");
+    return $("erase-confirm").focus();
+  }
+  const button = $("erase-submit");
+  button.disabled = true;
+  try {
+    const answer = await api(`/residents/${residentPath(erasing.phone)}/erase`, {
+      method: "POST",
+      body: { confirm: `+${typed}` },
+    });
+    erasing.done = true;
+    showEraseResult(answer);
+    forgetConversation(erasing.conversation);
+  } catch (error) {
+    button.disabled = false;
+    const result = $("erase-result");
+    result.hidden = false;
+    result.replaceChildren(h("p", { class: "notice" }, explainBroadcast(error)));
+  }
+}
+
+function showEraseResult(answer) {
+  const counts = Object.entries(answer.erased || {}).filter(([, count]) => count);
+  const total = counts.reduce((sum, [, count]) => sum + count, 0);
+  $("erase-ask").hidden = true;
+  $("erase-submit").hidden = true;
+  $("erase-cancel").hidden = true;
+  $("erase-done").hidden = false;
+  const result = $("erase-result");
+  result.hidden = false;
+  fill(result, 
+    h("p", { class: "erase-summary" }, answer.already_erased ? t("erase_already") : plural("erased_records", total)),
+    counts.length
+      ? h(
+          "table",
+          {},
+          h("caption", { class: "sr-only" }, t("erased_where")),
+          h("tbody", {}, counts.map(([where, count]) => h("tr", {}, h("th", { scope: "row" }, where), h("td", { class: "num" }, formatNumber(count))))),
+        )
+      : null,
+    factList([
+      [t("erased_at"), formatDateTime(answer.erased_at)],
+      [t("pseudonym"), h("code", {}, answer.resident_ref || "—")],
+    ]),
+  );
+  $("erase-done").focus();
+}
+
+function forgetConversation(id) {
+  // The resident is gone: so are their conversations, from every list and from the screen.
+  state.inbox.items = state.inbox.items.filter((row) => row.id !== id);
+  if (state.search.items) state.search.items = state.search.items.filter((row) => row.id !== id);
+  delete state.seen[id];
+  sessionStorage.setItem(SEEN_KEY, JSON.stringify(state.seen));
+  if (state.open?.id === id) {
+    state.open = null;
+    closeConversation();
+    history.replaceState(null, "", "#/inbox");
+  }
+  renderInbox();
+  loadInbox({ quiet: true });
+  if (state.search.items) runSearch(state.search.query);
+}
+
+async function openResidentAudit() {
+  const phone = residentPhone();
+  if (!phone) return;
+  const box = $("resident-audit-list");
+  box.replaceChildren(h("p", { class: "hint" }, t("loading")));
+  box.setAttribute("aria-busy", "true");
+  $("resident-audit-dialog").showModal();
+  try {
+    const answer = await api(`/audit?${new URLSearchParams({ phone: `+${digitsOf(phone)}` })}`);
+    fill(box, 
+      auditTable(answer.events || [], { withResident: false, label: t("resident_audit_title") }),
+      answer.resident_ref ? h("p", { class: "hint" }, t("pseudonym"), ": ", h("code", {}, answer.resident_ref)) : null,
+    );
+  } catch (error) {
+    box.replaceChildren(h("p", { class: "notice" }, explain(error)));
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function wireResidentData() {
+  $("resident-export").addEventListener("click", exportResident);
+  $("resident-erase").addEventListener("click", openEraseDialog);
+  $("resident-audit").addEventListener("click", openResidentAudit);
+  $("erase-confirm").addEventListener("input", () => {
+    $("erase-confirm").removeAttribute("aria-invalid");
+    $("erase-submit").disabled = !eraseTyped();
+  });
+  $("erase-form").addEventListener("submit", submitErase);
+  $("erase-dialog").addEventListener("close", () => {
+    // The conversation it was opened from is gone: focus goes to the page, not to nowhere.
+    if (state.erasing?.done) $("main").focus();
+    state.erasing = null;
+  });
+}
+
+// ---------------------------------------------------------------- audit log (supervisors)
+
+function auditAction(action) {
+  return has(`audit_action_${action}`) ? t(`audit_action_${action}`) : action;
+}
+
+function auditDetail(event) {
+  // The detail (a text, or named values) and, for an export or an erasure, how many records.
+  const { detail, counts } = event;
+  const parts = [];
+  if (detail !== null && detail !== undefined && detail !== "") {
+    if (typeof detail !== "object") parts.push(String(detail));
+    else
+      parts.push(
+        ...Object.entries(detail).map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`),
+      );
+  }
+  const counted = Object.entries(counts || {}).filter(([, count]) => count);
+  if (counted.length) parts.push(counted.map(([where, count]) => `${where}: ${formatNumber(count)}`).join(", "));
+  return parts.join(" · ") || "—";
+}
+
+function auditTable(events, { withResident, label }) {
+  if (!events.length) return h("p", { class: "muted" }, t("audit_empty"));
+  const head = [t("when"), t("audit_who"), t("audit_what"), withResident ? t("pseudonym") : null, t("audit_detail")].filter(Boolean);
+  return h(
+    "div",
+    { class: "table-scroll", tabindex: "0", role: "region", "aria-label": label },
+    h(
+      "table",
+      { class: "audit-table" },
+      h("thead", {}, h("tr", {}, head.map((text) => h("th", { scope: "col" }, text)))),
+      h(
+        "tbody",
+        {},
+        events.map((event) =>
+          h(
+            "tr",
+            { dataset: { action: event.action } },
+            h("td", {}, h("time", { datetime: event.at }, formatDateTime(event.at))),
+            h("td", {}, h("bdi", {}, actorName(event.actor))),
+            h("td", {}, h("span", { class: `chip chip-audit-${event.action}` }, auditAction(event.action))),
+            withResident ? h("td", {}, h("code", { title: event.resident_ref || "" }, (event.resident_ref || "—").slice(0, 12))) : null,
+            h("td", { class: "audit-detail" }, h("bdi", {}, auditDetail(event))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadAudit({ append = false } = {}) {
+  const audit = state.audit;
+  const request = ++audit.request;
+  const list = $("audit-list");
+  list.setAttribute("aria-busy", "true");
+  $("audit-error").hidden = true;
+  if (!append && !audit.loaded) renderAuditList();
+  try {
+    const cursor = append && audit.next ? `?${new URLSearchParams({ cursor: audit.next })}` : "";
+    const answer = await api(`/audit${cursor}`);
+    if (request !== audit.request) return;
+    audit.events = append ? [...audit.events, ...(answer.events || [])] : answer.events || [];
+    audit.next = answer.next || null;
+    audit.loaded = true;
+    renderAuditList();
+    if (append && $("audit-more").hidden) list.querySelector(".table-scroll")?.focus();
+  } catch (error) {
+    if (request !== audit.request) return;
+    $("audit-error").textContent = explain(error);
+    $("audit-error").hidden = false;
+  } finally {
+    if (request === audit.request) list.setAttribute("aria-busy", "false");
+  }
+}
+
+function renderAuditList() {
+  const audit = state.audit;
+  $("audit-list").replaceChildren(
+    audit.loaded ? auditTable(audit.events, { withResident: true, label: t("audit_log") }) : h("p", { class: "hint" }, t("loading")),
+  );
+  $("audit-more").hidden = !audit.next;
+}
+
 // ---------------------------------------------------------------- keyboard
 
 const SHORTCUTS = [
@@ -2517,6 +3729,9 @@ function wire() {
     loadReport();
   });
   $("report-csv").addEventListener("click", downloadCsv);
+  wireBroadcasts();
+  wireResidentData();
+  $("audit-more").addEventListener("click", () => loadAudit({ append: true }));
   window.addEventListener("hashchange", () => state.me && route());
   document.addEventListener("keydown", onGlobalKeydown);
 }
