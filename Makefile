@@ -8,7 +8,7 @@ CHECKOV_VENV := $(VENV)/tools/checkov
 CHECKOV_VERSION := 3.3.30
 STAGE ?= prod
 
-.PHONY: install chromium run test deploy destroy lint format bench bench-outbound bench-reminders clean
+.PHONY: install chromium run test deploy destroy lint format bench bench-outbound bench-reminders bench-broadcast clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ bench-outbound: install
 
 bench-reminders: install
 	$(BIN)/python benchmarks/reminders.py
+
+bench-broadcast: install
+	$(BIN)/python benchmarks/broadcast.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

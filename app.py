@@ -7,7 +7,11 @@ from chalice import Chalice, Rate
 
 from chalicelib import workers
 from chalicelib.http.api_v1 import api_v1
+from chalicelib.http.api_v1_broadcasts import api_v1_broadcasts
 from chalicelib.http.console_api import console_api
+from chalicelib.http.console_audit import console_audit
+from chalicelib.http.console_broadcasts import console_broadcasts
+from chalicelib.http.console_data_rights import console_data_rights
 from chalicelib.http.console_page import console_page
 from chalicelib.http.health import health
 from chalicelib.http.webhooks import webhooks
@@ -19,7 +23,11 @@ app = Chalice(app_name="civicchat")
 app.register_blueprint(webhooks)
 app.register_blueprint(health)
 app.register_blueprint(api_v1)
+app.register_blueprint(api_v1_broadcasts)
 app.register_blueprint(console_api)
+app.register_blueprint(console_broadcasts)
+app.register_blueprint(console_audit)
+app.register_blueprint(console_data_rights)
 app.register_blueprint(console_page)
 
 _names = ResourceNames(current_stage())
@@ -67,3 +75,8 @@ def run_reminders(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="check_slas")
 def check_slas(event):
     return workers.check_slas()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="run_broadcasts")
+def run_broadcasts(event):
+    return workers.run_broadcasts()

@@ -200,9 +200,9 @@ def run_job(label: str, names: Any, definition: Any, endpoint: str) -> RunFigure
             AT,
             definition=definition,
             schedule=DynamoDBReminderSchedule(tables),
-            notifications=DynamoDBNotificationStore(tables),
-            obligations=DynamoDBObligationStore(tables),
-            messages=DynamoDBMessageStore(tables),
+            notifications=DynamoDBNotificationStore(tables, retention=lambda: definition.retention),
+            obligations=DynamoDBObligationStore(tables, retention=lambda: definition.retention),
+            messages=DynamoDBMessageStore(tables, retention=lambda: definition.retention),
             outbound=outbound,
         )
         wall = time.perf_counter() - started

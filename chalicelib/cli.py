@@ -30,9 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chalicelib import agent_commands
 
     agent_commands.add_commands(commands)
+    from chalicelib import audit_commands
+
+    audit_commands.add_commands(commands)
     from chalicelib import deploy_commands
 
     deploy_commands.add_commands(commands)
+    from chalicelib import resident_commands
+
+    resident_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -46,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reminder_commands.run(args)
     if args.command == "agent":
         return agent_commands.run(args)
+    if args.command == "audit":
+        return audit_commands.run(args)
     if args.command in ("deploy", "destroy"):
         return deploy_commands.run(args)
+    if args.command == "resident":
+        return resident_commands.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

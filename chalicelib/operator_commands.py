@@ -63,11 +63,17 @@ class Target:
 
         return stage_tables(self.names, self.region)
 
+    def retention(self) -> Any:
+        """The config's `retention:`, stamped on what the commands store (see store_rules)."""
+        from chalicelib.command_target import municipality
+
+        return municipality().retention
+
     @cached_property
     def messages(self) -> Any:
         from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
 
-        return DynamoDBMessageStore(self.tables)
+        return DynamoDBMessageStore(self.tables, retention=self.retention)
 
     @cached_property
     def control(self) -> Any:
@@ -79,7 +85,7 @@ class Target:
     def residents(self) -> Any:
         from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
 
-        return DynamoDBResidentStore(self.tables)
+        return DynamoDBResidentStore(self.tables, retention=self.retention)
 
     @cached_property
     def dead_letters(self) -> Any:
@@ -105,11 +111,11 @@ class Target:
 
         return ConsolePorts(
             agents=DynamoDBAgentStore(self.tables),
-            conversations=DynamoDBConsoleConversationStore(self.tables),
+            conversations=DynamoDBConsoleConversationStore(self.tables, retention=self.retention),
             residents=self.residents,
             messages=self.messages,
             tickets=DynamoDBTicketStore(self.tables),
-            obligations=DynamoDBObligationStore(self.tables),
+            obligations=DynamoDBObligationStore(self.tables, retention=self.retention),
             outbound=self.outbound,
         )
 

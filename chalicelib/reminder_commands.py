@@ -63,9 +63,9 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         args.at or now,
         definition=definition,
         schedule=DynamoDBReminderSchedule(tables),
-        notifications=DynamoDBNotificationStore(tables),
-        obligations=DynamoDBObligationStore(tables),
-        messages=DynamoDBMessageStore(tables),
+        notifications=DynamoDBNotificationStore(tables, retention=lambda: definition.retention),
+        obligations=DynamoDBObligationStore(tables, retention=lambda: definition.retention),
+        messages=DynamoDBMessageStore(tables, retention=lambda: definition.retention),
         outbound=SqsOutboundQueue(
             names.outbound_replies_queue, names.outbound_bulk_queue, region_name=region
         ),

@@ -72,4 +72,7 @@ SECRET_PARAMETERS = {
     "whatsapp_app_secret": "whatsapp/app-secret",
     "whatsapp_verify_token": "whatsapp/verify-token",
     "whatsapp_phone_number_id": "whatsapp/phone-number-id",
+    # The key of residents' pseudonyms in the audit log (domain.audit.resident_ref): made up
+    # once by `civicchat deploy` and kept; a new one would cut every resident off their history.
+    "pseudonym_key": "privacy/pseudonym-key",
 }

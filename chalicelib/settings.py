@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from pathlib import Path
 
@@ -26,8 +27,18 @@ AGENT_TOKENS_VARIABLE = "CIVICCHAT_AGENT_TOKENS"
 # changes when `civicchat deploy` writes new secrets, so every function starts afresh with them.
 SECRETS_PATH_VARIABLE = "CIVICCHAT_SECRETS_PATH"
 SECRETS_VERSION_VARIABLE = "CIVICCHAT_SECRETS_VERSION"
-# Settings field → its environment variable: WHATSAPP_ACCESS_TOKEN, ...
-SECRET_VARIABLES = {field: field.upper() for field in SECRET_PARAMETERS}
+# Secrets handled apart from the required ones below: the pseudonym key is optional and has its
+# own variable (PSEUDONYM_KEY_VARIABLE).
+OPTIONAL_SECRETS = frozenset({"pseudonym_key"})
+# Settings field → its environment variable, for the secrets every function needs:
+# WHATSAPP_ACCESS_TOKEN, ...
+SECRET_VARIABLES = {
+    field: field.upper() for field in SECRET_PARAMETERS if field not in OPTIONAL_SECRETS
+}
+# The key of residents' pseudonyms in the audit log (domain.audit.resident_ref); else stored as
+# SECRET_PARAMETERS["pseudonym_key"] under the secrets path. Optional here: only what records or
+# reads the audit log needs it (Settings.required_pseudonym_key).
+PSEUDONYM_KEY_VARIABLE = "CIVICCHAT_PSEUDONYM_KEY"
 # (secrets path, region) → the settings fields stored there; chalicelib/adapters/ssm_secrets.py.
 StoredSecretsReader = Callable[[str, str], Mapping[str, str]]
 # How the console's ID tokens are checked: "api_gateway" trusts the claims API Gateway's Cognito
@@ -69,6 +80,8 @@ class Settings:
     # An S3 emulator (the local stack, tests): AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, as
     # boto3 reads them. None: AWS, whose regional endpoint the media archive names itself.
     s3_endpoint_url: str | None = None
+    # See PSEUDONYM_KEY_VARIABLE; never in a repr (nor a log line).
+    pseudonym_key: str | None = dataclass_field(default=None, repr=False)
 
     @property
     def names(self) -> ResourceNames:
@@ -81,6 +94,14 @@ class Settings:
         if not self.user_pool_client_id:
             raise SettingsError(f"environment variable {USER_POOL_CLIENT_ID_VARIABLE} is not set")
         return self.user_pool_id, self.user_pool_client_id
+
+    def required_pseudonym_key(self) -> str:
+        if not self.pseudonym_key:
+            raise SettingsError(
+                f"environment variable {PSEUDONYM_KEY_VARIABLE} is not set (nor SSM parameter "
+                f"<secrets path>{SECRET_PARAMETERS['pseudonym_key']})"
+            )
+        return self.pseudonym_key
 
     def required_media_bucket(self) -> str:
         if not self.media_bucket:
@@ -131,11 +152,14 @@ def _whatsapp_secrets(
     environ: Mapping[str, str], region: str, read_stored: StoredSecretsReader
 ) -> dict[str, str]:
     """The environment wins (tests, `make run` against a real number); what it lacks is read
-    from SSM Parameter Store when the deployment said where (SECRETS_PATH_VARIABLE)."""
+    from SSM Parameter Store when the deployment said where (SECRETS_PATH_VARIABLE). The
+    pseudonym key comes along ("pseudonym_key", "" when neither has it)."""
     given = {field: environ.get(name, "").strip() for field, name in SECRET_VARIABLES.items()}
+    pseudonym_key = environ.get(PSEUDONYM_KEY_VARIABLE, "").strip()
     path = environ.get(SECRETS_PATH_VARIABLE, "").strip()
-    if all(given.values()) or not path:
-        return {field: _required(environ, name) for field, name in SECRET_VARIABLES.items()}
+    if (all(given.values()) and pseudonym_key) or not path:
+        found = {field: _required(environ, name) for field, name in SECRET_VARIABLES.items()}
+        return {**found, "pseudonym_key": pseudonym_key}
     stored = read_stored(path, region)
     secrets = {}
     for field, name in SECRET_VARIABLES.items():
@@ -146,6 +170,7 @@ def _whatsapp_secrets(
                 f"(and environment variable {name} is not set)"
             )
         secrets[field] = value
+    secrets["pseudonym_key"] = pseudonym_key or str(stored.get("pseudonym_key", "")).strip()
     return secrets
 
 
@@ -176,6 +201,7 @@ def settings_from(
             or environ.get("AWS_ENDPOINT_URL", "").strip()
             or None
         ),
+        pseudonym_key=secrets["pseudonym_key"] or None,
     )
 
 

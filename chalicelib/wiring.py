@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_models import StageTables
     from chalicelib.adapters.jwks_token_verifier import JwksTokenVerifier
     from chalicelib.adapters.sqs_queues import SqsRecordDelay
-    from chalicelib.domain.bot.definition import MunicipalityDefinition
+    from chalicelib.domain.bot.definition import MunicipalityDefinition, Retention
     from chalicelib.domain.messages import Priority
+    from chalicelib.services.audit_ports import AuditLog
+    from chalicelib.services.audit_trail import AuditTrail
+    from chalicelib.services.broadcast_ports import BroadcastPorts, BroadcastStore
     from chalicelib.services.console_context import ConsolePorts
     from chalicelib.services.console_ports import AgentStore, ConsoleConversationStore
     from chalicelib.services.handle_inbound_message import InboundPorts
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
         SenderControl,
         TicketStore,
     )
+    from chalicelib.services.resident_data import DataRightsPorts
     from chalicelib.services.send_queued_message import Clock, Outbox, SendingPolicy
     from chalicelib.services.store_inbound_media import MediaSource
     from chalicelib.whatsapp.graph_api_client import GraphApiClient
@@ -54,6 +58,11 @@ class Container:
 
         return load_municipality_file(self.settings.config_path)
 
+    def retention(self) -> Retention | None:
+        """The config's `retention:`; the stores ask on their first write (see store_rules), so
+        a function that writes no message never loads the config for it."""
+        return self.definition.retention
+
     @cached_property
     def tables(self) -> StageTables:
         """This stage's DynamoDB tables, on one lazily created client shared by every store."""
@@ -65,7 +74,7 @@ class Container:
     def residents(self) -> ResidentStore:
         from chalicelib.adapters.dynamodb_stores import DynamoDBResidentStore
 
-        return DynamoDBResidentStore(self.tables)
+        return DynamoDBResidentStore(self.tables, retention=self.retention)
 
     @cached_property
     def tickets(self) -> TicketStore:
@@ -77,7 +86,7 @@ class Container:
     def obligations(self) -> ObligationStore:
         from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBObligationStore
 
-        return DynamoDBObligationStore(self.tables)
+        return DynamoDBObligationStore(self.tables, retention=self.retention)
 
     @cached_property
     def reminder_schedule(self) -> ReminderSchedule:
@@ -89,7 +98,7 @@ class Container:
     def notification_store(self) -> NotificationStore:
         from chalicelib.adapters.dynamodb_reminder_stores import DynamoDBNotificationStore
 
-        return DynamoDBNotificationStore(self.tables)
+        return DynamoDBNotificationStore(self.tables, retention=self.retention)
 
     @cached_property
     def bulk_concurrency(self) -> int:
@@ -126,7 +135,7 @@ class Container:
     def messages(self) -> MessageStore:
         from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
 
-        return DynamoDBMessageStore(self.tables)
+        return DynamoDBMessageStore(self.tables, retention=self.retention)
 
     @cached_property
     def inbound_queue(self) -> InboundQueue:
@@ -144,6 +153,7 @@ class Container:
             names.outbound_bulk_queue,
             reply_dead_letter_queue=names.dead_letter_queue(names.outbound_replies_queue),
             bulk_dead_letter_queue=names.dead_letter_queue(names.outbound_bulk_queue),
+            region_name=self.settings.aws_region,
         )
 
     @cached_property
@@ -175,6 +185,29 @@ class Container:
             limiter=self.rate_limiter,
             control=self.sender_control,
             dead_letters=self.outbound_queue,
+            broadcasts=self.broadcasts,
+        )
+
+    # --- broadcasts --------------------------------------------------------------------------
+
+    @cached_property
+    def broadcasts(self) -> BroadcastStore:
+        from chalicelib.adapters.dynamodb_broadcast_store import DynamoDBBroadcastStore
+
+        return DynamoDBBroadcastStore(self.tables)
+
+    @cached_property
+    def broadcast_ports(self) -> BroadcastPorts:
+        from chalicelib.adapters.dynamodb_broadcast_store import DynamoDBAudienceSource
+        from chalicelib.adapters.dynamodb_daily_budget import DynamoDBDailyBudget
+        from chalicelib.services.broadcast_ports import BroadcastPorts
+
+        return BroadcastPorts(
+            broadcasts=self.broadcasts,
+            audience=DynamoDBAudienceSource(self.tables),
+            budget=DynamoDBDailyBudget(self.settings.whatsapp_phone_number_id, self.tables),
+            messages=self.messages,
+            outbound=self.outbound_queue,
         )
 
     @cached_property
@@ -235,6 +268,52 @@ class Container:
             endpoint_url=self.settings.s3_endpoint_url,
         )
 
+    # --- the audit log (docs/audit.md) ------------------------------------------------------
+
+    @cached_property
+    def audit_log(self) -> AuditLog:
+        from chalicelib.adapters.dynamodb_audit_log import DynamoDBAuditLog
+
+        retention = self.definition.retention
+        return DynamoDBAuditLog(self.tables, retention=retention.audit if retention else None)
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The stage's key for residents' pseudonyms (domain.audit.resident_ref). Raises
+        SettingsError when it is not set."""
+        return self.settings.required_pseudonym_key().encode()
+
+    @cached_property
+    def audit_trail(self) -> AuditTrail:
+        from chalicelib.services.audit_trail import AuditTrail
+
+        return AuditTrail(self.audit_log, lambda: self.pseudonym_key)
+
+    # --- residents' data rights (docs/data-rights.md) ---------------------------------------
+
+    @cached_property
+    def data_rights(self) -> DataRightsPorts:
+        """Export and erasure: every table, the media bucket (SettingsError when the stage has
+        none: erasing without reaching the files would leave them) and the audit log."""
+        from chalicelib.adapters.dynamodb_resident_data import DynamoDBResidentData
+        from chalicelib.adapters.s3_resident_media import S3ResidentMedia
+        from chalicelib.services.resident_data import DataRightsPorts
+
+        media = S3ResidentMedia(
+            self.settings.required_media_bucket(),
+            region_name=self.settings.aws_region,
+            endpoint_url=self.settings.s3_endpoint_url,
+        )
+        return DataRightsPorts(
+            data=DynamoDBResidentData(
+                self.tables,
+                media=media,
+                phone_number_id=self.settings.whatsapp_phone_number_id,
+            ),
+            audit=self.audit_trail,
+            media_links=media,
+        )
+
     # --- the agents' console ---------------------------------------------------------------
 
     @cached_property
@@ -247,7 +326,7 @@ class Container:
     def console_conversations(self) -> ConsoleConversationStore:
         from chalicelib.adapters.dynamodb_console_stores import DynamoDBConsoleConversationStore
 
-        return DynamoDBConsoleConversationStore(self.tables)
+        return DynamoDBConsoleConversationStore(self.tables, retention=self.retention)
 
     @cached_property
     def console_ports(self) -> ConsolePorts:
@@ -263,6 +342,7 @@ class Container:
             outbound=self.outbound_queue,
             media_archive=self.media_archive if self.settings.media_bucket else None,
             media_uploader=self.graph_api,
+            audit=self.audit_trail,
         )
 
     @cached_property

@@ -173,6 +173,27 @@ def run_reminders() -> dict[str, Any]:
     }
 
 
+def run_broadcasts() -> dict[str, Any]:
+    """The broadcasts job: start what is due, queue within the daily messaging limit, report
+    what is finished (see services/broadcasts.py)."""
+    import time
+
+    from chalicelib.services.broadcasts import run_broadcasts as run
+
+    deps = container()
+    result = run(
+        utc_now(), definition=deps.definition, ports=deps.broadcast_ports, clock=time.monotonic
+    )
+    return {
+        "broadcasts": len(result.broadcasts),
+        "started": result.started,
+        "segments": result.segments,
+        "queued": result.queued,
+        "completed": result.completed,
+        "out_of_budget": result.out_of_budget,
+    }
+
+
 def process_media_batch(event: dict[str, Any]) -> dict[str, Any]:
     # As for the senders: a failed record comes back after the visibility timeout, then parks
     # on the dead-letter queue.

@@ -287,6 +287,7 @@ def _describe(plan: Plan, out: Callable[[str], None]) -> None:
                 ("whatsapp_access_token", "access token"),
                 ("whatsapp_app_secret", "app secret"),
                 ("whatsapp_verify_token", "verify token"),
+                ("pseudonym_key", "pseudonym key"),
             )
         )
     )

@@ -234,7 +234,30 @@ def whatsapp_secrets(
     if "whatsapp_verify_token" not in values:
         values["whatsapp_verify_token"] = secrets.token_urlsafe(24)
         sources["whatsapp_verify_token"] = "new"  # noqa: S105 - where it came from
+    _pseudonym_key(environ, stored, values, sources)
     return WhatsAppSecrets(values=values, sources=sources)
+
+
+def _pseudonym_key(
+    environ: Mapping[str, str],
+    stored: Mapping[str, str],
+    values: dict[str, str],
+    sources: dict[str, str],
+) -> None:
+    """The key of residents' pseudonyms in the audit log (docs/audit.md): the stored one is
+    kept (a new key would cut every resident off their history), else CIVICCHAT_PSEUDONYM_KEY,
+    else one is made up. Never printed."""
+    from chalicelib.settings import PSEUDONYM_KEY_VARIABLE
+
+    for source, value in (
+        ("stored", stored.get("pseudonym_key")),
+        ("environment", environ.get(PSEUDONYM_KEY_VARIABLE)),
+    ):
+        if value and value.strip():
+            values["pseudonym_key"], sources["pseudonym_key"] = value.strip(), source
+            return
+    values["pseudonym_key"] = secrets.token_urlsafe(32)
+    sources["pseudonym_key"] = "new"
 
 
 def stored_secrets(target: AwsTarget, secrets_path: str) -> dict[str, str]:

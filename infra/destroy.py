@@ -3,7 +3,8 @@ told otherwise.
 
 The stack goes (functions, API, queues, alarms, log groups); its tables, media bucket and the
 agents' user pool have DeletionPolicy Retain, so CloudFormation leaves them, and they are
-deleted here only with `--delete-data`. The stage's secrets and artifacts bucket go too.
+deleted here only with `--delete-data`. The stage's secrets and artifacts bucket go too, but
+for the audit log's pseudonym key, which stays with the data (KEPT_WITH_THE_DATA).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.resource_names import ResourceNames
+from chalicelib.resource_names import SECRET_PARAMETERS, ResourceNames
 from infra.deploy import FAILED_EXIT_CODE, Console, idle_stack
 from infra.deploy_preflight import PREFLIGHT_EXIT_CODE, AwsTarget, PreflightError, aws_target
 from infra.stack_deployment import Output, StackFailed, StackState, Waiting, delete_stack
 from infra.stage_data import StageData, stage_data
 
 NOT_CONFIRMED_EXIT_CODE = 1
+# Secrets that stay while the data does: the kept audit log names residents by pseudonyms made
+# with this key, and a new one (made up by the next deploy) would cut them off their history.
+KEPT_WITH_THE_DATA = (SECRET_PARAMETERS["pseudonym_key"],)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +48,8 @@ def destroy(
         names = ResourceNames(request.stage)
         state = idle_stack(target, names)
         data = stage_data(target, names)
-        secrets = _secret_names(target, names)
+        kept_secrets = () if request.delete_data else KEPT_WITH_THE_DATA
+        secrets = [s for s in _secret_names(target, names) if s not in kept_secrets]
         artifacts = _artifacts_bucket(target, names)
     except PreflightError as error:
         console.err(f"civicchat destroy: {error}")
@@ -89,7 +94,7 @@ def destroy(
             )
         if request.delete_data:
             _delete_data(target, data, out)
-        _delete_stage_extras(target, names, secrets, artifacts, out)
+        _delete_stage_extras(target, names, secrets, artifacts, out, keep=kept_secrets)
     except StackFailed as error:
         console.err(f"civicchat destroy: {error}")
         for line in error.failures:
@@ -177,12 +182,15 @@ def _delete_stage_extras(
     secrets: list[str],
     artifacts: str | None,
     out: Output,
+    *,
+    keep: tuple[str, ...] = (),
 ) -> None:
     from chalicelib.adapters.ssm_secrets import delete_secrets
     from infra.artifacts import delete_bucket
 
     if secrets:
-        deleted = delete_secrets(names.secrets_path, client=target.client("ssm"))
+        ssm = target.client("ssm")
+        deleted = delete_secrets(names.secrets_path, client=ssm, keep=keep)
         out(f"Deleted {len(deleted)} parameter(s) under {names.secrets_path}.")
     if artifacts and delete_bucket(target.client("s3"), artifacts):
         out(f"Deleted artifacts bucket {artifacts}.")
@@ -194,4 +202,5 @@ def _print_kept(data: StageData, names: ResourceNames, out: Output) -> None:
     out("Kept, with the residents' data and the agents' sign-ins:")
     for line in data.lines():
         out(f"  {line}")
+    out(f"  the pseudonym key of the audit log, {names.secrets_path}{KEPT_WITH_THE_DATA[0]}")
     out(f"`civicchat destroy --stage {names.stage} --delete-data` deletes them for good.")

@@ -6,10 +6,11 @@ PynamoDB's, so it grants no DynamoDB at all, and it grants SQS on every queue of
 The packaged template gets this policy instead (infra/app_package.py). What runs in Lambda:
 
 * DynamoDB, through PynamoDB (chalicelib/adapters/dynamodb_*.py): GetItem, PutItem, UpdateItem,
-  DeleteItem (the sender's pause switch), BatchGetItem, Query (tables and indexes), Scan (the
-  API keys list) and TransactWriteItems, which IAM authorises item by item as
+  DeleteItem (the sender's pause switch), BatchGetItem, BatchWriteItem (erasing a resident),
+  Query (tables and indexes), Scan (the API keys list; the pacing table when erasing a
+  resident) and TransactWriteItems, which IAM authorises item by item as
   PutItem/UpdateItem/DeleteItem/ConditionCheckItem (there is no Transact* action). Nothing
-  calls BatchWriteItem or DescribeTable.
+  calls DescribeTable.
 * SQS (sqs_queues.py, sqs_media_queue.py): GetQueueUrl, SendMessage (SendMessageBatch is
   authorised as SendMessage), ReceiveMessage/ChangeMessageVisibility/DeleteMessage (the
   senders' backoff and the outbound dead-letter queues), and Lambda's own polling of the event
@@ -51,6 +52,7 @@ DYNAMODB_ITEM_ACTIONS = [
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
     "dynamodb:Scan",

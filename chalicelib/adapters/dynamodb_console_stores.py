@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -48,8 +48,10 @@ from chalicelib.adapters.store_rules import (
     FIND_READ_FACTOR,
     check_limit,
     check_page_request,
+    conversation_expiry,
     decode_cursor,
     encode_cursor,
+    with_expiry,
 )
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.conversations import Conversation
@@ -62,6 +64,10 @@ from chalicelib.services.console_ports import (
     Page,
 )
 from chalicelib.services.ports import ConcurrentUpdateError
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_models import StageTables
+    from chalicelib.adapters.store_rules import RetentionSource
 
 _CONFLICT = "TransactionConflict"
 _CONFLICT_RETRIES = 3
@@ -190,6 +196,13 @@ class DynamoDBAgentStore(StageTableStore):
 
 
 class DynamoDBConsoleConversationStore(StageTableStore):
+    """`retention` (the config's, asked for on the first `apply`) stamps the conversation and
+    its new timeline entries with their expiry."""
+
+    def __init__(self, tables: StageTables | None = None, *, retention: RetentionSource) -> None:
+        super().__init__(tables)
+        self._retention = retention
+
     def get(self, conversation_id: str) -> Conversation | None:
         try:
             item = self._tables.conversations.get(conversation_id, consistent_read=True)
@@ -214,6 +227,7 @@ class DynamoDBConsoleConversationStore(StageTableStore):
         their being online, enabled and under capacity)."""
         tables = self._tables
         agents = tables.agents
+        retention = self._retention()
         loads = dict(change.load)
         if change.requires_room is not None:
             loads.setdefault(change.requires_room, 0)
@@ -222,9 +236,11 @@ class DynamoDBConsoleConversationStore(StageTableStore):
             transaction = TransactWrite(connection=tables.connection)
             # PynamoDB sends puts before updates, each in the order given: the cancellation
             # reasons (one per item) are read in that order below.
-            transaction.save(tables.conversations.from_conversation(change.conversation))
+            conversation = tables.conversations.from_conversation(change.conversation)
+            conversation.expires_at = conversation_expiry(change.conversation, retention)
+            transaction.save(conversation)
             for event in change.events:
-                transaction.save(tables.messages.from_message(event))
+                transaction.save(tables.messages.from_message(with_expiry(event, retention)))
             for agent_id in agent_ids:
                 delta = loads[agent_id]
                 actions: list[Action] = [agents.open_count.add(delta)]

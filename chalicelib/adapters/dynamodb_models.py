@@ -171,6 +171,9 @@ def _consent_event_json(event: ConsentEvent) -> dict[str, Any]:
     }
 
 
+consent_event_json = _consent_event_json  # for set_opted_out, which appends to the history
+
+
 def _consent_event(item: dict[str, Any]) -> ConsentEvent:
     return ConsentEvent(
         action=ConsentAction(item["action"]),
@@ -304,6 +307,9 @@ class ConversationModel(Model):
     resident_name = UnicodeAttribute(null=True)
     preview = UnicodeAttribute(null=True)
     last_message_at = UTCDateTimeAttribute(null=True)
+    # Kept no longer than its messages: retention.messages after its last change (set by the
+    # stores, see store_rules.conversation_expiry). TTL attribute.
+    expires_at = TTLAttribute(null=True)
     # Index keys, all derived from the fields above by from_conversation; never read back.
     urgency = UnicodeAttribute(null=True)
     inbox_team = UnicodeAttribute(null=True)
@@ -614,6 +620,7 @@ class TicketModel(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     counter = NumberAttribute(null=True)  # sequence items only
+    expires_at = TTLAttribute(null=True)  # retention.tickets after updated_at (store_rules)
 
     by_resident = TicketsByResident()
 
@@ -703,6 +710,9 @@ class RateLimitModel(Model):
     # A day after `tat` the item says nothing a missing item wouldn't: let DynamoDB drop it, so
     # a pair key per resident ever messaged doesn't pile up.
     expires_at = TTLAttribute(null=True)
+    # Items `msglimit#...` instead count the residents the broadcasts reached in one hour, for the
+    # daily messaging limit (adapters/dynamodb_daily_budget.py); they carry no `tat`.
+    used = NumberAttribute(null=True)
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -769,6 +779,7 @@ class ObligationModel(Model):
     updated_at = UTCDateTimeAttribute()
     registered_by = UnicodeAttribute()
     reminder_ids = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # retention.messages after due_date (store_rules)
 
     by_resident = ObligationsByResident()
 
@@ -808,6 +819,9 @@ class ReminderModel(Model):
     due_date = UnicodeAttribute(null=True)  # the obligation's when this was planned
     obligation = JSONAttribute(null=True)  # the obligation as it was when this was planned
     watermark = UnicodeAttribute(null=True)  # WATERMARK_KEY item only
+    # The TTL attribute (`expires_at` above is the reminder's own "never send after"):
+    # retention.messages after the later of send_at and the due date (store_rules).
+    purge_at = TTLAttribute(null=True)
 
     due = DueReminders()
 
@@ -821,6 +835,18 @@ class DueNotifications(GlobalSecondaryIndex["NotificationModel"]):
 
     due_slot = UnicodeAttribute(hash_key=True)
     send_at = UTCDateTimeAttribute(range_key=True)
+
+
+class NotificationsByResident(GlobalSecondaryIndex["NotificationModel"]):
+    """A resident's notifications, for their data export and erasure. Keys only: both read the
+    items by key afterwards, and they are rare."""
+
+    class Meta:
+        index_name = "by_resident"
+        projection = KeysOnlyProjection()
+
+    resident_key = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
 
 
 class NotificationModel(Model):
@@ -841,8 +867,10 @@ class NotificationModel(Model):
     created_at = UTCDateTimeAttribute()
     registered_by = UnicodeAttribute()
     due_slot = UnicodeAttribute(null=True)  # set only while scheduled
+    expires_at = TTLAttribute(null=True)  # retention.messages after send_at (store_rules)
 
     due = DueNotifications()
+    by_resident = NotificationsByResident()
 
 
 # --- the agents' console ----------------------------------------------------------------------
@@ -944,8 +972,37 @@ class SearchTermModel(Model):
 # --- broadcasts (see chalicelib/adapters/dynamodb_broadcast_store.py) ---------------------------
 
 
+BROADCAST_SETTLING = "settling"  # the only value of the sparse `settling` index's hash key
+BROADCAST_LISTED = "broadcast"  # the only value of `by_created`'s hash key
+
+
+class BroadcastsSettling(GlobalSecondaryIndex["BroadcastModel"]):
+    """Sparse: only broadcasts the job still has work on (scheduled, running, cancelled and not
+    yet reported) carry `settling_marker`, so the job's one Query a minute reads only those."""
+
+    class Meta:
+        index_name = "settling"
+        projection = AllProjection()
+
+    settling_marker = UnicodeAttribute(hash_key=True)
+    send_at = UTCDateTimeAttribute(range_key=True)
+
+
+class BroadcastsByCreated(GlobalSecondaryIndex["BroadcastModel"]):
+    """Every broadcast, newest first, under one hash key: a town sends a few a week."""
+
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    listed_marker = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class BroadcastModel(Model):
-    """One broadcast: what is sent, to which segment, and how far the sending got."""
+    """One broadcast: what is sent, to which segment, and how far the sending got. It names no
+    resident: the audience is read from the residents table segment by segment (the cursor is
+    `next_segment`), and the messages carry `broadcast_id`."""
 
     logical_name: ClassVar[str] = "broadcasts"
 
@@ -953,10 +1010,48 @@ class BroadcastModel(Model):
         pass
 
     broadcast_id = UnicodeAttribute(hash_key=True)
-    # BROADCAST ATTRIBUTES (owned by the broadcasts work)
+    name = UnicodeAttribute()
+    template = UnicodeAttribute()
+    category = UnicodeAttribute()
+    params = JSONAttribute()  # [strings] or {language: [strings]}
+    segment = JSONAttribute()  # {topic, languages, tags, custom_fields}
+    status = UnicodeAttribute()
+    send_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    cancelled_by = UnicodeAttribute(null=True)
+    estimate = JSONAttribute()  # prices as strings (decimals)
+    total_segments = NumberAttribute()
+    next_segment = NumberAttribute(default=0)
+    queued = NumberAttribute(default=0)
+    progress = JSONAttribute(null=True)
+    report = JSONAttribute(null=True)
+    settling_marker = UnicodeAttribute(null=True)  # BROADCAST_SETTLING while the job has work
+    listed_marker = UnicodeAttribute(default=BROADCAST_LISTED)
+    version = VersionAttribute()
+
+    settling = BroadcastsSettling()
+    by_created = BroadcastsByCreated()
 
 
 # --- audit log (see chalicelib/adapters/dynamodb_audit_log.py) ---------------------------------
+
+AUDIT_LOG_MARKER = "all"  # the only value of the `recent` index's hash key
+
+
+class AuditRecent(GlobalSecondaryIndex["AuditModel"]):
+    """Everyone's events by time, for the supervisors' "recent" list. One partition: audit
+    events are people's actions (a few a second at most, well under a partition's 1,000
+    writes a second), and one Query pages through them newest first."""
+
+    class Meta:
+        index_name = "recent"
+        projection = AllProjection()
+
+    log = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
 
 
 class AuditModel(Model):
@@ -971,6 +1066,15 @@ class AuditModel(Model):
     resident_ref = UnicodeAttribute(hash_key=True)
     entry = UnicodeAttribute(range_key=True)  # "<ISO time>#<unique id>": newest last
     # AUDIT ATTRIBUTES (owned by the audit work)
+    log = UnicodeAttribute(default=AUDIT_LOG_MARKER)
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    detail = UnicodeAttribute(null=True)
+    counts = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # retention.audit (default 5 years) after `at`
+
+    recent = AuditRecent()
 
 
 MODEL_CLASSES: tuple[type[Model], ...] = (

@@ -3,7 +3,14 @@
 Reminders and scheduled notifications carry `due_slot` (the 15-minute UTC slot of their
 send_at) only while scheduled, so the sparse `due` index holds exactly what is still to send
 and the job reads a slot with one Query — never a Scan. Each reminder item carries a copy of its
-obligation, so the job sends from that one read.
+obligation, so the job sends from that one read; when an obligation moves to another phone, the
+save rewrites that copy on every earlier reminder (`rewritten`), so the old number does not stay
+behind where erasing its resident would not find it.
+
+Expiry (DynamoDB TTL, from the config's `retention.messages`; see docs/data-rights.md): an
+obligation's `expires_at` is that long after its due date, a reminder's `purge_at` that long
+after the later of its send time and the due date (its `expires_at` is when it may no longer be
+sent), a notification's `expires_at` that long after its send time.
 
 Request budgets:
 - `ObligationStore.get`: 1 GetItem; `reminders_of`: 1 GetItem + 1 BatchGetItem;
@@ -20,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -40,6 +47,11 @@ from chalicelib.adapters.dynamodb_models import (
     cancellation_codes,
     conditional_update,
 )
+from chalicelib.adapters.store_rules import (
+    notification_expiry,
+    obligation_expiry,
+    reminder_expiry,
+)
 from chalicelib.domain.obligations import (
     Notification,
     NotificationStatus,
@@ -56,6 +68,10 @@ from chalicelib.domain.reminder_plan import (
     replaced_reason,
     slot_of,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.store_rules import RetentionSource
+    from chalicelib.domain.bot.definition import Retention
 
 _SCHEDULED = ReminderStatus.SCHEDULED.value  # and NotificationStatus.SCHEDULED's
 _CONFLICT_RETRIES = 3
@@ -97,7 +113,11 @@ def obligation_from_dict(data: dict[str, Any]) -> Obligation:
 
 
 def obligation_item(
-    tables: StageTables, obligation: Obligation, reminder_ids: Sequence[str] = ()
+    tables: StageTables,
+    obligation: Obligation,
+    reminder_ids: Sequence[str] = (),
+    *,
+    retention: Retention | None = None,
 ) -> ObligationModel:
     """The item of `obligation` (for bulk loads; `save` sets the same attributes)."""
     return tables.obligations(
@@ -113,6 +133,7 @@ def obligation_item(
         updated_at=obligation.updated_at,
         registered_by=obligation.registered_by,
         reminder_ids=set(reminder_ids) or None,
+        expires_at=obligation_expiry(obligation, retention),
     )
 
 
@@ -133,7 +154,11 @@ def _to_obligation(item: ObligationModel) -> Obligation:
 
 
 def reminder_item(
-    tables: StageTables, reminder: ScheduledReminder, obligation: Obligation
+    tables: StageTables,
+    reminder: ScheduledReminder,
+    obligation: Obligation,
+    *,
+    retention: Retention | None = None,
 ) -> ReminderModel:
     """The item of `reminder` planned for `obligation`: in the due index while scheduled."""
     scheduled = reminder.status is ReminderStatus.SCHEDULED
@@ -150,6 +175,7 @@ def reminder_item(
         due_slot=slot_of(reminder.send_at) if scheduled else None,
         due_date=obligation.due_date.isoformat(),
         obligation=obligation_to_dict(obligation),
+        purge_at=reminder_expiry(reminder, obligation, retention),
     )
 
 
@@ -167,7 +193,9 @@ def _to_reminder(item: ReminderModel) -> DueReminder:
     )
 
 
-def notification_item(tables: StageTables, notification: Notification) -> NotificationModel:
+def notification_item(
+    tables: StageTables, notification: Notification, *, retention: Retention | None = None
+) -> NotificationModel:
     scheduled = notification.status is NotificationStatus.SCHEDULED
     return tables.notifications(
         notification.external_id,
@@ -182,6 +210,7 @@ def notification_item(tables: StageTables, notification: Notification) -> Notifi
         created_at=notification.created_at,
         registered_by=notification.registered_by,
         due_slot=slot_of(notification.send_at) if scheduled else None,
+        expires_at=notification_expiry(notification, retention),
     )
 
 
@@ -225,9 +254,17 @@ class _Entry:
     actions: tuple[Action, ...] = ()
     condition: Condition | None = None
     optional: bool = False
+    fallback: _Entry | None = None  # what the save does instead when the condition fails
 
 
 class DynamoDBObligationStore(StageTableStore):
+    """`retention` (the config's, asked for on the first save) stamps the obligation and its
+    reminders with their expiry (store_rules.obligation_expiry, reminder_expiry)."""
+
+    def __init__(self, tables: StageTables | None = None, *, retention: RetentionSource) -> None:
+        super().__init__(tables)
+        self._retention = retention
+
     def get(self, external_id: str) -> Obligation | None:
         try:
             item = self._tables.obligations.get(external_id, consistent_read=True)
@@ -267,14 +304,17 @@ class DynamoDBObligationStore(StageTableStore):
         reminders: Sequence[ScheduledReminder],
         *,
         replaced: Sequence[ScheduledReminder] = (),
+        rewritten: Sequence[ScheduledReminder] = (),
     ) -> None:
-        """One TransactWriteItems: the obligation, its plan and the superseded reminders.
+        """One TransactWriteItems: the obligation, its plan, the superseded reminders and the
+        `rewritten` ones (their copy of the obligation becomes this one).
 
         A planned reminder never overwrites one already queued for the same due date (an update
         that keeps the due date must not send it again); a superseded one is only skipped while
         still scheduled (the job may have just queued it). Either condition failing drops that
-        item and the transaction is retried without it, so nothing is half-written."""
-        entries = self._entries(obligation, reminders, replaced)
+        item (or, for a reminder to rewrite, only rewrites its copy) and the transaction is
+        retried, so nothing is half-written."""
+        entries = self._entries(obligation, reminders, replaced, rewritten)
         if len(entries) > SAVE_LIMIT:
             raise TooManyRemindersError(
                 f"{obligation.external_id}: {len(entries)} items do not fit in one transaction "
@@ -309,25 +349,44 @@ class DynamoDBObligationStore(StageTableStore):
                     continue
                 if not failed or any(not ordered[i].optional for i in failed):
                     raise
-                entries = [entry for i, entry in enumerate(ordered) if i not in failed]
+                instead = (
+                    entry if i not in failed else entry.fallback for i, entry in enumerate(ordered)
+                )
+                entries = [entry for entry in instead if entry is not None]
 
     def _entries(
         self,
         obligation: Obligation,
         reminders: Sequence[ScheduledReminder],
         replaced: Sequence[ScheduledReminder],
+        rewritten: Sequence[ScheduledReminder] = (),
     ) -> list[_Entry]:
         model, reminder_model = self._tables.obligations, self._tables.reminders
+        retention = self._retention()
         planned_ids = {reminder.id for reminder in reminders}
         superseded = {
             reminder.id: reminder for reminder in replaced if reminder.id not in planned_ids
         }
+        copy = obligation_to_dict(obligation)
+        rewrite_ids = {reminder.id for reminder in rewritten}
+
+        def rewrite(reminder_id: str) -> _Entry | None:
+            if reminder_id not in rewrite_ids:
+                return None
+            return _Entry(
+                update=reminder_model(reminder_id),
+                actions=(reminder_model.obligation.set(copy),),
+                condition=reminder_model.reminder_id.exists(),
+                optional=True,
+            )
+
         # An update, not a put, so that `reminder_ids` keeps the ids of earlier plans.
-        item = obligation_item(self._tables, obligation)
+        item = obligation_item(self._tables, obligation, retention=retention)
         actions: list[Action] = [
-            attribute.set(getattr(item, name))
+            attribute.set(value) if value is not None else attribute.remove()
             for name, attribute in model.get_attributes().items()
             if name not in ("external_id", "reminder_ids")
+            for value in [getattr(item, name)]
         ]
         if planned_ids or superseded:
             # ADD keeps the ids of reminders planned before (sent, skipped) in the set.
@@ -342,26 +401,33 @@ class DynamoDBObligationStore(StageTableStore):
             )
             entries.append(
                 _Entry(
-                    put=reminder_item(self._tables, reminder, obligation),
+                    put=reminder_item(self._tables, reminder, obligation, retention=retention),
                     condition=not_sent_for_this_due_date,
                     optional=True,
+                    fallback=rewrite(reminder.id),
                 )
             )
         reason = replaced_reason(obligation)
         for reminder in superseded.values():
+            skip: tuple[Action, ...] = (
+                reminder_model.status.set(ReminderStatus.SKIPPED.value),
+                reminder_model.reason.set(reason),
+                reminder_model.updated_at.set(obligation.updated_at),
+                reminder_model.due_slot.remove(),
+            )
+            if reminder.id in rewrite_ids:
+                skip += (reminder_model.obligation.set(copy),)
             entries.append(
                 _Entry(
                     update=reminder_model(reminder.id),
-                    actions=(
-                        reminder_model.status.set(ReminderStatus.SKIPPED.value),
-                        reminder_model.reason.set(reason),
-                        reminder_model.updated_at.set(obligation.updated_at),
-                        reminder_model.due_slot.remove(),
-                    ),
+                    actions=skip,
                     condition=reminder_model.status == _SCHEDULED,
                     optional=True,
+                    fallback=rewrite(reminder.id),
                 )
             )
+        for reminder_id in sorted(rewrite_ids - planned_ids - set(superseded)):
+            entries.append(rewrite(reminder_id))  # type: ignore[arg-type]
         return entries
 
 
@@ -427,6 +493,13 @@ class DynamoDBReminderSchedule(StageTableStore):
 
 
 class DynamoDBNotificationStore(StageTableStore):
+    """`retention` (the config's, asked for on the first `add`) stamps each notification with
+    its expiry (store_rules.notification_expiry)."""
+
+    def __init__(self, tables: StageTables | None = None, *, retention: RetentionSource) -> None:
+        super().__init__(tables)
+        self._retention = retention
+
     def get(self, external_id: str) -> Notification | None:
         try:
             item = self._tables.notifications.get(external_id, consistent_read=True)
@@ -437,7 +510,7 @@ class DynamoDBNotificationStore(StageTableStore):
     def add(self, notification: Notification) -> bool:
         model = self._tables.notifications
         try:
-            notification_item(self._tables, notification).save(
+            notification_item(self._tables, notification, retention=self._retention()).save(
                 condition=model.external_id.does_not_exist()
             )
         except PutError as error:

@@ -5,7 +5,8 @@ Every request goes through botocore (PynamoDB's client, or the one injected into
 
 - `load`: 1 GetItem for the resident, plus 1 for their current conversation; `get`: 1 GetItem.
 - `save_turn`: exactly 1 TransactWriteItems (the turn's tickets and search terms ride in it).
-- `set_opted_out`, `save_conversation`: 1 write.
+- `set_opted_out`: 1 GetItem (the consent history it appends to), then 1 UpdateItem.
+- `save_conversation`: 1 write.
 - `claim_for_sending`, `mark_sent`, `mark_failed`, `mark_skipped`, `record_media`: 1 UpdateItem.
 - `apply_status`: 1 Query on `by_wamid`, then 1 UpdateItem.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -28,12 +29,23 @@ from chalicelib.adapters.dynamodb_models import (
     TRANSACTION_CANCELLED,
     MessageModel,
     StageTableStore,
+    consent_event_json,
 )
-from chalicelib.adapters.store_rules import search_terms_that_fit
+from chalicelib.adapters.store_rules import (
+    conversation_expiry,
+    search_terms_that_fit,
+    ticket_expiry,
+    with_expiry,
+)
+from chalicelib.domain.consent_history import appended
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage, statuses_before
-from chalicelib.domain.residents import Resident
+from chalicelib.domain.residents import ConsentAction, ConsentEvent, Resident
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_models import StageTables
+    from chalicelib.adapters.store_rules import RetentionSource
 
 # Cancellation reason codes (one per transaction item) that mean "someone else got there first".
 _LOST_RACE_REASONS = frozenset({ITEM_CHECK_FAILED, "TransactionConflict"})
@@ -41,7 +53,12 @@ _INBOUND_ITEM = 0  # save_turn puts the inbound message first
 
 
 class DynamoDBResidentStore(StageTableStore):
-    """Residents, their conversations and whole inbound turns."""
+    """Residents, their conversations and whole inbound turns. `retention` (the config's, asked
+    for on the first write) stamps each message, conversation and ticket with its expiry."""
+
+    def __init__(self, tables: StageTables | None = None, *, retention: RetentionSource) -> None:
+        super().__init__(tables)
+        self._retention = retention
 
     def load(self, resident_key: str) -> tuple[Resident | None, Conversation | None]:
         # Consistent reads: the previous turn of this resident may have been saved a moment ago,
@@ -64,7 +81,8 @@ class DynamoDBResidentStore(StageTableStore):
         not fit in the transaction's 100 items are left out rather than fail the turn."""
         messages = self._tables.messages
         residents = self._tables.residents
-        inbound = messages.from_message(turn.inbound)
+        retention = self._retention()
+        inbound = messages.from_message(with_expiry(turn.inbound, retention))
         transaction = TransactWrite(connection=self._tables.connection)
         transaction.save(inbound, condition=messages.message_id.does_not_exist())
         transaction.save(
@@ -73,16 +91,18 @@ class DynamoDBResidentStore(StageTableStore):
         )
         # The conversation's VersionAttribute adds `version = <read>` (or "does not exist" for a
         # new one) and stores version + 1.
-        transaction.save(self._tables.conversations.from_conversation(turn.conversation))
+        conversation = self._tables.conversations.from_conversation(turn.conversation)
+        conversation.expires_at = conversation_expiry(turn.conversation, retention)
+        transaction.save(conversation)
         for reply in turn.replies:
-            transaction.save(messages.from_message(reply))
+            transaction.save(messages.from_message(with_expiry(reply, retention)))
         tickets = self._tables.tickets
         for ticket in turn.tickets:
             # A reference is handed out once (next_number); a clash means a bug or a race, and
             # retrying the turn takes a new number.
-            transaction.save(
-                tickets.from_ticket(ticket), condition=tickets.reference.does_not_exist()
-            )
+            item = tickets.from_ticket(ticket)
+            item.expires_at = ticket_expiry(ticket, retention)
+            transaction.save(item, condition=tickets.reference.does_not_exist())
         search = self._tables.search
         for term, entry, found in search_terms_that_fit(turn):
             transaction.save(
@@ -122,16 +142,23 @@ class DynamoDBResidentStore(StageTableStore):
         wa_id: str | None = None,
         user_id: str | None = None,
     ) -> bool:
-        """One conditional UpdateItem, which also creates a minimal resident when unknown.
+        """A read, then one conditional UpdateItem, which also creates a minimal resident when
+        unknown.
 
-        It changes only the opt-out attributes, while save_turn puts the whole resident: both
-        run in the inbound worker for one resident at a time (one FIFO group per resident), so
-        neither can overwrite the other with a stale copy."""
+        It changes only the opt-out attributes and the consent history (read first, to append
+        to), while save_turn puts the whole resident: both run in the inbound worker for one
+        resident at a time (one FIFO group per resident), so neither can overwrite the other
+        with a stale copy."""
         model = self._tables.residents
+        stored = self.get(resident_key)
+        action = ConsentAction.OPTED_OUT if opted_out else ConsentAction.OPTED_IN
+        event = ConsentEvent(action=action, at=at)
+        history = appended(stored.consent_history if stored else (), event)
         actions: list[Action] = [
             model.opted_out.set(opted_out),
             model.opted_out_at.set(at),
             model.created_at.set(model.created_at | at),
+            model.consent_history.set([consent_event_json(e) for e in history]),
         ]
         if wa_id:
             actions.append(model.wa_id.set(model.wa_id | wa_id))
@@ -149,8 +176,11 @@ class DynamoDBResidentStore(StageTableStore):
 
     def save_conversation(self, conversation: Conversation) -> None:
         # The VersionAttribute makes the put conditional on the version read, as in save_turn.
+        item = self._tables.conversations.from_conversation(conversation)
+        retention = self._retention()
+        item.expires_at = conversation_expiry(conversation, retention)
         try:
-            self._tables.conversations.from_conversation(conversation).save()
+            item.save()
         except PutError as error:
             if error.cause_response_code == CONDITION_FAILED:
                 raise ConcurrentUpdateError(
@@ -179,7 +209,12 @@ class DynamoDBResidentStore(StageTableStore):
 
 
 class DynamoDBMessageStore(StageTableStore):
-    """Stored messages in both directions and their delivery statuses."""
+    """Stored messages in both directions and their delivery statuses. `retention` (the
+    config's, asked for on the first add) stamps each added message with its expiry."""
+
+    def __init__(self, tables: StageTables | None = None, *, retention: RetentionSource) -> None:
+        super().__init__(tables)
+        self._retention = retention
 
     @property
     def _model(self) -> type[MessageModel]:
@@ -204,9 +239,10 @@ class DynamoDBMessageStore(StageTableStore):
 
     def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
         # BatchWriteItem cannot carry conditions: one conditional PutItem per message.
+        retention = self._retention() if messages else None
         for message in messages:
             try:
-                self._model.from_message(message).save(
+                self._model.from_message(with_expiry(message, retention)).save(
                     condition=self._model.message_id.does_not_exist()
                 )
             except PutError as error:

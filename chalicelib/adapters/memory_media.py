@@ -49,3 +49,8 @@ class InMemoryMediaArchive:
     def keys(self) -> list[str]:
         with self._lock:
             return sorted(self._objects)
+
+    def delete(self, key: str) -> None:
+        """Like S3's DeleteObject: no error when nothing is kept under `key`."""
+        with self._lock:
+            self._objects.pop(key, None)

@@ -81,11 +81,14 @@ class InMemoryObligationStore:
         reminders: Sequence[ScheduledReminder],
         *,
         replaced: Sequence[ScheduledReminder] = (),
+        rewritten: Sequence[ScheduledReminder] = (),
     ) -> None:
         db = self.database
         planned_ids = {reminder.id for reminder in reminders}
         superseded = [reminder for reminder in replaced if reminder.id not in planned_ids]
-        items = 1 + len(planned_ids) + len({reminder.id for reminder in superseded})
+        superseded_ids = {reminder.id for reminder in superseded}
+        rewrite_ids = {reminder.id for reminder in rewritten}
+        items = 1 + len(planned_ids) + len(superseded_ids | rewrite_ids - planned_ids)
         if items > SAVE_LIMIT:
             raise TooManyRemindersError(
                 f"{obligation.external_id}: {items} items do not fit in one transaction "
@@ -111,6 +114,12 @@ class InMemoryObligationStore:
                         status=ReminderStatus.SKIPPED,
                         reason=reason,
                         updated_at=obligation.updated_at,
+                    )
+            for reminder_id in rewrite_ids:  # their copy of the obligation becomes this one
+                stored = db.reminders.get(reminder_id)
+                if isinstance(stored, DueReminder) and stored.obligation != obligation:
+                    db.reminders[reminder_id] = replace(
+                        stored, obligation=copy.deepcopy(obligation)
                     )
 
 

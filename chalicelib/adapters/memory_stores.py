@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from chalicelib.adapters.store_rules import search_terms_that_fit
 from chalicelib.domain.agents import Agent
 from chalicelib.domain.api_keys import ApiKey
+from chalicelib.domain.consent_history import with_opt_out
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import (
     DeliveryStatus,
@@ -127,9 +128,7 @@ class InMemoryResidentStore:
             if resident.opted_out_at is not None and resident.opted_out_at >= at:
                 return False
             db.residents[resident_key] = replace(
-                resident,
-                opted_out=opted_out,
-                opted_out_at=at,
+                with_opt_out(resident, opted_out, at),
                 wa_id=resident.wa_id or wa_id,
                 user_id=resident.user_id or user_id,
             )

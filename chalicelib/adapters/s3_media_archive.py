@@ -73,6 +73,10 @@ class S3MediaArchive:
             ServerSideEncryption=SERVER_SIDE_ENCRYPTION,
         )
 
+    def delete(self, key: str) -> None:
+        """DeleteObject: no error when nothing is kept under `key` (S3 answers 204)."""
+        self.client.delete_object(Bucket=self._bucket, Key=key)
+
     def get(self, key: str) -> tuple[bytes, str] | None:
         from botocore.exceptions import ClientError
 

@@ -8,7 +8,7 @@ GetParametersByPath on its first use of the settings (see settings.get_settings)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +81,11 @@ def write_secrets(
     return read_parameters(path, client=client)
 
 
-def delete_secrets(path: str, *, client: Any) -> list[str]:
-    """Delete every parameter under `path`; returns their full names."""
-    names = [f"{path}{name}" for name in read_parameters(path, client=client)]
+def delete_secrets(path: str, *, client: Any, keep: Collection[str] = ()) -> list[str]:
+    """Delete every parameter under `path` but those named in `keep` (relative to the path);
+    returns their full names."""
+    stored = read_parameters(path, client=client)
+    names = [f"{path}{name}" for name in stored if name not in keep]
     for start in range(0, len(names), 10):  # DeleteParameters takes ten at a time
         client.delete_parameters(Names=names[start : start + 10])
     return names

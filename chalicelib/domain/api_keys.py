@@ -7,7 +7,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-SCOPES = frozenset({"reminders:write", "notifications:write", "status:read"})
+SCOPES = frozenset(
+    {
+        "reminders:write",
+        "notifications:write",
+        "status:read",
+        "broadcasts:write",  # create, preview and cancel broadcasts (and read them)
+        "broadcasts:read",
+    }
+)
 KEY_PREFIX = "cck_"
 
 

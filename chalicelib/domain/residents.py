@@ -47,7 +47,7 @@ class TopicSubscription:
     text_version: str | None = None
 
 
-CONSENT_HISTORY_LIMIT = 100  # oldest events beyond this are dropped when a new one is added
+CONSENT_HISTORY_LIMIT = 100  # beyond it the oldest go first, see consent_history.appended
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -217,6 +217,7 @@ def put_obligation(key_name: str, external_id: str) -> Response:
         messages=deps.messages,
         registered_by=key_name,
         now=_now(),
+        audit=deps.audit_trail,
     )
     if view.created:
         location = f"{PREFIX}/obligations/{view.obligation.external_id}"
@@ -292,6 +293,7 @@ def bulk_obligations(key_name: str) -> Response:
         registered_by=key_name,
         now=_now(),
         concurrency=deps.bulk_concurrency,
+        audit=deps.audit_trail,
     )
     return _json(
         {
@@ -326,6 +328,7 @@ def post_notification(key_name: str) -> Response:
         outbound=deps.outbound_queue,
         registered_by=key_name,
         now=_now(),
+        audit=deps.audit_trail,
     )
     return _json(notification_json(view), 202 if view.created else 200)
 

@@ -397,6 +397,7 @@ def history(agent: Agent, conversation_id: str) -> Response:
         cursor=_query("cursor"),
         after=_moment(_query("after"), "after"),
         limit=HISTORY_PAGE,
+        now=_now(),
     )
     return _json({"items": [message_json(m) for m in page.items], "cursor": page.cursor})
 

@@ -548,6 +548,9 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
             )
         },
     }
+    from chalicelib.http import openapi_broadcasts
+
+    paths.update(openapi_broadcasts.paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -570,6 +573,6 @@ def openapi_document(definition: MunicipalityDefinition) -> Schema:
                     "description": "An API key from `civicchat apikey create`.",
                 }
             },
-            "schemas": _schemas(definition),
+            "schemas": {**_schemas(definition), **openapi_broadcasts.schemas(definition)},
         },
     }

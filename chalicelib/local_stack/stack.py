@@ -143,8 +143,10 @@ class LocalStack:
         for name, value in FAKE_AWS_CREDENTIALS.items():
             env[name] = value  # never let the local stack reach a real AWS account
         env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        from chalicelib.settings import SECRET_VARIABLES
+        from chalicelib.settings import PSEUDONYM_KEY_VARIABLE, SECRET_VARIABLES
 
+        # The audit log's pseudonym key: made up for this run (the emulator forgets the log).
+        pseudonym_key = env.pop(PSEUDONYM_KEY_VARIABLE, "").strip() or secrets.token_urlsafe(32)
         if env.get("WHATSAPP_API_URL"):
             missing = [name for name in SECRET_VARIABLES.values() if not env.get(name)]
             if missing:
@@ -152,6 +154,7 @@ class LocalStack:
                     "WHATSAPP_API_URL points at a real Graph API, so these must be set too: "
                     + ", ".join(missing)
                 )
+            env[PSEUDONYM_KEY_VARIABLE] = pseudonym_key
             return
         # The embedded simulator: throwaway credentials made up for this run only (or the
         # ones given), handed to the simulator and moved out of the app's environment.
@@ -167,6 +170,7 @@ class LocalStack:
             field: env.pop(name, "").strip() or made_up[field]
             for field, name in SECRET_VARIABLES.items()
         }
+        self._simulator_secrets["pseudonym_key"] = pseudonym_key  # stored in SSM with them
         self._simulator = GraphApiSimulator(
             host=self._host,
             port=self._simulator_port,

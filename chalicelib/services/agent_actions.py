@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.agents import Agent, agent_id_for
+from chalicelib.domain.audit import AuditAction, agent_actor, reply_kind
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.bot.engine import ask_csat
 from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
@@ -227,6 +228,14 @@ def _send(
         ),
     )
     ports.outbound.enqueue([message.id], Priority.REPLY)
+    if ports.audit is not None:  # after the send: a failed entry is logged, the reply stands
+        ports.audit.record_quietly(
+            resident.key,
+            actor=agent_actor(actor.id),
+            action=AuditAction.MESSAGED,
+            at=now,
+            detail=f"{reply_kind(reply)} in conversation {conversation.id}",
+        )
     if conversation.first_response_at is None and answered.first_response_at is not None:
         metrics.add_metric(name="FirstResponses", unit=MetricUnit.Count, value=1)
     return message

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.audit import AuditAction, api_key_actor
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.messages import DeliveryStatus, Priority, StoredMessage
 from chalicelib.domain.obligations import (
@@ -35,6 +36,7 @@ from chalicelib.domain.reminder_plan import (
     template_for,
 )
 from chalicelib.observability import logger, mask_phone
+from chalicelib.services.audit_trail import AuditTrail
 from chalicelib.services.back_office_input import (
     FieldError,
     InputError,
@@ -192,6 +194,7 @@ def register_obligation(
     messages: MessageStore,
     registered_by: str,
     now: datetime,
+    audit: AuditTrail | None = None,
 ) -> ObligationView:
     """Register or update the obligation `external_id` from a JSON object. Raises InputError
     (nothing written) when anything is wrong with it."""
@@ -204,6 +207,7 @@ def register_obligation(
         registered_by=registered_by,
         now=now,
         log=logger.info,
+        audit=audit,
     )
     changed = saved.reminders is not None
     reminders = saved.reminders if changed else obligations.reminders_of(entry.external_id)
@@ -227,6 +231,7 @@ def _save_obligation(
     registered_by: str,
     now: datetime,
     log: Callable[..., None],
+    audit: AuditTrail | None = None,
 ) -> _Saved:
     assert definition.reminders is not None  # read_obligation checked the kind
     reminder = definition.reminders.kinds[entry.kind]
@@ -259,7 +264,9 @@ def _save_obligation(
         plan = [r for r in plan if r.id not in done]
     planned = {r.id for r in plan}
     replaced = [r for r in old if r.status is ReminderStatus.SCHEDULED and r.id not in planned]
-    obligations.save(obligation, plan, replaced=replaced)
+    # Another phone: the earlier reminders' copies of the obligation name the old one.
+    moved = existing is not None and existing.phone != obligation.phone
+    obligations.save(obligation, plan, replaced=replaced, rewritten=old if moved else ())
     # One line per obligation, at INFO for single registrations; a bulk upload logs a summary.
     log(
         "obligation registered",
@@ -271,6 +278,9 @@ def _save_obligation(
             "new": existing is None,
             "reminders_scheduled": sum(r.status is ReminderStatus.SCHEDULED for r in plan),
         },
+    )
+    _audit_registration(
+        audit, obligation.resident_key, registered_by, f"obligation {obligation.external_id}", now
     )
     kept = [r for r in old if r.id not in planned and r not in replaced]
     reminders = plan + kept + [_skipped(r, "superseded", now) for r in replaced]
@@ -387,6 +397,7 @@ def register_many(
     registered_by: str,
     now: datetime,
     concurrency: int | None = None,
+    audit: AuditTrail | None = None,
 ) -> BulkResult:
     """Register every good row and report each bad one with all its problems. Rows are checked
     first, all of them; the good ones are then saved `concurrency` at a time, each with its
@@ -442,6 +453,7 @@ def register_many(
     # A row that failed in the concurrent pass (throttled, a lost race) is tried once more, on
     # its own; one that fails again is reported, and the rows saved stay saved.
     counts: Counter[str] = Counter()
+    changed: list[tuple[str, str]] = []  # (resident key, audit detail) of rows that changed
     for (number, entry), outcome in zip(good, outcomes, strict=True):
         if isinstance(outcome, Exception):
             outcome = save(entry)
@@ -459,6 +471,12 @@ def register_many(
             counts["created"] += 1
         else:
             counts["updated" if outcome.reminders is not None else "unchanged"] += 1
+        if not isinstance(outcome, Exception) and outcome.reminders is not None:
+            changed.append((outcome.obligation.resident_key, f"obligation {entry.external_id}"))
+    if audit is not None:  # `messaged` for every row that changed, in a few batch writes
+        audit.record_many_quietly(
+            changed, actor=api_key_actor(registered_by), action=AuditAction.MESSAGED, at=now
+        )
     rejected.sort(key=lambda r: r.row)
     result = BulkResult(**counts, rejected=rejected)
     logger.info(
@@ -505,6 +523,7 @@ def notify(
     outbound: OutboundQueue,
     registered_by: str,
     now: datetime,
+    audit: AuditTrail | None = None,
 ) -> NotificationView:
     """Accept a one-off notification. Sent now when it is not scheduled later and the send
     window is open; otherwise kept for the reminders job, which sends it at `send_at` (or the
@@ -558,11 +577,29 @@ def notify(
             "registered_by": registered_by,
         },
     )
+    _audit_registration(
+        audit, stored.resident_key, registered_by, f"notification {stored.external_id}", now
+    )
     return NotificationView(
         notification=stored,
         delivery=delivery_of(stored.status, None, message),
         created=True,
     )
+
+
+def _audit_registration(
+    audit: AuditTrail | None, resident_key: str, key_name: str, detail: str, now: datetime
+) -> None:
+    """`messaged` by the API key: a message for the resident was registered (sent now or
+    later). After the write, and quiet: a failed entry is logged, the registration stands."""
+    if audit is not None:
+        audit.record_quietly(
+            resident_key,
+            actor=api_key_actor(key_name),
+            action=AuditAction.MESSAGED,
+            at=now,
+            detail=detail,
+        )
 
 
 def _existing(notifications: NotificationStore, external_id: str) -> Notification:

@@ -18,6 +18,7 @@ from chalicelib.domain.agents import Agent, can_see
 from chalicelib.domain.bot.state import Mode, read_state
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage
+from chalicelib.services.audit_trail import AuditTrail
 from chalicelib.services.console_ports import (
     AgentStore,
     CapacityReachedError,
@@ -49,6 +50,7 @@ class ConsolePorts:
     outbound: OutboundQueue
     media_archive: MediaArchive | None = None
     media_uploader: MediaUploader | None = None
+    audit: AuditTrail | None = None  # None: nothing is recorded (tests that do not look)
 
 
 class ConsoleError(Exception):
@@ -71,6 +73,12 @@ class NotFound(ConsoleError):
 
 class Forbidden(ConsoleError):
     status, code = 403, "forbidden"
+
+
+def require_supervisor(agent: Agent, what: str) -> None:
+    """Supervisors and admins only (`agent.sees_all`): Forbidden naming `what` for others."""
+    if not agent.sees_all:
+        raise Forbidden(f"{what}: for supervisors and admins only")
 
 
 class Conflict(ConsoleError):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.agents import Agent, can_see
+from chalicelib.domain.audit import agent_actor
 from chalicelib.domain.bot.definition import MunicipalityDefinition
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import StoredMessage
@@ -64,6 +65,7 @@ def open_conversation(
         for ticket in ports.tickets.list_for_resident(key, RELATED_READ)
         if actor.sees_all or ticket.team in actor.teams or ticket.conversation_id in seen
     ][:RELATED_LIMIT]
+    _record_view(actor, conversation, ports, now)
     return ConversationDetail(
         conversation=conversation,
         resident=resident,
@@ -84,13 +86,32 @@ def conversation_history(
     cursor: str | None = None,
     after: datetime | None = None,
     limit: int = 50,
+    now: datetime | None = None,
 ) -> Page[StoredMessage]:
-    """Messages both ways, notes and timeline events, newest first."""
+    """Messages both ways, notes and timeline events, newest first. Reading them is a view
+    (audit log) unless it is the console's poll for what is new (`after`)."""
     conversation = visible_conversation(actor, conversation_id, ports)
     try:
-        return ports.conversations.history(conversation.id, limit=limit, cursor=cursor, after=after)
+        page = ports.conversations.history(conversation.id, limit=limit, cursor=cursor, after=after)
     except ValueError:
         raise Invalid("not a cursor of this history", field="cursor") from None
+    if after is None and now is not None:
+        _record_view(actor, conversation, ports, now)
+    return page
+
+
+def _record_view(
+    actor: Agent, conversation: Conversation, ports: ConsolePorts, now: datetime
+) -> None:
+    """`viewed` in the audit log, once per agent and conversation in domain.audit.VIEW_WINDOW;
+    a failure is logged, and the agent still sees the conversation (docs/audit.md)."""
+    if ports.audit is not None:
+        ports.audit.record_view(
+            conversation.resident_key,
+            actor=agent_actor(actor.id),
+            at=now,
+            detail=f"conversation {conversation.id}",
+        )
 
 
 def media_link(actor: Agent, conversation_id: str, message_id: str, *, ports: ConsolePorts) -> str:

@@ -28,12 +28,14 @@ from chalicelib.domain.bot.events import (
     LanguageChosen,
     OptedIn,
     OptedOut,
+    SubscriptionChanged,
     TicketRequested,
 )
 from chalicelib.domain.bot.turns import BotInput, BotTurn
+from chalicelib.domain.consent_history import with_consent_event, with_opt_out, with_subscription
 from chalicelib.domain.conversations import Conversation, ConversationStatus, preview_of
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
-from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.residents import ConsentAction, ConsentEvent, ConsentState, Resident
 from chalicelib.domain.search_terms import name_terms, text_terms
 from chalicelib.domain.sla import clock_for, start_sla, with_next_check
 from chalicelib.domain.tickets import (
@@ -266,6 +268,7 @@ def _bot_input(
         consent=resident.consent,
         consent_version=resident.consent_version,
         opted_out=resident.opted_out,
+        subscriptions=frozenset(s.topic for s in resident.subscriptions if s.subscribed),
         resident_tags=resident.tags,
         ticket_lookup=_ticket_lookup(message, resident, definition, tickets),
     )
@@ -341,22 +344,32 @@ def _apply_bot_event(
             return resident, dataclasses.replace(
                 conversation, status=ConversationStatus.QUEUED, team=team
             )
-        case ConsentGiven(version=version):
-            return dataclasses.replace(
-                resident, consent=ConsentState.GIVEN, consent_version=version, consent_at=now
-            ), conversation
-        case ConsentDeclined(version=version):
-            return dataclasses.replace(
-                resident, consent=ConsentState.DECLINED, consent_version=version, consent_at=now
-            ), conversation
+        case ConsentGiven(version=version) | ConsentDeclined(version=version):
+            given = isinstance(event, ConsentGiven)
+            decided = dataclasses.replace(
+                resident,
+                consent=ConsentState.GIVEN if given else ConsentState.DECLINED,
+                consent_version=version,
+                consent_at=now,
+            )
+            action = ConsentAction.CONSENT_GIVEN if given else ConsentAction.CONSENT_DECLINED
+            record = ConsentEvent(action=action, at=now, text_version=version)
+            return with_consent_event(decided, record), conversation
         case OptedOut() | OptedIn():
             opted_out = isinstance(event, OptedOut)
             metrics.add_metric(
                 name="OptOuts" if opted_out else "OptIns", unit=MetricUnit.Count, value=1
             )
-            return dataclasses.replace(
-                resident, opted_out=opted_out, opted_out_at=message.timestamp
-            ), conversation
+            return with_opt_out(resident, opted_out, message.timestamp), conversation
+        case SubscriptionChanged(topic=topic, subscribed=subscribed, version=version):
+            if resident.consent is not ConsentState.GIVEN:  # the bot asks only after consent
+                return resident, conversation
+            metrics.add_metric(
+                name="Subscriptions" if subscribed else "Unsubscriptions",
+                unit=MetricUnit.Count,
+                value=1,
+            )
+            return with_subscription(resident, topic, subscribed, now, version), conversation
         case CsatRated(score=score):
             metrics.add_metric(name="CsatRatings", unit=MetricUnit.Count, value=1)
             return resident, dataclasses.replace(conversation, csat_score=score, csat_at=now)

@@ -74,8 +74,9 @@ class ResidentStore(Protocol):
         user_id: str | None = None,
     ) -> bool:
         """Record an opt-out (True) or opt-in (False) made at `at`, creating a minimal resident
-        when unknown. Older news never overwrites newer: False when the stored choice was made
-        after `at` (or is the same), and nothing changes."""
+        when unknown, and append it to the resident's consent history. Older news never
+        overwrites newer: False when the stored choice was made after `at` (or is the same), and
+        nothing changes."""
         ...
 
     def save_conversation(self, conversation: Conversation) -> None:
@@ -206,6 +207,10 @@ class MediaArchive(Protocol):
         """(content, mime type), or None when nothing is kept under `key`."""
         ...
 
+    def delete(self, key: str) -> None:
+        """No error when nothing is kept under `key`."""
+        ...
+
     def url(self, key: str, *, expires_seconds: int = 300, download: bool = False) -> str:
         """A short-lived link the console's browser can fetch the object from (S3: presigned);
         `download`: the browser is told to save the file rather than open it."""
@@ -274,9 +279,12 @@ class ObligationStore(Protocol):
         reminders: Sequence[ScheduledReminder],
         *,
         replaced: Sequence[ScheduledReminder] = (),
+        rewritten: Sequence[ScheduledReminder] = (),
     ) -> None:
         """Store the obligation and its new reminder plan at once; `replaced` are the old
-        scheduled reminders the plan supersedes (they become skipped, leaving the due index)."""
+        scheduled reminders the plan supersedes (they become skipped, leaving the due index);
+        `rewritten` are earlier reminders whose copy of the obligation becomes this one (it
+        moved to another phone: the old number must not stay behind in them)."""
         ...
 
 

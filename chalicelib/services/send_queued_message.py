@@ -6,6 +6,7 @@ For each message, in order:
    never sends it twice; a message someone else claimed or sent is skipped;
 2. a bulk message (anything the town hall starts: reminders, notifications, broadcasts) to a
    resident who opted out is marked `skipped` and never sent, however long ago it was queued;
+   so is a message of a broadcast cancelled since it was queued (reason "cancelled");
 3. fit it to the 24-hour window (a free-form reply outside it becomes the re-open template);
 4. take a pacing slot shared by every concurrent sender: the recipient's pair rate (if it must
    wait, only that recipient's record is deferred) and the number's throughput cap;
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chalicelib.domain.broadcasts import CANCELLED, BroadcastStatus
 from chalicelib.domain.messages import Priority, StoredMessage
 from chalicelib.domain.pacing import Rate
 from chalicelib.domain.replies import Reply, TemplateReply, reply_from_dict, reply_to_dict
@@ -39,6 +41,7 @@ from chalicelib.observability import (
     mask_resident_key,
     metrics,
 )
+from chalicelib.services.broadcast_ports import BroadcastStore
 from chalicelib.services.pacing import acquire_send_slot
 from chalicelib.services.pacing_ports import RateLimiter
 from chalicelib.services.ports import (
@@ -74,6 +77,8 @@ class Outbox:
     limiter: RateLimiter
     control: SenderControl
     dead_letters: OutboundQueue
+    # Read once per batch for its broadcasts' messages: those of a cancelled one are skipped.
+    broadcasts: BroadcastStore | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +107,7 @@ class SendReport:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # claimed or sent by someone else
     opted_out: list[str] = field(default_factory=list)  # bulk, to a resident who opted out
+    cancelled: list[str] = field(default_factory=list)  # of a cancelled broadcast
     dead_lettered: list[str] = field(default_factory=list)
 
 
@@ -117,9 +123,28 @@ def send_queued_messages(
     paused = outbox.control.paused_reason(policy.phone_number_id)
     if paused:
         raise RetryLaterError(f"sender paused: {paused}", PAUSED_RECHECK_SECONDS)
+    cancelled = _CancelledBroadcasts(outbox.broadcasts)
     for message_id in message_ids:
-        _send_one(message_id, outbox, policy, clock, priority, report)
+        _send_one(message_id, outbox, policy, clock, priority, report, cancelled)
     return report
+
+
+class _CancelledBroadcasts:
+    """Which broadcasts were cancelled, each looked up once per batch."""
+
+    def __init__(self, store: BroadcastStore | None) -> None:
+        self._store = store
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, broadcast_id: str | None) -> bool:
+        if broadcast_id is None or self._store is None:
+            return False
+        if broadcast_id not in self._known:
+            broadcast = self._store.get(broadcast_id)
+            self._known[broadcast_id] = (
+                broadcast is not None and broadcast.status is BroadcastStatus.CANCELLED
+            )
+        return self._known[broadcast_id]
 
 
 def _send_one(
@@ -129,12 +154,16 @@ def _send_one(
     clock: Clock,
     priority: Priority,
     report: SendReport,
+    cancelled: _CancelledBroadcasts | None = None,
 ) -> None:
     claimed = outbox.messages.claim_for_sending(message_id, clock.now())
     if claimed is None:
         report.skipped.append(message_id)  # already sent, or being sent: never twice
         return
     try:
+        if cancelled is not None and claimed.broadcast_id in cancelled:
+            _skip_cancelled(claimed, outbox.messages, clock, report)
+            return
         _send_claimed(claimed, outbox, policy, clock, priority, report)
     except RetryLaterError:
         raise
@@ -306,6 +335,18 @@ def _fail(
     metrics.add_metric(name="OutboundFailed", unit=MetricUnit.Count, value=1)
     logger.warning("message not sent", extra={**log_extra, "code": code, "reason": title})
     report.failed.append(message_id)
+
+
+def _skip_cancelled(
+    claimed: StoredMessage, messages: MessageStore, clock: Clock, report: SendReport
+) -> None:
+    """A message of a cancelled broadcast: no Graph call, marked skipped "cancelled"."""
+    messages.mark_skipped(claimed.id, CANCELLED, clock.now())
+    logger.info(
+        "broadcast message not sent: the broadcast was cancelled",
+        extra={"message_id": claimed.id, "broadcast": claimed.broadcast_id},
+    )
+    report.cancelled.append(claimed.id)
 
 
 def _skip_opted_out(

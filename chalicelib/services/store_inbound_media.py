@@ -10,6 +10,8 @@ What Meta refuses for good — an unknown or expired media id, a media download 
 4xx other than a rate limit — is logged and dropped: no retry can bring it back. A bad access
 token is the exception: it is retried, so its jobs reach the dead-letter queue and can be replayed
 once an operator has fixed it. Running a job twice stores the object once and records it once.
+A message erased (docs/data-rights.md) between the first look and the record takes the file just
+written with it: the object is deleted again.
 """
 
 from __future__ import annotations
@@ -94,7 +96,13 @@ def store_inbound_media(
         return MediaOutcome.GONE
     key = media_object_key(job.resident_key, job.message_id)
     archive.put(key, fetched.content, fetched.mime_type)
-    messages.record_media(job.message_id, key, fetched.mime_type, len(fetched.content))
+    try:
+        messages.record_media(job.message_id, key, fetched.mime_type, len(fetched.content))
+    except KeyError:
+        # Erased while we were downloading: the file must go the way of its message.
+        archive.delete(key)
+        logger.warning("media of a message erased meanwhile deleted", extra=log_extra)
+        return MediaOutcome.UNKNOWN_MESSAGE
     logger.info("media stored", extra={**log_extra, "bytes": len(fetched.content)})
     metrics.add_metric(name="InboundMediaStored", unit=MetricUnit.Count, value=1)
     return MediaOutcome.STORED

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -15,7 +15,13 @@ from chalicelib.simulator.errors import GraphError, webhook_error_object
 from chalicelib.simulator.faults import FaultInjectedError, FaultInjector, FaultSettings
 from chalicelib.simulator.forms import FormError, parse_multipart_form
 from chalicelib.simulator.ids import IdFactory
-from chalicelib.simulator.limits import LimitVerdict, OutboundLimits, ServiceWindows
+from chalicelib.simulator.limits import (
+    MESSAGING_LIMIT_ERROR_CODE,
+    LimitVerdict,
+    MessagingLimit,
+    OutboundLimits,
+    ServiceWindows,
+)
 from chalicelib.simulator.media import MediaStore, StoredMedia, upload_problem
 from chalicelib.simulator.residents import (
     OfferedReply,
@@ -62,6 +68,11 @@ class SimulatorConfig:
     window_errors: WindowErrors
     max_mps: int
     verified_name: str = "CivicChat Simulator"
+    # The portfolio's messaging limit (facts §5.4); None: unlimited. Meta documents no error
+    # code for going over it: the simulator accepts the send and then fails it asynchronously
+    # with 131048 ("Spam rate limit hit": restrictions on how many messages this number may
+    # send), the nearest code Meta does document.
+    messaging_limit: int | None = None
 
 
 _LIMIT_ERROR_CODES = {
@@ -107,8 +118,8 @@ _PHONE_NUMBER_FIELDS: dict[str, Callable[[SimulatorConfig], Any]] = {
     "platform_type": lambda _: "CLOUD_API",
     "throughput": lambda _: {"level": "STANDARD"},
     "name_status": lambda _: "APPROVED",
-    "messaging_limit_tier": lambda _: "TIER_250",
-    "whatsapp_business_manager_messaging_limit": lambda _: "TIER_250",
+    "messaging_limit_tier": lambda config: _tier(config.messaging_limit),
+    "whatsapp_business_manager_messaging_limit": lambda config: _tier(config.messaging_limit),
 }
 _DEFAULT_PHONE_NUMBER_FIELDS = (
     "verified_name",
@@ -118,6 +129,15 @@ _DEFAULT_PHONE_NUMBER_FIELDS = (
     "platform_type",
     "throughput",
 )
+
+
+def _tier(limit: int | None) -> str:
+    """How Graph names a messaging limit (TIER_250, TIER_2K, ..., TIER_UNLIMITED)."""
+    if limit is None:
+        return "TIER_UNLIMITED"
+    if limit >= 1000 and limit % 1000 == 0:
+        return f"TIER_{limit // 1000}K"
+    return f"TIER_{limit}"
 
 
 def _unknown_object(object_id: str, verb: str) -> GraphError:
@@ -149,6 +169,7 @@ class SimulatorEngine:
         self._media = MediaStore(ids)
         self._limits = OutboundLimits(max_mps=config.max_mps)
         self._windows = ServiceWindows()
+        self._messaging = MessagingLimit(config.messaging_limit)
         self._log = ConversationLog()
         self._faults = FaultInjector()
         self._stats = SendStats(since=clock())
@@ -183,6 +204,14 @@ class SimulatorEngine:
             blocked_by_window = not message.is_template and not in_window
             if blocked_by_window and self.config.window_errors is WindowErrors.SYNC:
                 raise GraphError(131047)
+            # Only a business-initiated message that gets through counts against the limit.
+            over_limit = (
+                not in_window
+                and not blocked_by_window
+                and not self._messaging.allows(message.recipient, now)
+            )
+            if not in_window and not blocked_by_window and not over_limit:
+                self._messaging.record(message.recipient, now)
             self._limits.record(message.recipient, now)
             self._stats.record_accepted(now, message.biz_opaque_callback_data)
             wamid = self._ids.wamid(message.recipient)
@@ -203,7 +232,10 @@ class SimulatorEngine:
                 )
             )
             self._log.update_resident(message.recipient, typing_until=None)
-        self._schedule_statuses(wamid, failed=blocked_by_window)
+        failure = (
+            131047 if blocked_by_window else MESSAGING_LIMIT_ERROR_CODE if over_limit else None
+        )
+        self._schedule_statuses(wamid, failure=failure)
         contact_id_key = "user_id" if message.addressed_by_user_id else "wa_id"
         return {
             "messaging_product": "whatsapp",
@@ -211,17 +243,20 @@ class SimulatorEngine:
             "messages": [{"id": wamid}],
         }
 
-    def _schedule_statuses(self, wamid: str, *, failed: bool) -> None:
+    def _schedule_statuses(self, wamid: str, *, failure: int | None) -> None:
         delay = self.config.status_delay_seconds
-        if failed:
-            self._scheduler.call_later(delay, partial(self.advance_status, wamid, "failed"))
+        if failure is not None:
+            self._scheduler.call_later(
+                delay, partial(self.advance_status, wamid, "failed", error_code=failure)
+            )
             return
         self._scheduler.call_later(delay, partial(self.advance_status, wamid, "sent"))
         self._scheduler.call_later(2 * delay, partial(self.advance_status, wamid, "delivered"))
 
-    def advance_status(self, wamid: str, status: str) -> bool:
+    def advance_status(self, wamid: str, status: str, *, error_code: int = 131047) -> bool:
         """Move an outbound message forward and post the status webhook; False if it cannot
-        move there (unknown, already further along, or failed)."""
+        move there (unknown, already further along, or failed). A `failed` status carries
+        `error_code`."""
         with self._lock:
             record = self._log.get(wamid)
             if not isinstance(record, OutboundRecord) or not record.can_become(status):
@@ -231,7 +266,7 @@ class SimulatorEngine:
             with_pricing = status in ("sent", "delivered") or (
                 status == "read" and not record.delivered_notified
             )
-            errors = (webhook_error_object(131047),) if status == "failed" else ()
+            errors = (webhook_error_object(error_code),) if status == "failed" else ()
             record = self._log.update(
                 record,
                 status=status,
@@ -493,6 +528,13 @@ class SimulatorEngine:
         with self._lock:
             return self._faults.settings
 
+    def set_messaging_limit(self, limit: int | None) -> None:
+        """Change the portfolio's messaging limit (None: unlimited); who was reached in the last
+        24 h stays counted."""
+        with self._lock:
+            self.config = replace(self.config, messaging_limit=limit)
+            self._messaging.limit = limit
+
     def record_refusal(self, code: int) -> None:
         """A synchronous refusal of `POST .../messages`; called by the HTTP layer, which also
         refuses on its own (token, JSON)."""
@@ -501,7 +543,11 @@ class SimulatorEngine:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return self._stats.as_json()
+            return {
+                **self._stats.as_json(),
+                "messaging_limit": self.config.messaging_limit,
+                "messaging_limit_used": self._messaging.used(self._clock()),
+            }
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -518,6 +564,7 @@ class SimulatorEngine:
             self._media.clear()
             self._limits = OutboundLimits(max_mps=self.config.max_mps)
             self._windows = ServiceWindows()
+            self._messaging = MessagingLimit(self.config.messaging_limit)
             self._faults = FaultInjector()
             self._stats = SendStats(since=self._clock())
         self._poster.clear_log()

@@ -179,3 +179,37 @@ class OutboundLimits:
         if verdict is LimitVerdict.ADMITTED:
             self.record(recipient, now)
         return verdict
+
+
+MESSAGING_LIMIT_ERROR_CODE = 131048
+
+
+class MessagingLimit:
+    """The portfolio's messaging limit (facts §5.4): at most `limit` unique recipients reached
+    by business-initiated messages — sent outside their service window — in a moving 24 h.
+    None: unlimited. A recipient already reached in the window costs nothing more."""
+
+    def __init__(self, limit: int | None, window_seconds: float = SERVICE_WINDOW_SECONDS) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("the messaging limit must be at least 1 (or None: unlimited)")
+        self.limit = limit
+        self._window = window_seconds
+        self._reached: dict[Hashable, float] = {}  # recipient → when last reached
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self._window
+        for recipient in [r for r, at in self._reached.items() if at <= horizon]:
+            del self._reached[recipient]
+
+    def allows(self, recipient: Hashable, now: float) -> bool:
+        if self.limit is None:
+            return True
+        self._prune(now)
+        return recipient in self._reached or len(self._reached) < self.limit
+
+    def record(self, recipient: Hashable, now: float) -> None:
+        self._reached[recipient] = now
+
+    def used(self, now: float) -> int:
+        self._prune(now)
+        return len(self._reached)

@@ -119,6 +119,7 @@ class GraphApiSimulator:
         status_delay_seconds: float = 0.05,
         window_errors: str = "async",
         max_mps: int = DEFAULT_MAX_MPS,
+        messaging_limit: int | None = None,
     ) -> None:
         for name, value in (
             ("access_token", access_token),
@@ -131,6 +132,8 @@ class GraphApiSimulator:
             raise ValueError("status_delay_seconds must not be negative")
         if max_mps < 1:
             raise ValueError("max_mps must be at least 1")
+        if messaging_limit is not None and messaging_limit < 1:
+            raise ValueError("messaging_limit must be at least 1 (None: unlimited)")
         try:
             window_mode = WindowErrors(window_errors)
         except ValueError:
@@ -147,6 +150,7 @@ class GraphApiSimulator:
             status_delay_seconds=status_delay_seconds,
             window_errors=window_mode,
             max_mps=max_mps,
+            messaging_limit=messaging_limit,
         )
         self._engine = SimulatorEngine(
             config,
@@ -286,6 +290,14 @@ class GraphApiSimulator:
     def stats(self) -> dict[str, Any]:
         """Counts since the last reset: the JSON of `GET /_sim/stats` (see `stats.SendStats`)."""
         return self._engine.stats()
+
+    def set_messaging_limit(self, limit: int | None) -> None:
+        """The portfolio's messaging limit: unique recipients of business-initiated messages
+        in a moving 24 h (None: unlimited, the default). A send over it is accepted and then
+        fails with a `failed` status carrying 131048 (Meta documents no code of its own)."""
+        if limit is not None and limit < 1:
+            raise ValueError("the messaging limit must be at least 1 (None: unlimited)")
+        self._engine.set_messaging_limit(limit)
 
     def reset_stats(self) -> None:
         """Start a new stats period without forgetting conversations (`DELETE /_sim/stats`)."""

@@ -27,6 +27,7 @@ from infra.local_emulator import provision
 APP_SECRET = "app-test-secret"
 ACCESS_TOKEN = "app-test-token"
 VERIFY_TOKEN = "app-test-verify"
+PSEUDONYM_KEY = "app-test-pseudonym-key"  # the audit log's (domain.audit.resident_ref)
 PHONE_NUMBER_ID = "100000000000001"
 REGION = "eu-west-1"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -133,6 +134,7 @@ def harness(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         "CIVICCHAT_USER_POOL_ID": pool_id,
         "CIVICCHAT_USER_POOL_CLIENT_ID": client_id,
         "CIVICCHAT_AGENT_TOKENS": "verify",  # chalice.test decodes tokens without checking them
+        "CIVICCHAT_PSEUDONYM_KEY": PSEUDONYM_KEY,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -205,7 +205,9 @@ def seed(
         status_at=at,
     )
     terms = (*text_terms(text), *name_terms(name))
-    saved = DynamoDBResidentStore(stage_tables(harness.names, REGION)).save_turn(
+    saved = DynamoDBResidentStore(
+        stage_tables(harness.names, REGION), retention=lambda: None
+    ).save_turn(
         InboundTurn(
             inbound=inbound,
             resident=resident,

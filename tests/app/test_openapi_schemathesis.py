@@ -70,7 +70,9 @@ def served_api(harness: AppHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_the_api_does_what_its_document_says(
     served_api: str, harness: AppHarness, tmp_path: Path
 ) -> None:
-    scopes = frozenset({"reminders:write", "notifications:write", "status:read"})
+    scopes = frozenset(
+        {"reminders:write", "notifications:write", "status:read", "broadcasts:write"}
+    )
     key = make_key(harness.names, "schemathesis", scopes)
     report = tmp_path / "events.ndjson"
     config = tmp_path / "schemathesis.toml"

@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,9 +152,16 @@ def running_stack() -> Iterator[RunningStack]:
         f"http://127.0.0.1:{simulator_port}",
         f"http://127.0.0.1:{emulator_port}",
     )
+    # Read the output as it comes, keeping the last lines: unread, the pipe fills (64 KiB of
+    # logs) and the next log line blocks the app, holding the logging lock, until every
+    # request times out.
+    tail: deque[str] = deque(maxlen=500)
+    if process.stdout is not None:
+        output = process.stdout
+        threading.Thread(target=lambda: tail.extend(output), daemon=True).start()
 
     def healthy() -> bool:
-        assert process.poll() is None, process.stdout.read() if process.stdout else "exited"
+        assert process.poll() is None, "".join(tail) or "exited"
         try:
             return requests.get(f"{running.app}/health", timeout=2).status_code == 200
         except requests.ConnectionError:

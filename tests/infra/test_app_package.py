@@ -126,7 +126,7 @@ def test_schedule_rules_are_named_like_the_local_stacks(template: dict[str, Any]
     }
     assert rules == {
         f"civicchat-{STAGE}-{name}"
-        for name in ("requeue_stalled_outbound", "run_reminders", "check_slas")
+        for name in ("requeue_stalled_outbound", "run_reminders", "check_slas", "run_broadcasts")
     }
 
 

@@ -75,7 +75,11 @@ EXPECTED_TABLES = {
     },
     "civicchat-prod-notifications": {
         "keys": {"external_id": "HASH"},
-        "indexes": {"due": ({"due_slot": "HASH", "send_at": "RANGE"}, "ALL")},
+        "indexes": {
+            "due": ({"due_slot": "HASH", "send_at": "RANGE"}, "ALL"),
+            # A resident's export and erasure.
+            "by_resident": ({"resident_key": "HASH", "created_at": "RANGE"}, "KEYS_ONLY"),
+        },
     },
     # Agents by id, plus `#team#<team>` / `#all` items listing members (no index needed).
     "civicchat-prod-agents": {"keys": {"agent_id": "HASH"}, "indexes": {}},
@@ -83,9 +87,20 @@ EXPECTED_TABLES = {
         "keys": {"term": "HASH", "entry": "RANGE"},
         "indexes": {"by_conversation": ({"conversation_id": "HASH"}, "KEYS_ONLY")},
     },
-    "civicchat-prod-broadcasts": {"keys": {"broadcast_id": "HASH"}, "indexes": {}},
+    "civicchat-prod-broadcasts": {
+        "keys": {"broadcast_id": "HASH"},
+        "indexes": {
+            # Sparse: what the broadcasts job still has work on; and all of them, newest first.
+            "settling": ({"settling_marker": "HASH", "send_at": "RANGE"}, "ALL"),
+            "by_created": ({"listed_marker": "HASH", "created_at": "RANGE"}, "ALL"),
+        },
+    },
     # Keyed by the resident's pseudonym, never their number (it outlives an erasure).
-    "civicchat-prod-audit": {"keys": {"resident_ref": "HASH", "entry": "RANGE"}, "indexes": {}},
+    "civicchat-prod-audit": {
+        "keys": {"resident_ref": "HASH", "entry": "RANGE"},
+        # Everyone's events newest first (one marker partition, as `all_open`).
+        "indexes": {"recent": ({"log": "HASH", "entry": "RANGE"}, "ALL")},
+    },
 }
 
 
@@ -159,15 +174,16 @@ def test_messages_search_terms_and_rate_limits_expire_by_ttl(template: dict[str,
     }
     assert ttl == {
         "civicchat-prod-residents": None,
-        "civicchat-prod-conversations": None,
-        "civicchat-prod-tickets": None,
-        "civicchat-prod-obligations": None,
+        "civicchat-prod-conversations": {"AttributeName": "expires_at", "Enabled": True},
+        "civicchat-prod-tickets": {"AttributeName": "expires_at", "Enabled": True},
+        "civicchat-prod-obligations": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-apikeys": None,
-        "civicchat-prod-reminders": None,
-        "civicchat-prod-notifications": None,
+        # `expires_at` there is a reminder's own "never send after": the TTL is `purge_at`.
+        "civicchat-prod-reminders": {"AttributeName": "purge_at", "Enabled": True},
+        "civicchat-prod-notifications": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-agents": None,
         "civicchat-prod-broadcasts": None,
-        "civicchat-prod-audit": None,
+        "civicchat-prod-audit": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-search": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-messages": {"AttributeName": "expires_at", "Enabled": True},
         "civicchat-prod-pacing": {"AttributeName": "expires_at", "Enabled": True},

@@ -53,7 +53,7 @@ def test_kept_data_is_imported_as_it_is(aws_env: str) -> None:
     )
 
     data = stage_data(moto_target(REGION), names)
-    assert len(data.tables) == 11
+    assert len(data.tables) == 13  # with issue 8's broadcasts and audit tables
     assert data.media_bucket == names.media_bucket(MOTO_ACCOUNT, REGION)
     assert data.user_pool == pool_id
     adopted = adoption(template, data)

@@ -118,6 +118,8 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     first = _deploy(operator_env, config, "--admin-email", "It@Town.example")
     stored = read_parameters(NAMES.secrets_path, client=ssm)
     verify_token = stored["whatsapp/verify-token"].value
+    pseudonym_key = stored["privacy/pseudonym-key"].value  # made up, stored, never printed
+    assert len(pseudonym_key) >= 40 and pseudonym_key not in first.stdout + first.stderr
     assert stored["whatsapp/access-token"].value == TOKENS["WHATSAPP_ACCESS_TOKEN"]
     assert f"  Verify token   {verify_token}" in first.stdout
     assert "  WhatsApp number  15550001234 (CivicChat Simulator)" in first.stdout
@@ -134,7 +136,7 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     # and find their secrets in SSM: no secret in their environment or in the template.
     functions = _functions()
     assert functions
-    secrets = [*TOKENS.values(), verify_token]
+    secrets = [*TOKENS.values(), verify_token, pseudonym_key]
     for function in functions:
         variables = function["Environment"]["Variables"]
         assert variables["CIVICCHAT_CONFIG"] == DEPLOYED_CONFIG_PATH
@@ -153,6 +155,9 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     again = _deploy(operator_env, config)
     assert "Nothing to change" in again.stdout
     assert f"  Verify token   {verify_token}" in again.stdout
+    assert "pseudonym key as stored" in again.stdout
+    kept_key = read_parameters(NAMES.secrets_path, client=ssm)["privacy/pseudonym-key"]
+    assert kept_key.value == pseudonym_key
     assert "civicchat config templates" in again.stdout
 
     rotated_env = {**operator_env, "WHATSAPP_ACCESS_TOKEN": "EAAG-rotated"}
@@ -175,7 +180,9 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert "DELETE_COMPLETE" in kept.stdout
     assert "Kept, with the residents' data and the agents' sign-ins:" in kept.stdout
-    assert read_parameters(NAMES.secrets_path, client=ssm) == {}
+    # The audit log's pseudonym key stays with the data it names residents in.
+    left = read_parameters(NAMES.secrets_path, client=ssm)
+    assert {name: p.value for name, p in left.items()} == {"privacy/pseudonym-key": pseudonym_key}
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert _tables() == tables
     assert _functions() == []
@@ -183,6 +190,7 @@ def test_deploy_redeploy_rotate_and_destroy(operator_env: dict[str, str], tmp_pa
     gone = _civicchat(operator_env, "destroy", "--yes", "--delete-data")
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert _tables() == []
+    assert read_parameters(NAMES.secrets_path, client=ssm) == {}
     media = NAMES.media_bucket(MOTO_ACCOUNT, REGION)
     assert media not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     nothing = _civicchat(operator_env, "destroy", "--yes")

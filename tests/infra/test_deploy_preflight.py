@@ -316,7 +316,11 @@ def test_secrets_come_from_flags_then_environment_then_storage_then_the_terminal
     secrets = whatsapp_secrets(
         {"whatsapp_access_token": "flag-token", "whatsapp_app_secret": None},
         {"WHATSAPP_ACCESS_TOKEN": "env-token", "WHATSAPP_PHONE_NUMBER_ID": "env-id"},
-        {"whatsapp_phone_number_id": "stored-id", "whatsapp_verify_token": "stored-verify"},
+        {
+            "whatsapp_phone_number_id": "stored-id",
+            "whatsapp_verify_token": "stored-verify",
+            "pseudonym_key": "stored-pseudonym-key",
+        },
         ask,
     )
     assert secrets.values == {
@@ -324,6 +328,7 @@ def test_secrets_come_from_flags_then_environment_then_storage_then_the_terminal
         "whatsapp_phone_number_id": "env-id",
         "whatsapp_verify_token": "stored-verify",
         "whatsapp_app_secret": "typed-secret",
+        "pseudonym_key": "stored-pseudonym-key",
     }
     assert asked == ["Meta app secret (not shown): (hidden)"]
     assert secrets.sources["whatsapp_app_secret"] == "typed"
@@ -340,6 +345,33 @@ def test_a_verify_token_is_made_up_only_when_none_exists() -> None:
     assert first.sources["whatsapp_verify_token"] == "new"
     assert len(first.values["whatsapp_verify_token"]) >= 32
     assert first.values["whatsapp_verify_token"] != second.values["whatsapp_verify_token"]
+
+
+def test_a_pseudonym_key_is_made_up_once_and_then_kept() -> None:
+    given = {
+        "WHATSAPP_ACCESS_TOKEN": "t",
+        "WHATSAPP_APP_SECRET": "s",
+        "WHATSAPP_PHONE_NUMBER_ID": "1",
+    }
+    first = whatsapp_secrets({}, given, {}, None)
+    assert first.sources["pseudonym_key"] == "new"
+    assert len(first.values["pseudonym_key"]) >= 40
+    second = whatsapp_secrets({}, given, {}, None)
+    assert second.values["pseudonym_key"] != first.values["pseudonym_key"]
+    # The stored key stays, even over the environment: a new one would cut every resident of
+    # the audit log off their history.
+    stored = {"pseudonym_key": first.values["pseudonym_key"]}
+    environ = {**given, "CIVICCHAT_PSEUDONYM_KEY": "from-env"}
+    kept = whatsapp_secrets({}, environ, stored, None)
+    assert (kept.values["pseudonym_key"], kept.sources["pseudonym_key"]) == (
+        first.values["pseudonym_key"],
+        "stored",
+    )
+    brought = whatsapp_secrets({}, environ, {}, None)
+    assert (brought.values["pseudonym_key"], brought.sources["pseudonym_key"]) == (
+        "from-env",
+        "environment",
+    )
 
 
 def test_a_low_lambda_concurrency_quota_is_explained() -> None:

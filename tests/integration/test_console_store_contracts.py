@@ -1019,11 +1019,11 @@ def dynamodb_stores(tables: StageTables) -> Stores:
         ]
 
     return Stores(
-        residents=DynamoDBResidentStore(tables),
-        messages=DynamoDBMessageStore(tables),
+        residents=DynamoDBResidentStore(tables, retention=lambda: None),
+        messages=DynamoDBMessageStore(tables, retention=lambda: None),
         agents=DynamoDBAgentStore(tables),
-        conversations=DynamoDBConsoleConversationStore(tables),
-        obligations=DynamoDBObligationStore(tables),
+        conversations=DynamoDBConsoleConversationStore(tables, retention=lambda: None),
+        obligations=DynamoDBObligationStore(tables, retention=lambda: None),
         search_expiries=search_expiries,
     )
 

@@ -227,7 +227,7 @@ def loaded(moto_endpoint: str) -> Iterator[Loaded]:
         counted = Counted()
         client = counting_client(moto_endpoint, counted)
         dynamodb = DynamoDBConsoleConversationStore(
-            stage_tables(names, REGION, dynamodb_client=client)
+            stage_tables(names, REGION, dynamodb_client=client), retention=lambda: None
         )
         figures: dict[str, Any] = {"load_seconds": round(seconds, 1), "pages": [], "walks": []}
         yield Loaded(conversations, dynamodb, memory, counted, figures)

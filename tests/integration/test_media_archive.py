@@ -56,6 +56,13 @@ class MediaArchiveContract:
     def test_nothing_under_an_unknown_key(self, archive: MediaArchive) -> None:
         assert archive.get(a_key()) is None
 
+    def test_deleting_removes_and_twice_is_no_error(self, archive: MediaArchive) -> None:
+        key = a_key()
+        archive.put(key, JPEG, "image/jpeg")
+        archive.delete(key)
+        archive.delete(key)
+        assert archive.get(key) is None
+
     def test_putting_again_replaces(self, archive: MediaArchive) -> None:
         key = a_key()
         archive.put(key, b"first", "text/plain")

@@ -59,7 +59,7 @@ def register(names: ResourceNames, external_id: str, phone_digits: str) -> None:
         updated_at=REGISTERED,
         registered_by="finance",
     )
-    DynamoDBObligationStore(stage_tables(names, REGION)).save(
+    DynamoDBObligationStore(stage_tables(names, REGION), retention=lambda: None).save(
         obligation, plan_reminders(obligation, definition, REGISTERED)
     )
 
@@ -92,7 +92,7 @@ def test_it_runs_the_job_for_the_moment_and_prints_the_counts(
     assert "queued         2" in out
     ids = bulk_queue_ids(names, aws_env)
     assert sorted(ids) == ["rem|TAX-1|-14|2026-12-15", "rem|TAX-2|-14|2026-12-15"]
-    message = DynamoDBMessageStore(stage_tables(names, REGION)).get(ids[0])
+    message = DynamoDBMessageStore(stage_tables(names, REGION), retention=lambda: None).get(ids[0])
     assert message is not None and message.priority is Priority.BULK
 
     assert main(["reminders", "run", "--at", "2026-12-01T09:00:00Z", "--stage", names.stage]) == 0

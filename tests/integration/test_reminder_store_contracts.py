@@ -26,6 +26,12 @@ from chalicelib.adapters.memory_reminder_stores import (
     InMemoryReminderSchedule,
 )
 from chalicelib.adapters.memory_stores import InMemoryDatabase
+from chalicelib.adapters.store_rules import (
+    notification_expiry,
+    obligation_expiry,
+    reminder_expiry,
+)
+from chalicelib.domain.bot.definition import Period, Retention
 from chalicelib.domain.obligations import (
     Notification,
     NotificationStatus,
@@ -449,10 +455,42 @@ class TestDynamoDBReminderStores(ReminderStoreContract):
     def stores(self, moto_stage: ResourceNames, aws_env: str) -> Stores:
         tables = stage_tables(moto_stage, REGION)
         return Stores(
-            DynamoDBObligationStore(tables),
+            DynamoDBObligationStore(tables, retention=lambda: None),
             DynamoDBReminderSchedule(tables),
-            DynamoDBNotificationStore(tables),
+            DynamoDBNotificationStore(tables, retention=lambda: None),
         )
+
+    def test_items_expire_and_a_moved_obligation_keeps_no_old_phone(
+        self, moto_stage: ResourceNames, aws_env: str
+    ) -> None:
+        tables = stage_tables(moto_stage, REGION)
+        retention = Retention(messages=Period(1, "months"))
+        obligations = DynamoDBObligationStore(tables, retention=lambda: retention)
+        notifications = DynamoDBNotificationStore(tables, retention=lambda: retention)
+        obligation = an_obligation()
+        plan = a_plan(obligation, (-42, -7))
+        obligations.save(obligation, plan)
+        assert DynamoDBReminderSchedule(tables).claim(plan[0], "m-sent", NOW)  # sent
+        # The back office corrects the phone (same due date): the sent reminder stays as it
+        # is, but its copy of the obligation now names the new phone only.
+        moved = replace(obligation, phone="+351933000003", resident_key="wa:351933000003")
+        old = obligations.reminders_of(obligation.external_id)
+        obligations.save(moved, a_plan(moved, (-7,)), rewritten=old)
+
+        items = [tables.reminders.get(reminder.id) for reminder in plan]
+        assert [item.status for item in items] == ["queued", "scheduled"]
+        assert {item.obligation["phone"] for item in items} == {moved.phone}
+        stored = tables.obligations.get(obligation.external_id)
+        assert stored.expires_at == obligation_expiry(moved, retention)
+        assert items[1].purge_at == reminder_expiry(plan[1], moved, retention)
+        notification = a_notification()
+        assert notifications.add(notification)
+        stored_notification = tables.notifications.get(notification.external_id)
+        assert stored_notification.expires_at == notification_expiry(notification, retention)
+
+        kept = DynamoDBObligationStore(tables, retention=lambda: None)  # everything kept
+        kept.save(replace(moved, due_date=moved.due_date + timedelta(days=1)), [])
+        assert tables.obligations.get(obligation.external_id).expires_at is None
 
     def test_request_budgets(self, moto_stage: ResourceNames, aws_env: str) -> None:
         client = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
@@ -461,9 +499,9 @@ class TestDynamoDBReminderStores(ReminderStoreContract):
             "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
         )
         tables = stage_tables(moto_stage, REGION, dynamodb_client=client)
-        obligations = DynamoDBObligationStore(tables)
+        obligations = DynamoDBObligationStore(tables, retention=lambda: None)
         schedule = DynamoDBReminderSchedule(tables)
-        notifications = DynamoDBNotificationStore(tables)
+        notifications = DynamoDBNotificationStore(tables, retention=lambda: None)
         obligation = an_obligation()
         plan = a_plan(obligation, (-42, -7, 3))
         notification = a_notification()
@@ -502,7 +540,7 @@ class TestDynamoDBReminderStores(ReminderStoreContract):
         tables = stage_tables(moto_stage, REGION)
         obligation = an_obligation()
         plan = a_plan(obligation)
-        DynamoDBObligationStore(tables).save(obligation, plan)
+        DynamoDBObligationStore(tables, retention=lambda: None).save(obligation, plan)
         DynamoDBReminderSchedule(tables).claim(plan[0], "m", NOW)
 
         claimed, scheduled = (tables.reminders.get(r.id) for r in plan)

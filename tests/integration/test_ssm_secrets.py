@@ -24,6 +24,7 @@ VALUES = {
     "whatsapp_app_secret": "app-secret",
     "whatsapp_verify_token": "verify-me",
     "whatsapp_phone_number_id": "100000000000001",
+    "pseudonym_key": "pseudonym-key-0123456789",
 }
 
 
@@ -49,6 +50,7 @@ def test_secrets_are_stored_encrypted_and_read_back(ssm: object) -> None:
         f"{path}whatsapp/app-secret": "SecureString",
         f"{path}whatsapp/verify-token": "SecureString",
         f"{path}whatsapp/phone-number-id": "String",
+        f"{path}privacy/pseudonym-key": "SecureString",
     }
 
 
@@ -89,6 +91,7 @@ def test_the_settings_of_a_deployed_function_come_from_ssm(ssm: object) -> None:
     settings = settings_from({SECRETS_PATH_VARIABLE: path, "AWS_REGION": "eu-west-1"})
     assert settings.whatsapp_access_token == "EAAG-token"
     assert settings.whatsapp_phone_number_id == "100000000000001"
+    assert settings.pseudonym_key == "pseudonym-key-0123456789"
 
 
 def test_an_unreachable_ssm_is_reported_with_the_path() -> None:

@@ -31,7 +31,13 @@ from chalicelib.adapters.memory_stores import (
 from chalicelib.adapters.sqs_queues import QueueSendError, SqsInboundQueue, SqsOutboundQueue
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, Priority, StoredMessage
-from chalicelib.domain.residents import ConsentState, Resident
+from chalicelib.domain.residents import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentState,
+    Resident,
+    TopicSubscription,
+)
 from chalicelib.domain.tickets import (
     Location,
     Ticket,
@@ -604,6 +610,7 @@ class StoreContract:
             wa_id=key.removeprefix("wa:"),
             opted_out=True,
             opted_out_at=NOW,
+            consent_history=(ConsentEvent(action=ConsentAction.OPTED_OUT, at=NOW),),
             created_at=NOW,
         )
         assert residents.load(key) == (residents.get(key), None)
@@ -616,8 +623,61 @@ class StoreContract:
         assert residents.set_opted_out(turn.resident.key, True, later, wa_id="999") is True
 
         assert residents.get(turn.resident.key) == replace(
-            turn.resident, opted_out=True, opted_out_at=later
+            turn.resident,
+            opted_out=True,
+            opted_out_at=later,
+            consent_history=(ConsentEvent(action=ConsentAction.OPTED_OUT, at=later),),
         )
+
+    def test_subscriptions_and_the_consent_history_round_trip(
+        self, residents: ResidentStore
+    ) -> None:
+        turn = first_turn()
+        later = NOW + timedelta(days=2)
+        history = (
+            ConsentEvent(action=ConsentAction.CONSENT_GIVEN, at=NOW, text_version="2025-01"),
+            ConsentEvent(
+                action=ConsentAction.SUBSCRIBED, at=NOW, text_version="t-1", topic="roadworks"
+            ),
+            ConsentEvent(
+                action=ConsentAction.UNSUBSCRIBED, at=later, text_version="t-2", topic="waste"
+            ),
+        )
+        subscriptions = (
+            TopicSubscription(topic="roadworks", subscribed=True, at=NOW, text_version="t-1"),
+            TopicSubscription(topic="waste", subscribed=False, at=later, text_version="t-2"),
+        )
+        resident = replace(turn.resident, subscriptions=subscriptions, consent_history=history)
+        residents.save_turn(replace(turn, resident=resident))
+
+        stored = residents.get(resident.key)
+
+        assert stored == resident
+        assert stored is not None and stored.subscribed_to("roadworks")
+        assert not stored.subscribed_to("waste")
+
+    def test_an_opt_out_appends_to_the_consent_history_and_keeps_the_topics(
+        self, residents: ResidentStore
+    ) -> None:
+        turn = first_turn()
+        given = ConsentEvent(action=ConsentAction.CONSENT_GIVEN, at=NOW, text_version="2025-01")
+        subscribed = TopicSubscription(topic="culture", subscribed=True, at=NOW, text_version="t")
+        resident = replace(turn.resident, subscriptions=(subscribed,), consent_history=(given,))
+        residents.save_turn(replace(turn, resident=resident))
+        stop, start = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+
+        assert residents.set_opted_out(resident.key, True, stop)
+        assert residents.set_opted_out(resident.key, True, stop) is False  # redelivered
+        assert residents.set_opted_out(resident.key, False, start)
+
+        stored = residents.get(resident.key)
+        assert stored is not None
+        assert stored.consent_history == (
+            given,
+            ConsentEvent(action=ConsentAction.OPTED_OUT, at=stop),
+            ConsentEvent(action=ConsentAction.OPTED_IN, at=start),
+        )
+        assert stored.subscriptions == (subscribed,) and stored.opted_out is False
 
     def test_older_news_never_overwrites_a_newer_choice(self, residents: ResidentStore) -> None:
         key = unique("bsuid:")
@@ -895,7 +955,9 @@ class TestDynamoDBStores(StoreContract):
     def stores(self, moto_stage: ResourceNames, aws_env: str) -> tuple[ResidentStore, MessageStore]:
         # No endpoint given: PynamoDB's botocore client finds moto through AWS_ENDPOINT_URL.
         tables = stage_tables(moto_stage, REGION)
-        return DynamoDBResidentStore(tables), DynamoDBMessageStore(tables)
+        return DynamoDBResidentStore(tables, retention=lambda: None), DynamoDBMessageStore(
+            tables, retention=lambda: None
+        )
 
     @pytest.fixture
     def tickets(self, moto_stage: ResourceNames, aws_env: str) -> TicketStore:
@@ -910,7 +972,10 @@ class TestDynamoDBStores(StoreContract):
             "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
         )
         tables = stage_tables(moto_stage, REGION, dynamodb_client=client)
-        residents, messages = DynamoDBResidentStore(tables), DynamoDBMessageStore(tables)
+        residents, messages = (
+            DynamoDBResidentStore(tables, retention=lambda: None),
+            DynamoDBMessageStore(tables, retention=lambda: None),
+        )
         turn = first_turn(n_replies=1)
 
         residents.save_turn(turn)
@@ -928,7 +993,10 @@ class TestDynamoDBStores(StoreContract):
             "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
         )
         tables = stage_tables(moto_stage, REGION, dynamodb_client=client)
-        residents, messages = DynamoDBResidentStore(tables), DynamoDBMessageStore(tables)
+        residents, messages = (
+            DynamoDBResidentStore(tables, retention=lambda: None),
+            DynamoDBMessageStore(tables, retention=lambda: None),
+        )
         tickets = DynamoDBTicketStore(tables)
         turn = first_turn(n_replies=2)
 
@@ -940,11 +1008,14 @@ class TestDynamoDBStores(StoreContract):
         with_tickets = replace(turn, tickets=(a_ticket(turn), a_ticket(turn, number=2)))
         assert requests(lambda: residents.save_turn(with_tickets)) == ["TransactWriteItems"]
         assert requests(lambda: residents.get(turn.resident.key)) == ["GetItem"]
+        # the read: the consent history the opt-out is appended to
         assert requests(lambda: residents.set_opted_out(turn.resident.key, True, NOW)) == [
-            "UpdateItem"
+            "GetItem",
+            "UpdateItem",
         ]
         assert requests(lambda: residents.set_opted_out(turn.resident.key, True, NOW)) == [
-            "UpdateItem"
+            "GetItem",
+            "UpdateItem",
         ]
         assert requests(lambda: tickets.next_number(a_prefix(), 2026)) == ["UpdateItem"]
         assert requests(lambda: tickets.list_for_resident(turn.resident.key)) == ["Query"]
@@ -960,9 +1031,11 @@ class TestDynamoDBStores(StoreContract):
     ) -> None:
         tables = stage_tables(moto_stage, REGION)
         turn = first_turn()
-        DynamoDBResidentStore(tables).save_turn(turn)
+        DynamoDBResidentStore(tables, retention=lambda: None).save_turn(turn)
 
-        DynamoDBMessageStore(tables).record_media(turn.inbound.id, "k", "image/jpeg", 48213)
+        DynamoDBMessageStore(tables, retention=lambda: None).record_media(
+            turn.inbound.id, "k", "image/jpeg", 48213
+        )
 
         item = tables.messages.get(turn.inbound.id)
         assert (item.media_key, item.media_mime_type, item.media_size) == ("k", "image/jpeg", 48213)
@@ -989,7 +1062,10 @@ class TestDynamoDBStores(StoreContract):
 
     def test_no_client_before_the_first_request(self) -> None:
         tables = stage_tables(ResourceNames(unique("t")), REGION)
-        _stores = (DynamoDBResidentStore(tables), DynamoDBMessageStore(tables))
+        _stores = (
+            DynamoDBResidentStore(tables, retention=lambda: None),
+            DynamoDBMessageStore(tables, retention=lambda: None),
+        )
 
         assert tables.connection._client is None
 
@@ -997,7 +1073,10 @@ class TestDynamoDBStores(StoreContract):
         self, moto_stage: ResourceNames, aws_env: str
     ) -> None:
         # How the composition root builds them: bind once, then construct without arguments.
-        residents, messages = DynamoDBResidentStore(), DynamoDBMessageStore()
+        residents, messages = (
+            DynamoDBResidentStore(retention=lambda: None),
+            DynamoDBMessageStore(retention=lambda: None),
+        )
         bind_tables(moto_stage, REGION)
         turn = first_turn(n_replies=1)
 
@@ -1011,7 +1090,7 @@ class TestDynamoDBStores(StoreContract):
         """What duplicate detection relies on: moto, like DynamoDB, says which items failed."""
         tables = stage_tables(moto_stage, REGION)
         turn = first_turn(n_replies=0)
-        DynamoDBResidentStore(tables).save_turn(turn)
+        DynamoDBResidentStore(tables, retention=lambda: None).save_turn(turn)
         messages = tables.messages
         transaction = TransactWrite(connection=tables.connection)
         transaction.save(

@@ -16,7 +16,7 @@ from chalicelib.adapters.memory_stores import (
     InMemoryMessageStore,
     InMemoryResidentStore,
 )
-from chalicelib.domain.residents import Resident
+from chalicelib.domain.residents import ConsentAction, ConsentEvent, Resident
 from chalicelib.observability import metrics
 from chalicelib.services.apply_user_preference import apply_user_preference
 from chalicelib.services.receive_webhook import (
@@ -33,6 +33,7 @@ SECRET = "test-secret"
 WA_ID = "16505551234"  # the fixtures' resident
 KEY = f"wa:{WA_ID}"
 STOPPED_AT = datetime.fromtimestamp(1731705001, tz=UTC)  # user_preferences_stop.json
+STOPPED = (ConsentEvent(action=ConsentAction.OPTED_OUT, at=STOPPED_AT),)  # the consent history
 RESUMED_AT = datetime.fromtimestamp(1731705721, tz=UTC)  # user_preferences_resume.json
 
 
@@ -61,7 +62,12 @@ def test_a_stop_from_a_stranger_makes_a_resident_who_opted_out(
     assert apply_user_preference(a_preference("stop", STOPPED_AT), residents=residents) is True
 
     assert residents.get(KEY) == Resident(
-        key=KEY, wa_id=WA_ID, opted_out=True, opted_out_at=STOPPED_AT, created_at=STOPPED_AT
+        key=KEY,
+        wa_id=WA_ID,
+        opted_out=True,
+        opted_out_at=STOPPED_AT,
+        consent_history=STOPPED,
+        created_at=STOPPED_AT,
     )
     assert "ResidentsOptedOut" in metrics.metric_set
     metrics.clear_metrics()
@@ -75,6 +81,10 @@ def test_a_later_resume_opts_the_resident_in_again(residents: InMemoryResidentSt
     resident = residents.get(KEY)
     assert resident is not None
     assert (resident.opted_out, resident.opted_out_at) == (False, RESUMED_AT)
+    assert [(e.action, e.at) for e in resident.consent_history] == [
+        (ConsentAction.OPTED_OUT, STOPPED_AT),
+        (ConsentAction.OPTED_IN, RESUMED_AT),
+    ]
 
 
 def test_a_redelivered_choice_changes_nothing(residents: InMemoryResidentStore) -> None:
@@ -118,6 +128,7 @@ def test_the_choice_of_a_known_resident_keeps_everything_else(
         profile_name="Ana",
         opted_out=True,
         opted_out_at=STOPPED_AT,
+        consent_history=STOPPED,
         created_at=known.created_at,
     )
 

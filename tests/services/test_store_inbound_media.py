@@ -320,6 +320,19 @@ def test_media_of_a_message_we_do_not_have_is_not_fetched(
     assert archive.keys() == []
 
 
+def test_media_of_a_message_erased_during_the_download_is_deleted_again(
+    simulator, database, archive, messages
+) -> None:
+    job = resident_sends_photo(simulator, database)
+    # The resident is erased while the file is on its way: their message is gone by the record.
+    graph = graph_for(simulator, after_media_info=lambda: database.messages.pop(job.message_id))
+
+    assert run(job, graph, archive, messages) is MediaOutcome.UNKNOWN_MESSAGE
+
+    assert graph.downloads == 1
+    assert archive.keys() == []  # written, then deleted: nothing of theirs comes back
+
+
 def test_the_archive_key_uses_the_jobs_resident(simulator, database, graph, archive, messages):
     job = replace(resident_sends_photo(simulator, database), resident_key="bsuid:PT.9z8y7x")
 

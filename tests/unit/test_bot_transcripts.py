@@ -8,7 +8,8 @@ else the conversation's, else the file's `now`), and exactly what the bot answer
 decides (`events`).
 
 Between turns the runner does what the service does (services/handle_inbound_message.py): the
-state goes through JSON; the resident's language, consent and opt-out follow the events; a
+state goes through JSON; the resident's language, consent, opt-out and topics follow the events
+(`resident: {subscriptions: [topic, ...]}` sets the topics a conversation starts with); a
 reference typed by a consenting resident is looked up among the file's `tickets` (another
 resident's ticket reads as not found); after a rating question, a message that is not a rating
 starts a new conversation. "{reference}" in a reply is left as the engine returns it (the service
@@ -43,8 +44,11 @@ from chalicelib.domain.bot.events import (
     LanguageChosen,
     OptedIn,
     OptedOut,
+    SubscriptionChanged,
     event_to_dict,
 )
+from chalicelib.domain.bot.phrasebook import Phrasebook
+from chalicelib.domain.bot.topics import topics_list
 from chalicelib.domain.replies import (
     ButtonsReply,
     MediaReply,
@@ -92,6 +96,7 @@ class Resident:
     consent: ConsentState = ConsentState.GIVEN
     consent_version: str | None = None
     opted_out: bool = False
+    subscriptions: frozenset[str] = frozenset()
 
     def apply(self, event: BotEvent) -> None:
         match event:
@@ -105,6 +110,10 @@ class Resident:
                 self.opted_out = True
             case OptedIn():
                 self.opted_out = False
+            case SubscriptionChanged(topic=topic, subscribed=True):
+                self.subscriptions |= {topic}
+            case SubscriptionChanged(topic=topic, subscribed=False):
+                self.subscriptions -= {topic}
 
 
 def resident_for(
@@ -117,6 +126,8 @@ def resident_for(
         phone=spec.get("phone"),
         consent=consent,
         consent_version=town.consent.version if consent is ConsentState.GIVEN else None,
+        opted_out=bool(spec.get("opted_out", False)),
+        subscriptions=frozenset(spec.get("subscriptions", ())),
     )
 
 
@@ -160,6 +171,7 @@ def inbound(
         consent=resident.consent,
         consent_version=resident.consent_version,
         opted_out=resident.opted_out,
+        subscriptions=resident.subscriptions,
         ticket_lookup=lookup(spec.get("text"), resident, town, tickets),
     )
 
@@ -353,7 +365,7 @@ def test_every_answer_fits_whatsapp_and_has_no_placeholder_left(
 
 def test_every_flow_of_the_menu_runs(town: MunicipalityDefinition) -> None:
     flows = {i.action.flow for i in town.main_menu.items if isinstance(i.action, StartFlow)}
-    assert flows - {"choose_language"} == set(town.flows)
+    assert flows - {"choose_language", "choose_topics"} == set(town.flows)
 
 
 def test_without_business_hours_there_is_no_out_of_hours_note(
@@ -438,6 +450,9 @@ def _row_sets(town: MunicipalityDefinition) -> _RowSets:
                                   "answers": {}}  # fmt: skip
                     turn = advance(town, flow_state, replace(event, text="?"), TUESDAY_MORNING)
                     named[f"{step.ask}_{code}"] = render_reply(turn.replies[-1])["menu"]["rows"]
+        if town.topics:
+            topics = render_reply(topics_list(Phrasebook(town, code), frozenset()))
+            named[f"topics_{code}"] = topics["menu"]["rows"]
         if town.csat is not None and town.csat.question is not None:
             named[f"csat_{code}"] = render_reply(ask_csat(town, code).replies[0])["menu"]["rows"]
     picker = {"v": 2, "language": town.default_language, "mode": "menu"}

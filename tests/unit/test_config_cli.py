@@ -31,7 +31,7 @@ def test_a_valid_file_gets_one_line_and_exit_0(
     assert main(["config", "validate", str(path)]) == 0
     out, err = capsys.readouterr()
     assert out == (
-        f"{path}: valid — 4 languages (pt, es, en, ar), 6 menu items, 2 flows, 2 FAQs, 3 teams\n"
+        f"{path}: valid — 4 languages (pt, es, en, ar), 7 menu items, 2 flows, 2 FAQs, 3 teams\n"
     )
     assert err == ""
 

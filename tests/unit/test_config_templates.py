@@ -35,7 +35,7 @@ def test_the_bundled_town_lists_each_template_with_what_sends_it() -> None:
     lines = templates_to_submit(load_municipality_file(BUNDLED_CONFIG))
     assert (
         lines[0]
-        == "6 templates to submit in WhatsApp Manager (Message templates > Create template)."
+        == "8 templates to submit in WhatsApp Manager (Message templates > Create template)."
     )
     assert block(lines, "licence_renewal") == [
         "licence_renewal",
@@ -139,7 +139,7 @@ def test_a_template_nothing_sends_is_for_agents_and_hours_read_as_hours(tmp_path
         ),
     )
     lines = templates_to_submit(load_municipality_file(path))
-    assert lines[0].startswith("7 templates to submit")
+    assert lines[0].startswith("9 templates to submit")
     assert block(lines, "office_closed") == [
         "office_closed",
         "  category:  Marketing",

@@ -364,10 +364,10 @@ class BackOfficeSections(Reader):
         data = self.mapping(value, "retention")
         if data is None:
             return None
-        self.keys(data, "retention", ("messages", "tickets"))
+        self.keys(data, "retention", ("messages", "tickets", "audit"))
         periods = {
             key: self.period(data[key], f"retention.{key}")
-            for key in ("messages", "tickets")
+            for key in ("messages", "tickets", "audit")
             if data.get(key) is not None
         }
         return Retention(**periods)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import partial
 from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain.bot import limits
 from chalicelib.domain.bot.config_back_office import ASSIGNMENTS
+from chalicelib.domain.bot.config_broadcasts import read_broadcasts
 from chalicelib.domain.bot.config_flows import FlowSections
 from chalicelib.domain.bot.config_reader import (
     BUTTON_TITLE,
@@ -30,6 +32,13 @@ from chalicelib.domain.bot.config_reader import (
     TEXT_MESSAGE,
     Limit,
     join,
+)
+from chalicelib.domain.bot.config_topics import (
+    TOPIC_TEXT_KEYS,
+    check_topics_keywords,
+    check_topics_menu,
+    missing_topic_texts,
+    read_topics,
 )
 from chalicelib.domain.bot.definition import (
     BUILTIN_FLOWS,
@@ -86,6 +95,12 @@ TEXT_KEYS: Mapping[str, tuple[Limit, frozenset[str]]] = MappingProxyType(
         "offer_person": (BUTTONS_BODY, frozenset()),  # after two messages not understood
         "person_button": (BUTTON_TITLE, frozenset()),
         "back_button": (BUTTON_TITLE, frozenset()),
+        # the topics list (config_topics.TOPIC_TEXT_KEYS: required with topics only); {topic}:
+        # the topic's label. Each is the list's body, the topics marked as they are now.
+        "topics_prompt": (LIST_BODY, frozenset()),  # above the topics list
+        "subscribed": (LIST_BODY, frozenset({"topic"})),
+        "subscribed_opted_out": (LIST_BODY, frozenset({"topic"})),  # ... but STOP was sent
+        "unsubscribed": (LIST_BODY, frozenset({"topic"})),
     }
 )
 # Placeholders a text cannot do without: the resident must learn their ticket's reference.
@@ -106,6 +121,9 @@ _SECTIONS = (
     "opt_in_keywords",
     "menu_keywords",
     "main_menu",
+    "topics",
+    "topics_version",
+    "topics_keywords",
     "faq",
     "flows",
     "teams",
@@ -122,6 +140,7 @@ _SECTIONS = (
     "tickets",
     "weekday_names",
     "language_by_calling_code",
+    "broadcasts",
 )
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
 _MEDIA_TYPES = ("document", "image", "video", "audio")
@@ -175,11 +194,21 @@ class _Loader(FlowSections):
         business_hours = self.optional(root, "business_hours", self.business_hours)
         opt_in = self.keyword_list(root.get("opt_in_keywords"), "opt_in_keywords", not_opt_out=True)
         menu_keywords = self.keyword_list(root.get("menu_keywords"), "menu_keywords")
+        topics_keywords = self.keyword_list(
+            root.get("topics_keywords"), "topics_keywords", not_opt_out=True
+        )
+        topics = read_topics(self, root, topics_keywords)
+        check_topics_keywords(
+            self, root.get("topics_keywords"), opt_in=opt_in, menu=menu_keywords, faq=faq
+        )
+        check_topics_menu(self, root.get("main_menu"), root.get("topics") is not None)
+        missing_topic_texts(self, root.get("texts"), root.get("topics") is not None)
         quick_replies = self.quick_replies(root.get("quick_replies"))
         reminders = self.optional(root, "reminders", self.reminders)
         notifications = self.notifications(root.get("notifications"))
         csat = self.optional(root, "csat", self.csat)
         retention = self.optional(root, "retention", self.retention)
+        broadcasts = self.optional(root, "broadcasts", partial(read_broadcasts, self))
         if (
             self.problems
             or name is None
@@ -223,6 +252,10 @@ class _Loader(FlowSections):
             tickets=tickets,
             weekday_names=weekday_names,
             language_by_calling_code=by_calling_code,
+            topics=topics.topics,
+            topics_version=topics.version,
+            topics_keywords=topics.keywords,
+            broadcasts=broadcasts,
         )
 
     def optional(self, root: Mapping[str, Any], key: str, read: Callable[[Any], _T]) -> _T | None:
@@ -285,6 +318,8 @@ class _Loader(FlowSections):
         self.keys(data, "texts", TEXT_KEYS, what="text")
         texts: dict[str, Localized] = {}
         for key, (limit, runtime) in TEXT_KEYS.items():
+            if key in TOPIC_TEXT_KEYS and data.get(key) is None:
+                continue  # needed with topics only: see config_topics.missing_topic_texts
             text = self.localized(data.get(key), f"texts.{key}", limit=limit, runtime=runtime)
             if text is not None:
                 texts[key] = text

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 Localized = Mapping[str, str]  # language code → text, one entry per configured language
 
 CHOOSE_LANGUAGE = "choose_language"  # the built-in flow: the language list
-BUILTIN_FLOWS = frozenset({CHOOSE_LANGUAGE})
+CHOOSE_TOPICS = "choose_topics"  # the built-in flow: the list of topics to (un)subscribe to
+BUILTIN_FLOWS = frozenset({CHOOSE_LANGUAGE, CHOOSE_TOPICS})
 CHOICE_ROW = "choice:"  # the list row id of a flow step's choice is "choice:<id>"
 
 
@@ -175,6 +177,15 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Topic:
+    """A subject of broadcasts residents subscribe to through the bot (`topics:`)."""
+
+    id: str
+    label: Localized  # a list row title, with room for the mark of a subscribed topic
+    description: Localized | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingRule:
     """Exactly one condition is set; the first matching rule picks the team."""
 
@@ -277,6 +288,19 @@ def _days_in(year: int, month: int) -> int:
 class Retention:
     messages: Period | None = None
     tickets: Period | None = None
+    audit: Period | None = None  # the audit log's; None: domain.audit.DEFAULT_RETENTION_YEARS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BroadcastPolicy:
+    """`broadcasts:`: how many residents the town may reach in a moving 24 h (the portfolio's
+    messaging limit at Meta; None: unlimited), whether marketing templates may be broadcast,
+    and the price of one delivered template message by category (for the cost estimate)."""
+
+    daily_limit: int | None
+    allow_marketing: bool = False
+    currency: str = "EUR"
+    prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,6 +337,11 @@ class MunicipalityDefinition:
     tickets: Tickets | None = None  # required when a flow creates tickets or tells their status
     weekday_names: Mapping[str, tuple[str, ...]]  # language → 7 names, Monday first
     language_by_calling_code: Mapping[str, str]  # "351" → "pt": a first guess from the number
+    # `topics:`, in configuration order (≤ 10: one WhatsApp list); empty: no subscriptions
+    topics: Mapping[str, Topic] = field(default_factory=lambda: MappingProxyType({}))
+    topics_version: str | None = None  # recorded with each (un)subscription; set with topics
+    topics_keywords: tuple[str, ...] = ()  # a message that is one of them opens the topics list
+    broadcasts: BroadcastPolicy | None = None  # `broadcasts:`; None: no broadcasts configured
 
     @property
     def zone(self) -> ZoneInfo:

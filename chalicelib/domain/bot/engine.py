@@ -25,6 +25,7 @@ from chalicelib.domain.bot.matching import same_words
 from chalicelib.domain.bot.menu import respond_in_menu
 from chalicelib.domain.bot.phrasebook import LANGUAGE_ROW, OFFER_MENU, OFFER_PERSON, Phrasebook
 from chalicelib.domain.bot.state import STATE_VERSION, BotState, Mode, Outcome, read_state
+from chalicelib.domain.bot.topics import is_topic_row
 from chalicelib.domain.bot.turns import BotInput, BotTurn
 from chalicelib.domain.bot.understanding import is_menu_keyword, typed
 from chalicelib.domain.replies import TextReply
@@ -81,13 +82,14 @@ def _respond(
 
 
 def _leaves_flow(definition: MunicipalityDefinition, event: BotInput) -> bool:
-    """A tap on an earlier main menu, language list or offer: the resident moved on."""
+    """A tap on an earlier main menu, language or topics list or offer: the resident moved on."""
     reply_id = event.reply_id
     if not reply_id:
         return False
     return (
         definition.main_menu.item(reply_id) is not None
         or reply_id.startswith(LANGUAGE_ROW)
+        or is_topic_row(reply_id)
         or reply_id in (OFFER_PERSON, OFFER_MENU)
     )
 

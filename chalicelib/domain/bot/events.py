@@ -73,6 +73,17 @@ class OptedIn:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionChanged:
+    """The resident subscribed to `topic`'s broadcasts, or unsubscribed, answering the topics
+    texts of `version` (topics_version). Their opt-out, if any, stays as it is."""
+
+    kind: ClassVar[str] = "subscription_changed"
+    topic: str
+    subscribed: bool
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PhotoAnswer:
     message_id: str  # the inbound message's wamid
     media_id: str
@@ -114,6 +125,7 @@ BotEvent = (
     | OptedIn
     | TicketRequested
     | CsatRated
+    | SubscriptionChanged
 )
 
 
@@ -132,6 +144,7 @@ __all__ = [
     "OptedIn",
     "OptedOut",
     "PhotoAnswer",
+    "SubscriptionChanged",
     "TicketRequested",
     "event_to_dict",
 ]

@@ -8,6 +8,7 @@ from datetime import datetime
 from chalicelib.domain.bot.consent import CONSENT_BUTTON
 from chalicelib.domain.bot.definition import (
     CHOOSE_LANGUAGE,
+    CHOOSE_TOPICS,
     AnswerFaq,
     FaqEntry,
     HandOff,
@@ -21,6 +22,13 @@ from chalicelib.domain.bot.handoff_notice import handoff_notice
 from chalicelib.domain.bot.phrasebook import OFFER_MENU, OFFER_PERSON, Phrasebook
 from chalicelib.domain.bot.state import BotState, Mode, Outcome
 from chalicelib.domain.bot.ticket_replies import ticket_status_reply
+from chalicelib.domain.bot.topics import (
+    choose_topic,
+    is_topics_keyword,
+    offers_topics,
+    picked_topic,
+    show_topics,
+)
 from chalicelib.domain.bot.turns import BotInput
 from chalicelib.domain.bot.understanding import (
     faq_for,
@@ -51,6 +59,9 @@ def respond_in_menu(
             replies=(Phrasebook(definition, language).main_menu(),),
             events=(LanguageChosen(language=language),),
         )
+    topics_listed = state.mode is Mode.CHOOSING_TOPICS
+    if (picked := picked_topic(definition, event, list_shown=topics_listed)) is not None:
+        return choose_topic(book, state, event, *picked)
     if event.reply_id and event.reply_id.startswith(REMINDER_BUTTON_PREFIX):
         # A tap on a reminder's button: a person answers, with the reminder in the thread.
         return hand_off(book, state, event, _offer_team(definition), now, reason="reminder")
@@ -59,6 +70,8 @@ def respond_in_menu(
         return hand_off(book, state, event, _offer_team(definition), now, reason="not_understood")
     if offer == OFFER_MENU:
         return Outcome(state=state.menu(), replies=(book.main_menu(),))
+    if offers_topics(definition) and is_topics_keyword(definition, typed(event)):
+        return show_topics(book, state, event)
     if (item := menu_item(definition, event)) is not None:
         return select(book, state, item, now, event)
     if event.ticket_lookup is not None and typed(event):
@@ -93,6 +106,8 @@ def select(
             return Outcome(
                 state=state.menu(mode=Mode.CHOOSING_LANGUAGE), replies=(book.language_list(),)
             )
+        case StartFlow(flow=flow_id) if flow_id == CHOOSE_TOPICS and offers_topics(definition):
+            return show_topics(book, state, event)
         case StartFlow(flow=flow_id) if flow_id in definition.flows:
             return start_flow(book, state, definition.flows[flow_id])
     return Outcome(state=state.menu(), replies=(book.main_menu(book.text("not_understood")),))

@@ -28,6 +28,7 @@ class Mode(StrEnum):
     CONSENT = "consent"  # asked to accept the privacy notice
     MENU = "menu"
     CHOOSING_LANGUAGE = "choosing_language"  # the language list was sent
+    CHOOSING_TOPICS = "choosing_topics"  # the topics list was sent
     IN_FLOW = "flow"  # answering the steps of `flow`
     WITH_PERSON = "with_person"  # handed off: agents answer, the bot stays silent
     AWAITING_CSAT = "awaiting_csat"  # asked to rate a resolved conversation (see csat.ask_csat)

@@ -27,6 +27,7 @@ class BotInput:
     consent: ConsentState = ConsentState.UNKNOWN
     consent_version: str | None = None  # the version the resident answered
     opted_out: bool = False
+    subscriptions: frozenset[str] = frozenset()  # the topics the resident is subscribed to
     resident_tags: tuple[str, ...] = ()  # contact tags: routing rules may read them
     ticket_lookup: TicketLookup | None = None  # a reference found in `text`, looked up
 

@@ -32,6 +32,7 @@ def vocabulary(definition: MunicipalityDefinition) -> Vocabulary:
     keywords = chain(
         chain.from_iterable(faq.keywords for faq in definition.faq.values()),
         definition.menu_keywords,
+        definition.topics_keywords,
         definition.language_names.values(),
     )
     known = frozenset(chain(*by_language.values(), chain.from_iterable(map(words, keywords))))
@@ -63,6 +64,8 @@ def _texts_in(definition: MunicipalityDefinition, language: str) -> Iterator[str
             yield from each(step.prompt)
             for choice in step.choices:
                 yield from chain(each(choice.label), each(choice.description))
+    for topic in definition.topics.values():
+        yield from chain(each(topic.label), each(topic.description))
     for team in definition.teams.values():
         yield from each(team.display_name)
     if definition.tickets is not None:

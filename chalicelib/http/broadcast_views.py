@@ -1,0 +1,122 @@
+"""Broadcasts as JSON, the same for the console (`/console/api/broadcasts`) and the back-office
+API (`/api/v1/broadcasts`); the schemas are in `openapi_broadcasts`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.broadcasts import Broadcast, Estimate, Progress, template_refusal
+
+MONEY_PLACES = Decimal("0.0001")
+
+
+def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
+    segment = broadcast.segment
+    figures = broadcast.progress or Progress(audience=broadcast.expected_audience())
+    report = broadcast.report
+    return {
+        "id": broadcast.id,
+        "name": broadcast.name,
+        "template": broadcast.template,
+        "category": broadcast.category,
+        "params": params_json(broadcast.params),
+        "segment": {
+            "topic": segment.topic,
+            "languages": list(segment.languages),
+            "tags": list(segment.tags),
+            "custom_fields": dict(segment.custom_fields),
+        },
+        "status": broadcast.status.value,
+        "send_at": _time(broadcast.send_at),
+        "created_by": broadcast.created_by,
+        "created_at": _time(broadcast.created_at),
+        "started_at": _time(broadcast.started_at),
+        "finished_at": _time(broadcast.finished_at),
+        "estimate": {
+            "audience": broadcast.estimate.audience,
+            "estimated_cost": money(broadcast.estimate.estimated_cost),
+            "currency": broadcast.estimate.currency,
+        },
+        "progress": {
+            "audience": figures.audience,
+            "queued": figures.queued,
+            "sent": figures.sent,
+            "delivered": figures.delivered,
+            "read": figures.read,
+            "failed": figures.failed,
+            "skipped": figures.skipped,
+        },
+        "report": None
+        if report is None
+        else {
+            "reached": report.reached,
+            "delivered": report.delivered,
+            "read": report.read,
+            "failed": report.failed,
+            "failed_by_error": dict(report.failed_by_error),
+            "skipped_by_reason": dict(report.skipped_by_reason),
+            "cost": money(report.cost),
+            "currency": report.currency,
+        },
+    }
+
+
+def preview_json(figures: Estimate) -> dict[str, Any]:
+    return {
+        "audience": figures.audience,
+        "by_language": dict(figures.by_language),
+        "category": figures.category,
+        "price_per_message": money(figures.price_per_message),
+        "currency": figures.currency,
+        "estimated_cost": money(figures.estimated_cost),
+        "daily_limit": figures.daily_limit,
+        "days_needed": figures.days_needed,
+    }
+
+
+def options_json(definition: MunicipalityDefinition) -> dict[str, Any]:
+    """What the console's form offers: templates (with why one may not be broadcast), topics
+    (labelled in the default language), languages, the limit and the currency."""
+    policy = definition.broadcasts
+    templates = []
+    for template in definition.templates.values():
+        why = template_refusal(template, policy)
+        templates.append(
+            {
+                "name": template.name,
+                "category": template.category,
+                "languages": list(template.languages),
+                "allowed": why is None,
+                "why": why,
+            }
+        )
+    default = definition.default_language
+    return {
+        "templates": templates,
+        "topics": [
+            {"id": topic.id, "label": topic.label.get(default, topic.id)}
+            for topic in definition.topics.values()
+        ],
+        "languages": list(definition.languages),
+        "daily_limit": policy.daily_limit if policy else None,
+        "currency": policy.currency if policy else "EUR",
+    }
+
+
+def params_json(params: Any) -> Any:
+    if isinstance(params, tuple):
+        return list(params)
+    return {language: list(values) for language, values in params.items()}
+
+
+def money(amount: Decimal) -> float:
+    return float(amount.quantize(MONEY_PLACES))
+
+
+def _time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
