@@ -51,6 +51,22 @@ class RunningStack:
         self.app = app
         self.simulator = simulator
         self.aws_emulator = aws_emulator
+        # Read the output as it comes, keeping the last lines: unread, the pipe fills (64 KiB
+        # of logs) and the next log line blocks the app, holding the logging lock, until every
+        # request times out.
+        self._tail: deque[str] = deque(maxlen=2000)
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+
+    def _read_output(self) -> None:
+        if self.process.stdout is not None:
+            self._tail.extend(self.process.stdout)
+
+    def output(self, timeout: float = 5) -> str:
+        """The last lines the stack printed (all of them once it has exited)."""
+        if self.process.poll() is not None:
+            self._reader.join(timeout)
+        return "".join(self._tail)
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the stack's AWS emulator."""
@@ -152,16 +168,9 @@ def running_stack() -> Iterator[RunningStack]:
         f"http://127.0.0.1:{simulator_port}",
         f"http://127.0.0.1:{emulator_port}",
     )
-    # Read the output as it comes, keeping the last lines: unread, the pipe fills (64 KiB of
-    # logs) and the next log line blocks the app, holding the logging lock, until every
-    # request times out.
-    tail: deque[str] = deque(maxlen=500)
-    if process.stdout is not None:
-        output = process.stdout
-        threading.Thread(target=lambda: tail.extend(output), daemon=True).start()
 
     def healthy() -> bool:
-        assert process.poll() is None, "".join(tail) or "exited"
+        assert process.poll() is None, running.output() or "exited"
         try:
             return requests.get(f"{running.app}/health", timeout=2).status_code == 200
         except requests.ConnectionError:

@@ -145,7 +145,6 @@ def test_sigterm_stops_everything_cleanly(stack: RunningStack) -> None:
     """Runs last in this module: stop the stack and check it exits by itself, ports freed."""
     stack.process.send_signal(signal.SIGTERM)
     assert stack.process.wait(timeout=20) == 0
-    output = stack.process.stdout.read() if stack.process.stdout else ""
-    assert "stopped" in output
+    assert "stopped" in stack.output()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{stack.app}/health", timeout=2)
