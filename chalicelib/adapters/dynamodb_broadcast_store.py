@@ -24,10 +24,11 @@ from chalicelib.domain.broadcasts import (
     BroadcastStatus,
     Estimate,
     MessageState,
-    Params,
     Progress,
     Report,
     Segment,
+    params_from_json,
+    params_json,
 )
 from chalicelib.domain.messages import DeliveryStatus
 from chalicelib.domain.residents import Resident
@@ -74,6 +75,7 @@ class DynamoDBBroadcastStore(StageTableStore):
                 status=DeliveryStatus(item.status),
                 error_code=None if item.error_code is None else int(item.error_code),
                 error_title=item.error_title,
+                status_at=item.status_at,
             )
             for item in messages.by_broadcast.query(broadcast_id)
         ]
@@ -111,6 +113,8 @@ def to_item(model: type[BroadcastModel], broadcast: Broadcast) -> BroadcastModel
         started_at=broadcast.started_at,
         finished_at=broadcast.finished_at,
         cancelled_by=broadcast.cancelled_by,
+        cancel_reason=broadcast.cancel_reason,
+        lease_until=broadcast.lease_until,
         estimate=_estimate_json(broadcast.estimate),
         total_segments=broadcast.total_segments,
         next_segment=broadcast.next_segment,
@@ -138,6 +142,8 @@ def from_item(item: BroadcastModel) -> Broadcast:
         started_at=item.started_at,
         finished_at=item.finished_at,
         cancelled_by=item.cancelled_by,
+        cancel_reason=item.cancel_reason,
+        lease_until=item.lease_until,
         estimate=_estimate(item.estimate),
         total_segments=int(item.total_segments),
         next_segment=int(item.next_segment or 0),
@@ -146,18 +152,6 @@ def from_item(item: BroadcastModel) -> Broadcast:
         report=None if item.report is None else _report(item.report),
         version=int(item.version or 0),
     )
-
-
-def params_json(params: Params) -> Any:
-    if isinstance(params, tuple):
-        return list(params)
-    return {language: list(values) for language, values in params.items()}
-
-
-def params_from_json(value: Any) -> Params:
-    if isinstance(value, list):
-        return tuple(value)
-    return {language: tuple(values) for language, values in (value or {}).items()}
 
 
 def segment_json(segment: Segment) -> dict[str, Any]:

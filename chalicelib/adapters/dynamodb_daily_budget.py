@@ -1,19 +1,21 @@
-"""The daily messaging limit as hourly counters in the `pacing` table.
+"""The daily messaging limit as one item in the `pacing` table.
 
 Meta's messaging limit counts the unique residents a portfolio reaches with business-initiated
 messages in a moving 24 h. Each broadcast message reaches one resident once, so the budget
-counts messages: one item per UTC hour, `msglimit#<phone number id>#<hour>`, whose `used` is
-raised by a conditional ADD — conditional on the value this reserve read, so two reserves that
-race never both take the last of the limit (the loser reads again). Items expire two days
-after their hour (TTL), long after they stop counting.
+counts messages, by UTC hour, in one item per business number: `msglimit#<phone number id>`,
+whose `hours` is `{"2026-12-01T09": used, ...}` (the hours still counting: this one and the 24
+before it, and the next one). Every change is an UpdateItem conditional on the `hours` read, so reserves and
+releases are serialised on that one item: two reserves that race — in the same hour or on
+either side of an hour's turn — never both take the last of the limit (the loser reads again).
+The item expires two days after its last change (TTL), long after it stops counting.
 
-A reserve costs one BatchGetItem of 25 keys (this hour and the 24 before it) and one
-UpdateItem; the job reserves once per scan segment.
+A reserve costs one GetItem and one UpdateItem; the job reserves once per scan segment.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -23,11 +25,15 @@ from chalicelib.adapters.dynamodb_models import (
     StageTables,
     StageTableStore,
 )
-from chalicelib.domain.broadcasts import budget_hours, grant
+from chalicelib.domain.broadcasts import budget_hours, grant, stale_budget_hour
 
 KEY_PREFIX = "msglimit#"
 _KEEP = timedelta(days=2)
-_ATTEMPTS = 5
+_ATTEMPTS = 8
+
+
+class BudgetContendedError(RuntimeError):
+    """The budget item kept changing under every attempt: the job tries again next run."""
 
 
 class DynamoDBDailyBudget(StageTableStore):
@@ -40,42 +46,68 @@ class DynamoDBDailyBudget(StageTableStore):
     def _model(self) -> type[RateLimitModel]:
         return self._tables.rate_limits
 
-    def _key(self, hour: str) -> str:
-        return f"{KEY_PREFIX}{self._scope}#{hour}"
+    @property
+    def _key(self) -> str:
+        return f"{KEY_PREFIX}{self._scope}"
 
-    def _counts(self, now: datetime) -> tuple[int, int]:
-        """(used in the window, used in this hour)."""
-        hours = budget_hours(now)
-        keys = [self._key(hour) for hour in hours]
-        found = {
-            item.limit_key: int(item.used or 0)
-            for item in self._model.batch_get(keys, consistent_read=True)
-        }
-        return sum(found.values()), found.get(keys[0], 0)
+    def _read(self) -> dict[str, int] | None:
+        """The hours as stored (None: no item, or no hours yet)."""
+        try:
+            item = self._model.get(self._key, consistent_read=True)
+        except self._model.DoesNotExist:
+            return None
+        return None if item.hours is None else dict(item.hours)
 
     def used(self, now: datetime) -> int:
-        return self._counts(now)[0]
+        hours = self._read() or {}
+        return sum(int(hours.get(hour, 0)) for hour in budget_hours(now))
 
     def reserve(self, wanted: int, limit: int, now: datetime) -> int:
         if wanted <= 0:
             return 0
+        taken = 0
+
+        def change(hours: dict[str, int]) -> dict[str, int] | None:
+            nonlocal taken
+            window = budget_hours(now)
+            taken = grant(wanted, limit, sum(int(hours.get(hour, 0)) for hour in window))
+            if taken == 0:
+                return None
+            return {**hours, window[0]: int(hours.get(window[0], 0)) + taken}
+
+        self._change(change, now)
+        return taken
+
+    def release(self, unused: int, now: datetime) -> None:
+        if unused <= 0:
+            return
+
+        def change(hours: dict[str, int]) -> dict[str, int] | None:
+            hour = budget_hours(now)[0]
+            left = max(0, int(hours.get(hour, 0)) - unused)
+            return {**hours, hour: left}
+
+        self._change(change, now)
+
+    def _change(self, change: Any, now: datetime) -> None:
+        """Apply `change` (hours read → hours to write, or None: nothing) conditionally on
+        what was read; read again when another change came first."""
         model = self._model
-        hour = budget_hours(now)[0]
-        expires = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC) + _KEEP
         for _ in range(_ATTEMPTS):
-            used, this_hour = self._counts(now)
-            granted = grant(wanted, limit, used)
-            if granted == 0:
-                return 0
-            seen = model.used.does_not_exist() if this_hour == 0 else model.used == this_hour
+            read = self._read()
+            hours = {h: n for h, n in (read or {}).items() if not stale_budget_hour(h, now)}
+            wanted = change(hours)
+            if wanted is None:
+                return
+            seen = model.hours.does_not_exist() if read is None else model.hours == read
             try:
-                model(self._key(hour)).update(
-                    actions=[model.used.add(granted), model.expires_at.set(expires)],
+                model(self._key).update(
+                    actions=[model.hours.set(wanted), model.expires_at.set(now + _KEEP)],
                     condition=seen,
                 )
             except UpdateError as error:
                 if error.cause_response_code == CONDITION_FAILED:
-                    continue  # another reserve took some meanwhile: read again
+                    continue  # another reserve or release came first: read again
                 raise
-            return granted
-        return 0
+            return
+        raise BudgetContendedError(f"the messaging budget of {self._scope} keeps changing")

@@ -459,7 +459,7 @@ class MessagesByBroadcast(GlobalSecondaryIndex["MessageModel"]):
 
     class Meta:
         index_name = "by_broadcast"
-        projection = IncludeProjection(["status", "error_code", "error_title"])
+        projection = IncludeProjection(["status", "status_at", "error_code", "error_title"])
 
     broadcast_id = UnicodeAttribute(hash_key=True)
 
@@ -710,9 +710,10 @@ class RateLimitModel(Model):
     # A day after `tat` the item says nothing a missing item wouldn't: let DynamoDB drop it, so
     # a pair key per resident ever messaged doesn't pile up.
     expires_at = TTLAttribute(null=True)
-    # Items `msglimit#...` instead count the residents the broadcasts reached in one hour, for the
-    # daily messaging limit (adapters/dynamodb_daily_budget.py); they carry no `tat`.
+    # Items `msglimit#...` instead count the residents the broadcasts reached, for the daily
+    # messaging limit (adapters/dynamodb_daily_budget.py); they carry no `tat`.
     used = NumberAttribute(null=True)
+    hours = JSONAttribute(null=True)  # msglimit items: {UTC hour: residents reached in it}
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -1022,6 +1023,8 @@ class BroadcastModel(Model):
     started_at = UTCDateTimeAttribute(null=True)
     finished_at = UTCDateTimeAttribute(null=True)
     cancelled_by = UnicodeAttribute(null=True)
+    cancel_reason = UnicodeAttribute(null=True)  # the job's own cancel: template_not_allowed
+    lease_until = UTCDateTimeAttribute(null=True)  # a run of the job works on it until then
     estimate = JSONAttribute()  # prices as strings (decimals)
     total_segments = NumberAttribute()
     next_segment = NumberAttribute(default=0)

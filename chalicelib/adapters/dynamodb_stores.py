@@ -237,9 +237,10 @@ class DynamoDBMessageStore(StageTableStore):
         }
         return [found[message_id] for message_id in wanted if message_id in found]
 
-    def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
+    def add_outbound(self, messages: Sequence[StoredMessage]) -> list[str]:
         # BatchWriteItem cannot carry conditions: one conditional PutItem per message.
         retention = self._retention() if messages else None
+        created: list[str] = []
         for message in messages:
             try:
                 self._model.from_message(with_expiry(message, retention)).save(
@@ -248,6 +249,9 @@ class DynamoDBMessageStore(StageTableStore):
             except PutError as error:
                 if error.cause_response_code != CONDITION_FAILED:
                     raise
+            else:
+                created.append(message.id)
+        return created
 
     def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
         model = self._model

@@ -60,7 +60,7 @@ class InMemoryBroadcastStore:
     def message_states(self, broadcast_id: str) -> list[MessageState]:
         with self.database.lock:
             return [
-                MessageState(m.status, m.error_code, m.error_title)
+                MessageState(m.status, m.error_code, m.error_title, m.status_at)
                 for m in self.database.messages.values()
                 if m.broadcast_id == broadcast_id
             ]
@@ -103,3 +103,8 @@ class InMemoryDailyBudget:
             if granted:
                 self.used_by_hour[hours[0]] = self.used_by_hour.get(hours[0], 0) + granted
             return granted
+
+    def release(self, unused: int, now: datetime) -> None:
+        with self._lock:
+            hour = budget_hours(now)[0]
+            self.used_by_hour[hour] = max(0, self.used_by_hour.get(hour, 0) - max(0, unused))

@@ -164,10 +164,14 @@ class InMemoryMessageStore:
     def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
         return copies_of(self.database.messages, message_ids, self.database.lock)
 
-    def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
+    def add_outbound(self, messages: Sequence[StoredMessage]) -> list[str]:
+        created: list[str] = []
         with self.database.lock:
             for message in messages:
-                self.database.messages.setdefault(message.id, copy.deepcopy(message))
+                if message.id not in self.database.messages:
+                    self.database.messages[message.id] = copy.deepcopy(message)
+                    created.append(message.id)
+        return created
 
     def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:
         with self.database.lock:

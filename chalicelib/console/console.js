@@ -2576,9 +2576,12 @@ async function loadBroadcast(id, { quiet = false } = {}) {
     renderBroadcastDetail();
     if (before && before.status !== broadcast.status)
       $("broadcast-announcer").textContent = t(`broadcast_now_${broadcast.status}`);
-    // Every 3 s while it sends or is about to; a broadcast due later is looked at less often.
+    // Every 3 s while messages are on their way or it is about to start; else (due later,
+    // waiting for the daily limit, cancelled and awaiting its report) every 30 s.
     const later = broadcast.status === "scheduled" && Date.parse(broadcast.send_at) - Date.now() > 120_000;
-    if (LIVE_BROADCASTS.has(broadcast.status)) scheduleBroadcastPoll(later ? 10 * BROADCAST_POLL_MS : BROADCAST_POLL_MS);
+    const idle = later || (broadcast.status !== "scheduled" && !(broadcast.progress?.queued > 0));
+    if (LIVE_BROADCASTS.has(broadcast.status) || !broadcast.report)
+      scheduleBroadcastPoll(idle ? 10 * BROADCAST_POLL_MS : BROADCAST_POLL_MS);
   } catch (error) {
     if (state.broadcasts.id !== id) return;
     if (quiet && error.status !== 404 && error.status !== 403) return scheduleBroadcastPoll();
@@ -3030,7 +3033,11 @@ function segmentBody() {
 function paramsBody() {
   // One list for every language, or one per language when some language has its own text
   // (the others take the common one).
-  const params = state.broadcasts.draft.params;
+  // Empty rows at the end are left out (an "add parameter" clicked once too often).
+  const blank = (param) => !param.common.trim() && !Object.values(param.by || {}).some((value) => (value || "").trim());
+  let end = state.broadcasts.draft.params.length;
+  while (end > 0 && blank(state.broadcasts.draft.params[end - 1])) end -= 1;
+  const params = state.broadcasts.draft.params.slice(0, end);
   const common = params.map((param) => param.common.trim());
   const perLanguage = $("broadcast-per-language").checked;
   const languages = paramLanguages();
@@ -3128,6 +3135,8 @@ function fieldOf(error) {
 function explainBroadcast(error) {
   const field = fieldOf(error);
   const refused = error instanceof ApiError && (error.status === 400 || error.status === 422);
+  // A rule's refusal says what is wrong ("'pt': template 'x' is not approved in it").
+  if (refused && error.status === 422 && error.message && error.message !== error.code) return error.message;
   if (refused && field && has(`form_error_${field}`)) return t(`form_error_${field}`);
   return explain(error);
 }

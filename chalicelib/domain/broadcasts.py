@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,21 @@ SEGMENT_AUDIENCE = 100
 SEGMENT_RESIDENTS = 5_000
 MAX_SEGMENTS = 10_000
 CANCELLED = "cancelled"  # why the sender skips a message of a cancelled broadcast
+# Why the job cancels a broadcast whose template may not be sent any more (marketing switched
+# off, removed from the config).
+TEMPLATE_NOT_ALLOWED = "template_not_allowed"
+# A message still `sending` this long after it was claimed will never move on its own: its
+# sender (a Lambda of at most 30 s) died between the claim and WhatsApp's answer, and the
+# claim keeps every later delivery from sending it twice. The progress counts it as failed,
+# under UNKNOWN_OUTCOME (the resident may or may not have got it).
+SENDING_STALE_AFTER = timedelta(minutes=5)
+UNKNOWN_OUTCOME = "unknown_outcome"
+# How long one run of the job holds a broadcast: longer than any run lasts (the job's Lambda
+# times out after 60 s; "send now" takes its first step within a 29 s request). A run that
+# died lets the next one take over after this.
+LEASE = timedelta(minutes=2)
+# Tags as residents carry them (what agents may set, services/agent_actions.TAG).
+TAG_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 
 Params = tuple[str, ...] | Mapping[str, tuple[str, ...]]
 
@@ -142,6 +158,21 @@ def params_for(params: Params, language: str) -> tuple[str, ...]:
     return params.get(language, ())
 
 
+def params_json(params: Params) -> list[str] | dict[str, list[str]]:
+    """The parameters as JSON: a list for every language, or {language: [strings]}."""
+    if isinstance(params, tuple):
+        return list(params)
+    return {language: list(values) for language, values in params.items()}
+
+
+def params_from_json(value: object) -> Params:
+    if isinstance(value, list):
+        return tuple(value)
+    if not isinstance(value, Mapping):
+        return ()
+    return {language: tuple(values) for language, values in value.items()}
+
+
 # --- the estimate ---------------------------------------------------------------------------
 
 
@@ -227,6 +258,7 @@ class MessageState:
     status: DeliveryStatus
     error_code: int | None = None
     error_title: str | None = None  # a skipped message's reason
+    status_at: datetime | None = None  # when it got this status (a claim: when it was claimed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,17 +304,32 @@ class Tally:
         return sum(self.by_status.get(status, 0) for status in statuses)
 
 
-def tally(states: Iterable[MessageState]) -> Tally:
+def tally(states: Iterable[MessageState], now: datetime | None = None) -> Tally:
+    """The messages by status. Given `now`, a message `sending` for longer than
+    SENDING_STALE_AFTER counts as failed with UNKNOWN_OUTCOME: nothing will move it any more."""
     by_status: Counter[DeliveryStatus] = Counter()
     failed: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     for state in states:
+        if is_stuck_sending(state, now):
+            by_status[DeliveryStatus.FAILED] += 1
+            failed[UNKNOWN_OUTCOME] += 1
+            continue
         by_status[state.status] += 1
         if state.status is DeliveryStatus.FAILED:
             failed[str(state.error_code) if state.error_code is not None else "unknown"] += 1
         elif state.status is DeliveryStatus.SKIPPED:
             skipped[state.error_title or "unknown"] += 1
     return Tally(dict(by_status), dict(sorted(failed.items())), dict(sorted(skipped.items())))
+
+
+def is_stuck_sending(state: MessageState, now: datetime | None) -> bool:
+    return (
+        now is not None
+        and state.status is DeliveryStatus.SENDING
+        and state.status_at is not None
+        and now - state.status_at >= SENDING_STALE_AFTER
+    )
 
 
 def progress(counts: Tally, audience: int) -> Progress:
@@ -336,8 +383,11 @@ class Broadcast:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancelled_by: str | None = None
+    cancel_reason: str | None = None  # TEMPLATE_NOT_ALLOWED when the job cancelled it
     progress: Progress | None = None  # as of the job's last look
     report: Report | None = None
+    # One run of the job works on a broadcast at a time: it claims it until then (LEASE).
+    lease_until: datetime | None = None
     version: int = 0  # 0: never stored
 
     @property
@@ -352,21 +402,41 @@ class Broadcast:
         return self.status is BroadcastStatus.CANCELLED and self.report is None
 
     def expected_audience(self) -> int:
-        """The estimate while residents are still being read, then what was queued."""
-        return self.queued if self.segments_done else max(self.estimate.audience, self.queued)
+        """The estimate while residents are still being read, then what was queued (a cancelled
+        broadcast queues nothing more: what it queued is all it will have)."""
+        if self.segments_done or self.status is BroadcastStatus.CANCELLED:
+            return self.queued
+        return max(self.estimate.audience, self.queued)
+
+    def leased(self, now: datetime) -> bool:
+        """A run of the job is working on it (claimed until after `now`)."""
+        return self.lease_until is not None and self.lease_until > now
+
+    def claimed(self, now: datetime) -> Broadcast:
+        return dataclasses.replace(self, lease_until=now + LEASE)
+
+    def released(self) -> Broadcast:
+        return dataclasses.replace(self, lease_until=None)
 
     def started(self, now: datetime) -> Broadcast:
         if self.status is not BroadcastStatus.SCHEDULED:
             raise BroadcastStateError(f"broadcast {self.id} is {self.status.value}")
         return dataclasses.replace(self, status=BroadcastStatus.RUNNING, started_at=now)
 
-    def cancelled(self, now: datetime, by: str) -> Broadcast:
+    def cancelled(self, now: datetime, by: str, reason: str | None = None) -> Broadcast:
+        """Cancelled by `by` ("agent:…", "apikey:…", "system:run_broadcasts"); the lease goes
+        (a run still working on it fails its next save and stops)."""
         if self.status not in (BroadcastStatus.SCHEDULED, BroadcastStatus.RUNNING):
             raise BroadcastStateError(
                 f"broadcast {self.id} is {self.status.value} already: it cannot be cancelled"
             )
         return dataclasses.replace(
-            self, status=BroadcastStatus.CANCELLED, finished_at=now, cancelled_by=by
+            self,
+            status=BroadcastStatus.CANCELLED,
+            finished_at=now,
+            cancelled_by=by,
+            cancel_reason=reason,
+            lease_until=None,
         )
 
     def completed(self, final: Report, figures: Progress, now: datetime) -> Broadcast:
@@ -388,10 +458,20 @@ BUDGET_HOURS = 25  # this hour and the 24 before it: what a moving 24 h may stil
 
 def budget_hours(now: datetime) -> list[str]:
     """The UTC hours ("2026-12-01T09") whose counts make up the moving 24 h up to `now`, this
-    hour first. Counting whole hours, the window reaches back up to an hour further than 24 h:
-    it may hold a broadcast back an hour too long, never let it past the limit."""
+    hour first, then the 24 before it, then the next one. Counting whole hours, the window
+    reaches back up to an hour further than 24 h: it may hold a broadcast back an hour too
+    long, never let it past the limit. The next hour counts too: two runs whose clocks are on
+    either side of an hour's turn both see what the other took."""
     hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return [(hour - timedelta(hours=back)).strftime("%Y-%m-%dT%H") for back in range(BUDGET_HOURS)]
+    return [
+        (hour - timedelta(hours=back)).strftime("%Y-%m-%dT%H")
+        for back in (*range(BUDGET_HOURS), -1)
+    ]
+
+
+def stale_budget_hour(hour: str, now: datetime) -> bool:
+    """Whether `hour` counts no more at `now` (older than every hour of `budget_hours`)."""
+    return hour < budget_hours(now)[BUDGET_HOURS - 1]
 
 
 def grant(wanted: int, limit: int, used: int) -> int:

@@ -7,13 +7,13 @@ creating, previewing and cancelling need the scope `broadcasts:write`; reading t
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.http import api_v1 as v1
-from chalicelib.observability import logger
 from chalicelib.wiring import container, new_id
 
 api_v1_broadcasts = Blueprint(__name__)
@@ -22,7 +22,15 @@ BROADCASTS = f"{v1.PREFIX}/broadcasts"
 WRITE_BROADCASTS = ("broadcasts:write",)
 READ_BROADCASTS = ("broadcasts:read", "broadcasts:write")
 BROADCAST_ID_PATTERN = r"^[0-9a-f]{32}$"
-FIRST_STEP_SEGMENTS = 1  # "send now" queues its first segment within the request
+
+
+@functools.cache
+def recent_counts() -> Any:
+    """A broadcast's progress is counted again at most every few seconds per Lambda
+    container, however often the console polls it (both blueprints share this)."""
+    from chalicelib.services.broadcasts import RecentCounts
+
+    return RecentCounts()
 
 
 @api_v1_broadcasts.route(f"{BROADCASTS}/preview", methods=["POST"], content_types=v1.ANY_CONTENT)
@@ -45,7 +53,7 @@ def preview(_key: str) -> Response:
 def create(key_name: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
 
-    broadcast = create_and_start(v1._json_body(), f"apikey:{key_name}", v1._now())
+    broadcast = start_from_body(v1._json_body(), f"apikey:{key_name}", v1._now())
     return v1._json(broadcast_json(broadcast), 201, {"Location": f"{BROADCASTS}/{broadcast.id}"})
 
 
@@ -68,7 +76,12 @@ def one(_key: str, broadcast_id: str) -> Response:
     from chalicelib.services.broadcasts import BroadcastNotFoundError, get_broadcast
 
     try:
-        broadcast = get_broadcast(_known_id(broadcast_id), broadcasts=container().broadcasts)
+        broadcast = get_broadcast(
+            _known_id(broadcast_id),
+            broadcasts=container().broadcasts,
+            now=v1._now(),
+            recent=recent_counts(),
+        )
     except BroadcastNotFoundError:
         raise _not_found() from None
     return v1._json(broadcast_json(broadcast))
@@ -103,42 +116,22 @@ def cancel(key_name: str, broadcast_id: str) -> Response:
 # --- shared with the console -------------------------------------------------------------------
 
 
-def create_and_start(body: Any, created_by: str, now: Any) -> Any:
-    """Create a broadcast from a request body (raises InputError); one to send now takes its
-    first step at once, so nobody waits for the minute's job (which does the rest)."""
+def start_from_body(body: Any, created_by: str, now: Any) -> Any:
+    """Read a new broadcast from a request body (raises InputError) and start it
+    (services.broadcasts.start_broadcast); the console's route calls it too."""
     from chalicelib.services.broadcast_input import read_broadcast
-    from chalicelib.services.broadcasts import create_broadcast, get_broadcast, run_broadcasts
+    from chalicelib.services.broadcasts import start_broadcast
 
     deps = container()
-    draft = read_broadcast(body, deps.definition, now)
-    broadcast = create_broadcast(
-        draft,
+    return start_broadcast(
+        read_broadcast(body, deps.definition, now),
         definition=deps.definition,
-        residents=deps.broadcast_ports.audience,
-        broadcasts=deps.broadcasts,
+        ports=deps.broadcast_ports,
+        audit=deps.audit_trail,
         created_by=created_by,
         now=now,
         new_id=new_id,
     )
-    deps.audit_trail.record_broadcast(
-        broadcast.id, actor=created_by, at=now, audience=broadcast.estimate.audience
-    )
-    if draft.send_at is None:
-        import time
-
-        try:
-            run_broadcasts(
-                now,
-                definition=deps.definition,
-                ports=deps.broadcast_ports,
-                clock=time.monotonic,
-                only=broadcast.id,
-                max_segments=FIRST_STEP_SEGMENTS,
-            )
-            broadcast = get_broadcast(broadcast.id, broadcasts=deps.broadcasts)
-        except Exception:  # the job takes it from here
-            logger.exception("first step of a broadcast failed", extra={"broadcast": broadcast.id})
-    return broadcast
 
 
 def _known_id(broadcast_id: str) -> str:

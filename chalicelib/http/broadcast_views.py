@@ -8,7 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition
-from chalicelib.domain.broadcasts import Broadcast, Estimate, Progress, template_refusal
+from chalicelib.domain.broadcasts import (
+    Broadcast,
+    Estimate,
+    Progress,
+    params_json,
+    template_refusal,
+)
 
 MONEY_PLACES = Decimal("0.0001")
 
@@ -35,6 +41,8 @@ def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
         "created_at": _time(broadcast.created_at),
         "started_at": _time(broadcast.started_at),
         "finished_at": _time(broadcast.finished_at),
+        "cancelled_by": broadcast.cancelled_by,
+        "cancel_reason": broadcast.cancel_reason,
         "estimate": {
             "audience": broadcast.estimate.audience,
             "estimated_cost": money(broadcast.estimate.estimated_cost),
@@ -104,12 +112,6 @@ def options_json(definition: MunicipalityDefinition) -> dict[str, Any]:
         "daily_limit": policy.daily_limit if policy else None,
         "currency": policy.currency if policy else "EUR",
     }
-
-
-def params_json(params: Any) -> Any:
-    if isinstance(params, tuple):
-        return list(params)
-    return {language: list(values) for language, values in params.items()}
 
 
 def money(amount: Decimal) -> float:

@@ -81,11 +81,11 @@ def preview(agent: Agent) -> Response:
 )
 @console.endpoint()
 def create(agent: Agent) -> Response:
-    from chalicelib.http.api_v1_broadcasts import create_and_start
+    from chalicelib.http.api_v1_broadcasts import start_from_body
     from chalicelib.http.broadcast_views import broadcast_json
 
     require_supervisor(agent, "broadcasts")
-    broadcast = _checked(create_and_start, console.body(), f"agent:{agent.id}", console.now())
+    broadcast = _checked(start_from_body, console.body(), f"agent:{agent.id}", console.now())
     return console.json_response(broadcast_json(broadcast), 201)
 
 
@@ -105,12 +105,18 @@ def recent(agent: Agent) -> Response:
 )
 @console.endpoint()
 def one(agent: Agent, broadcast_id: str) -> Response:
+    from chalicelib.http.api_v1_broadcasts import recent_counts
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import BroadcastNotFoundError, get_broadcast
 
     require_supervisor(agent, "broadcasts")
     try:
-        broadcast = get_broadcast(_known(broadcast_id), broadcasts=container().broadcasts)
+        broadcast = get_broadcast(
+            _known(broadcast_id),
+            broadcasts=container().broadcasts,
+            now=console.now(),
+            recent=recent_counts(),
+        )
     except BroadcastNotFoundError:
         raise console.ConsoleApiError(404, "not_found", "no such broadcast") from None
     return console.json_response(broadcast_json(broadcast))

@@ -111,7 +111,7 @@ def _schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
                 "type": "string",
                 "description": "missing, invalid, unknown_field, invalid_phone, unknown_kind, "
                 "unsupported_language, template_not_approved, missing_parameter, blank, "
-                "invalid_parameter, reserved, out_of_range, duplicate, too_many_rows, not_saved",
+                "invalid_parameter, parameter_count, invalid_tag, reserved, out_of_range, duplicate, too_many_rows, not_saved",
             },
             "reason": {"type": "string"},
         },

@@ -49,9 +49,10 @@ def _audience_properties(definition: MunicipalityDefinition) -> dict[str, Schema
         },
         "tags": {
             "type": ["array", "null"],
-            "items": _LABEL,
+            "items": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"},
             "maxItems": broadcast_limits.MAX_TAGS,
-            "description": "Only residents carrying all of these tags.",
+            "description": "Only residents carrying all of these tags (as residents are "
+            "tagged: 1 to 32 of a-z, 0-9, _ and -).",
         },
         "custom_fields": {
             "type": ["object", "null"],
@@ -197,6 +198,8 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             "created_at",
             "started_at",
             "finished_at",
+            "cancelled_by",
+            "cancel_reason",
             "estimate",
             "progress",
             "report",
@@ -235,6 +238,16 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             "created_at": doc._DATE_TIME,
             "started_at": doc._nullable(doc._DATE_TIME),
             "finished_at": doc._nullable(doc._DATE_TIME),
+            "cancelled_by": {
+                "type": ["string", "null"],
+                "description": "Who cancelled it: apikey:<name>, agent:<id>, or "
+                "system:run_broadcasts (its template may not be sent any more).",
+            },
+            "cancel_reason": {
+                "type": ["string", "null"],
+                "enum": ["template_not_allowed", None],
+                "description": "Why the job cancelled it; null when a person did.",
+            },
             "estimate": {
                 "type": "object",
                 "required": ["audience", "estimated_cost", "currency"],

@@ -280,15 +280,10 @@ def _template_reply(
 
 
 def _parameter_count(definition: MunicipalityDefinition, name: str) -> int | None:
-    """How many body parameters the template takes, when the configuration says so (the
-    reminders and notifications that send it); None when nothing tells."""
-    counts = {len(kind.params) for kind in _reminder_kinds(definition) if kind.template == name}
-    counts |= {len(n.params) for n in definition.notifications.values() if n.template == name}
-    return counts.pop() if len(counts) == 1 else None
+    """How many body parameters the template takes (domain.templates); None when unknown."""
+    from chalicelib.domain.templates import template_parameter_count
 
-
-def _reminder_kinds(definition: MunicipalityDefinition) -> Iterable:
-    return definition.reminders.kinds.values() if definition.reminders is not None else ()
+    return template_parameter_count(definition, name)
 
 
 def _expanded(definition: MunicipalityDefinition, text: str, language: str) -> str:

@@ -16,12 +16,14 @@ from typing import Any
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition, Template
 from chalicelib.domain.broadcasts import (
+    TAG_PATTERN,
     BroadcastRuleError,
     Params,
     Segment,
     broadcast_template,
     sendable_languages,
 )
+from chalicelib.domain.templates import template_parameter_count
 from chalicelib.services.back_office_input import (
     MAX_PARAM_LENGTH,
     MAX_PARAMS,
@@ -75,6 +77,8 @@ def read_broadcast(data: Any, definition: MunicipalityDefinition, now: datetime)
     audience = _audience(reader, definition)
     name = reader.text("name", required=True, max_length=MAX_NAME_LENGTH)
     params = _params(reader, audience)
+    if audience is not None and params is not None:
+        _check_parameter_count(reader, definition, audience.template, params)
     send_at = _send_at(reader, now)
     reader.check()
     assert audience is not None and name is not None and params is not None
@@ -92,6 +96,14 @@ def _audience(reader: _Reader, definition: MunicipalityDefinition) -> Audience |
     topic = reader.text("topic", required=True, max_length=MAX_TOPIC_LENGTH)
     languages = _texts(reader, "languages", len(definition.languages), MAX_LABEL_LENGTH)
     tags = _texts(reader, "tags", MAX_TAGS, MAX_LABEL_LENGTH)
+    for i, tag in enumerate(reader.data.get("tags") or () if tags else ()):
+        if not TAG_PATTERN.fullmatch(tag):
+            reader.error(
+                f"tags[{i}]",
+                "invalid_tag",
+                "is not a tag: 1 to 32 of a-z, 0-9, _ and - (as residents are tagged)",
+                422,
+            )
     custom_fields = _custom_fields(reader)
     if definition.broadcasts is None:
         reader.error(
@@ -201,6 +213,30 @@ def _params(reader: _Reader, audience: Audience | None) -> Params | None:
                     422,
                 )
     return dict(by_language)
+
+
+def _check_parameter_count(
+    reader: _Reader, definition: MunicipalityDefinition, template: Template, params: Params
+) -> None:
+    """Each language's parameters number what the template takes, when the config tells
+    (domain.templates); WhatsApp refuses every message of a template sent with too few or
+    too many."""
+    expected = template_parameter_count(definition, template.name)
+    if expected is None:
+        return
+    lists = (
+        {"params": params}
+        if isinstance(params, tuple)
+        else {f"params.{language}": values for language, values in params.items()}
+    )
+    for path, values in lists.items():
+        if len(values) != expected:
+            reader.error(
+                path,
+                "parameter_count",
+                f"has {len(values)} parameters: template '{template.name}' takes {expected}",
+                422,
+            )
 
 
 def _param_list(reader: _Reader, values: list[Any], path: str) -> tuple[str, ...] | None:

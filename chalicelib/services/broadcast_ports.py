@@ -56,9 +56,23 @@ class DailyBudget(Protocol):
         taken (0 when it is used up)."""
         ...
 
+    def release(self, unused: int, now: datetime) -> None:
+        """Give back `unused` of what a `reserve` at the same `now` took (messages another
+        run had stored meanwhile). A message skipped later (opted out, cancelled) is not
+        given back: the reservation is what may reach residents, and counting it is safe."""
+        ...
+
     def used(self, now: datetime) -> int:
         """What the last 24 h took (what `reserve` counts against the limit)."""
         ...
+
+
+class BroadcastAudit(Protocol):
+    """The audit log's side of a broadcast (services.audit_trail.AuditTrail)."""
+
+    def record_broadcast(
+        self, broadcast_id: str, *, actor: str, at: datetime, audience: int, detail: str = ""
+    ) -> object: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,14 +12,21 @@ The job, for each broadcast that is not settled yet (a sparse index; nothing els
   on from the same segment;
 - once every segment is read and none of its messages is queued or being sent any more, the
   broadcast is completed with its final report; a cancelled one gets its report the same way.
-Each step saves the broadcast conditionally on its version: a cancel in between wins, and the
-job stops queuing. The bulk sender skips (reason "cancelled") the messages of a cancelled
+A run reads each broadcast again (consistently) and claims it first (`lease_until`, saved
+conditionally on the version read): one run works on a broadcast at a time — "send now"'s first
+step and the minute's job, or a late run overlapping the next, never both queue a segment. Only
+the messages a run stored itself are queued and counted, and budget reserved for others is
+given back. Each step saves the broadcast conditionally on its version: a cancel in between
+wins, and the job stops queuing. A broadcast is completed only once the messages' index (which
+lags) shows every message queued. The bulk sender skips (reason "cancelled") the messages of a cancelled
 broadcast still on the queue, and (reason "opted_out") those to residents who opted out since.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +34,12 @@ from datetime import datetime
 
 from chalicelib.domain.bot.definition import MunicipalityDefinition, Template
 from chalicelib.domain.broadcasts import (
+    TEMPLATE_NOT_ALLOWED,
     Broadcast,
     BroadcastStateError,
     BroadcastStatus,
     Estimate,
+    Tally,
     broadcast_message_id,
     estimate,
     in_audience,
@@ -48,10 +57,19 @@ from chalicelib.domain.replies import TemplateReply
 from chalicelib.domain.residents import Resident
 from chalicelib.observability import logger
 from chalicelib.services.broadcast_input import Audience, BroadcastDraft
-from chalicelib.services.broadcast_ports import AudienceSource, BroadcastPorts, BroadcastStore
+from chalicelib.services.broadcast_ports import (
+    AudienceSource,
+    BroadcastAudit,
+    BroadcastPorts,
+    BroadcastStore,
+)
 from chalicelib.services.queued_replies import queued_message
 
 RECENT_LIMIT = 50
+FIRST_STEP_SEGMENTS = 1  # "send now" queues its first segment within the request
+FIRST_STEP_SECONDS = 15.0  # ... and starts no segment after this (API Gateway: 29 s)
+FRESH_SECONDS = 10.0  # how long a broadcast's counted progress is served again (RecentCounts)
+SYSTEM_ACTOR = "system:run_broadcasts"  # who cancels a broadcast whose template was refused
 DEFAULT_RUN_SECONDS = 40.0  # a run stops starting new segments after this (Lambda: 60 s)
 
 
@@ -125,14 +143,98 @@ def create_broadcast(
     return dataclasses.replace(broadcast, version=1)
 
 
-def get_broadcast(broadcast_id: str, *, broadcasts: BroadcastStore) -> Broadcast:
-    """The broadcast with its progress counted now (from its messages' index), and its report
-    too once it has one: delivery and read receipts keep coming in after the last message
-    went out (a phone that was off), and the report shows them."""
+def start_broadcast(
+    draft: BroadcastDraft,
+    *,
+    definition: MunicipalityDefinition,
+    ports: BroadcastPorts,
+    audit: BroadcastAudit,
+    created_by: str,
+    now: datetime,
+    new_id: Callable[[], str],
+    clock: Callable[[], float] = time.monotonic,
+) -> Broadcast:
+    """Create a broadcast, record it in the audit log (one event for the whole audience), and,
+    when it is to go out now, take its first step at once (a segment, within
+    FIRST_STEP_SECONDS: the request must answer before API Gateway's 29 s) so nobody waits for
+    the minute's job, which does the rest."""
+    broadcast = create_broadcast(
+        draft,
+        definition=definition,
+        residents=ports.audience,
+        broadcasts=ports.broadcasts,
+        created_by=created_by,
+        now=now,
+        new_id=new_id,
+    )
+    audit.record_broadcast(
+        broadcast.id, actor=created_by, at=now, audience=broadcast.estimate.audience
+    )
+    if draft.send_at is not None:
+        return broadcast
+    try:
+        run_broadcasts(
+            now,
+            definition=definition,
+            ports=ports,
+            clock=clock,
+            max_seconds=FIRST_STEP_SECONDS,
+            only=broadcast.id,
+            max_segments=FIRST_STEP_SEGMENTS,
+        )
+        return get_broadcast(broadcast.id, broadcasts=ports.broadcasts, now=now)
+    except Exception:  # the job takes it from here
+        logger.exception("first step of a broadcast failed", extra={"broadcast": broadcast.id})
+        return broadcast
+
+
+class RecentCounts:
+    """A broadcast's message counts, kept FRESH_SECONDS in this process: the console polls a
+    broadcast every few seconds, and a count reads every message of it through the index."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, fresh_seconds: float = FRESH_SECONDS
+    ) -> None:
+        self._clock = clock
+        self._fresh = fresh_seconds
+        self._counts: dict[str, tuple[float, Tally]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, broadcast_id: str, count: Callable[[], Tally]) -> Tally:
+        moment = self._clock()
+        with self._lock:
+            kept = self._counts.get(broadcast_id)
+            if kept is not None and moment - kept[0] < self._fresh:
+                return kept[1]
+        counts = count()
+        with self._lock:
+            if len(self._counts) >= RECENT_LIMIT:  # keep a few: the ones being watched
+                self._counts = {
+                    k: v for k, v in self._counts.items() if moment - v[0] < self._fresh
+                }
+            self._counts[broadcast_id] = (moment, counts)
+        return counts
+
+
+def get_broadcast(
+    broadcast_id: str,
+    *,
+    broadcasts: BroadcastStore,
+    now: datetime | None = None,
+    recent: RecentCounts | None = None,
+) -> Broadcast:
+    """The broadcast with its progress counted now (from its messages' index; `recent`: or
+    at most a few seconds ago), and its report too once it has one: delivery and read
+    receipts keep coming in after the last message went out (a phone that was off), and the
+    report shows them. Given `now`, a message stuck in `sending` counts as failed (domain)."""
     broadcast = broadcasts.get(broadcast_id)
     if broadcast is None:
         raise BroadcastNotFoundError(broadcast_id)
-    counts = tally(broadcasts.message_states(broadcast.id))
+
+    def count() -> Tally:
+        return tally(broadcasts.message_states(broadcast_id), now)
+
+    counts = count() if recent is None else recent.get(broadcast_id, count)
     figures = progress(counts, broadcast.expected_audience())
     if broadcast.report is None:
         return dataclasses.replace(broadcast, progress=figures)
@@ -176,6 +278,7 @@ class BroadcastRun:
     segments: int = 0  # scan segments finished
     queued: int = 0  # messages queued
     completed: int = 0  # broadcasts completed (or cancelled ones reported)
+    busy: int = 0  # broadcasts another run was working on: left to it
     out_of_budget: bool = False  # the daily messaging limit stopped a broadcast
     timed_out: bool = False  # out of time: the next run goes on
     broadcasts: list[str] = field(default_factory=list)
@@ -192,23 +295,26 @@ def run_broadcasts(
     max_segments: int | None = None,
 ) -> BroadcastRun:
     """One run of the job. `clock` (seconds, monotonic) bounds how long it goes on starting
-    segments; `only` restricts it to one broadcast and `max_segments` caps the segments read
-    (the first step of a "send now", taken within the request)."""
+    segments; `only` steps that one broadcast, read directly rather than through the settling
+    index (which may not show a broadcast just made), and `max_segments` caps the segments
+    read (the first step of a "send now", taken within the request)."""
     run = BroadcastRun()
     job = _Job(now, definition, ports, run, clock() + max_seconds, clock, max_segments)
-    pending = ports.broadcasts.settling()
-    for broadcast in sorted(pending, key=lambda b: (b.send_at, b.created_at, b.id)):
-        if only is not None and broadcast.id != only:
-            continue
+    if only is not None:
+        ids = [only]
+    else:
+        pending = ports.broadcasts.settling()
+        ids = [b.id for b in sorted(pending, key=lambda b: (b.send_at, b.created_at, b.id))]
+    for broadcast_id in ids:
         if job.out_of_time():
             run.timed_out = True
             break
-        run.broadcasts.append(broadcast.id)
+        run.broadcasts.append(broadcast_id)
         try:
-            job.step(broadcast)
+            job.step(broadcast_id)
         except Exception:
             # One broadcast's fault must not hold up the others; it is retried next run.
-            logger.exception("broadcast step failed", extra={"broadcast": broadcast.id})
+            logger.exception("broadcast step failed", extra={"broadcast": broadcast_id})
     logger.info("broadcasts run", extra={"run": dataclasses.asdict(run)})
     return run
 
@@ -228,42 +334,74 @@ class _Job:
             return True
         return self.clock() >= self.deadline
 
-    def step(self, broadcast: Broadcast) -> None:
+    def step(self, broadcast_id: str) -> None:
+        """Claim the broadcast (as read now, consistently), work on it, let it go."""
+        broadcast = self.ports.broadcasts.get(broadcast_id)
+        if broadcast is None or not broadcast.settling:
+            return
+        if broadcast.status is BroadcastStatus.SCHEDULED and broadcast.send_at > self.now:
+            return
+        if broadcast.leased(self.now):
+            self.run.busy += 1
+            logger.info(
+                "broadcast left to the run working on it", extra={"broadcast": broadcast_id}
+            )
+            return
+        held = self.ports.broadcasts.save(broadcast.claimed(self.now))
+        if held is None:
+            return  # another run claimed it, or it was cancelled, meanwhile
+        held = self._work(held)
+        if held is not None and held.lease_until is not None:
+            self.ports.broadcasts.save(held.released())
+
+    def _work(self, broadcast: Broadcast) -> Broadcast | None:
+        """The broadcast as last stored by this run, or None when something else changed it
+        (a cancel): then this run stops."""
         if broadcast.status is BroadcastStatus.SCHEDULED:
-            if broadcast.send_at > self.now:
-                return
             started = self.ports.broadcasts.save(broadcast.started(self.now))
             if started is None:
-                return  # cancelled meanwhile: the next run reports it
+                return None
             self.run.started += 1
             logger.info("broadcast started", extra={"broadcast": broadcast.id})
             broadcast = started
         if broadcast.status is BroadcastStatus.RUNNING:
+            refusal = self._refusal(broadcast)
+            if refusal is not None:
+                return self._cancel_refused(broadcast, refusal)
             advanced = self._queue(broadcast)
-            if advanced is None:
-                return
+            if advanced is None or not advanced.segments_done:
+                return advanced  # lost it, or waits (budget, time)
             broadcast = advanced
-        self._settle(broadcast)
+        return self._settle(broadcast)
 
     # -- queuing ---------------------------------------------------------------------------
 
+    def _refusal(self, broadcast: Broadcast) -> str | None:
+        template = self.definition.templates.get(broadcast.template)
+        if template is None:
+            return f"'{broadcast.template}' is not in the configuration any more"
+        return template_refusal(template, self.definition.broadcasts)
+
+    def _cancel_refused(self, broadcast: Broadcast, why: str) -> Broadcast | None:
+        """Its template may not be sent any more: cancelled (the sender skips what is still
+        queued), and reported once nothing is."""
+        logger.error(
+            "broadcast cancelled: its template is not allowed any more",
+            extra={"broadcast": broadcast.id, "why": why},
+        )
+        cancelled = self.ports.broadcasts.save(
+            broadcast.cancelled(self.now, SYSTEM_ACTOR, TEMPLATE_NOT_ALLOWED)
+        )
+        return None if cancelled is None else self._settle(cancelled)
+
     def _queue(self, broadcast: Broadcast) -> Broadcast | None:
         """Queue segment after segment; the broadcast as stored, or None when it changed
-        meanwhile (cancelled) or must wait (budget, time)."""
-        template = self.definition.templates.get(broadcast.template)
-        refusal = (
-            None if template is None else template_refusal(template, self.definition.broadcasts)
-        )
-        if template is None or refusal is not None:
-            logger.error(
-                "broadcast not sent: its template is not allowed any more",
-                extra={"broadcast": broadcast.id, "why": refusal or "not in the configuration"},
-            )
-            return None  # left running for an operator to cancel
+        meanwhile (cancelled)."""
+        template = self.definition.templates[broadcast.template]
         while not broadcast.segments_done:
             if self.out_of_time():
                 self.run.timed_out = True
-                return None
+                return broadcast
             queued, complete = self._queue_segment(broadcast, template)
             changed = dataclasses.replace(
                 broadcast,
@@ -280,12 +418,14 @@ class _Job:
                     "broadcast waits for the daily messaging limit",
                     extra={"broadcast": broadcast.id, "queued": broadcast.queued},
                 )
-                return None
+                return broadcast
             self.run.segments += 1
         return broadcast
 
     def _queue_segment(self, broadcast: Broadcast, template: Template) -> tuple[int, bool]:
-        """(messages queued, whether the whole segment is done)."""
+        """(messages queued, whether the whole segment is done). Only the messages this call
+        stored are queued and counted; budget taken for others (stored meanwhile by a run
+        whose claim ran out) is given back."""
         default = self.definition.default_language
         members = {
             broadcast_message_id(broadcast.id, resident.key): resident
@@ -298,21 +438,30 @@ class _Job:
         todo = [message_id for message_id in sorted(members) if message_id not in stored]
         granted = self._reserve(len(todo))
         batch = todo[:granted]
+        created: list[str] = []
         if batch:
             messages = [
                 self._message(broadcast, template, message_id, members[message_id])
                 for message_id in batch
             ]
-            self.ports.messages.add_outbound(messages)
-            self.ports.outbound.enqueue(batch, Priority.BULK)
-            self.run.queued += len(batch)
-        return len(batch), granted >= len(todo)
+            created = list(self.ports.messages.add_outbound(messages))
+            if len(created) < len(batch):
+                self._give_back(len(batch) - len(created))
+            if created:
+                self.ports.outbound.enqueue(created, Priority.BULK)
+            self.run.queued += len(created)
+        return len(created), granted >= len(todo)
 
     def _reserve(self, wanted: int) -> int:
         policy = self.definition.broadcasts
         if wanted == 0 or policy is None or policy.daily_limit is None:
             return wanted
         return self.ports.budget.reserve(wanted, policy.daily_limit, self.now)
+
+    def _give_back(self, unused: int) -> None:
+        policy = self.definition.broadcasts
+        if policy is not None and policy.daily_limit is not None:
+            self.ports.budget.release(unused, self.now)
 
     def _message(
         self, broadcast: Broadcast, template: Template, message_id: str, resident: Resident
@@ -337,24 +486,30 @@ class _Job:
 
     # -- settling ----------------------------------------------------------------------------
 
-    def _settle(self, broadcast: Broadcast) -> None:
-        """Write the final report once nothing is queued any more; else the progress so far."""
-        counts = tally(self.ports.broadcasts.message_states(broadcast.id))
+    def _settle(self, broadcast: Broadcast) -> Broadcast | None:
+        """Write the final report once nothing is queued any more (and the messages' index,
+        eventually consistent, shows every message queued); else the progress so far."""
+        counts = tally(self.ports.broadcasts.message_states(broadcast.id), self.now)
         figures = progress(counts, broadcast.expected_audience())
-        done = figures.queued == 0 and (
-            broadcast.segments_done or broadcast.status is BroadcastStatus.CANCELLED
+        done = (
+            figures.queued == 0
+            and counts.stored >= broadcast.queued
+            and (broadcast.segments_done or broadcast.status is BroadcastStatus.CANCELLED)
         )
         if not done:
-            if figures != broadcast.progress:
-                self.ports.broadcasts.save(dataclasses.replace(broadcast, progress=figures))
-            return
+            if figures == broadcast.progress:
+                return broadcast
+            return self.ports.broadcasts.save(
+                dataclasses.replace(broadcast, progress=figures, lease_until=None)
+            )
         # Priced as estimated: the price table may change before the last receipt comes in.
         final = report(counts, broadcast.estimate.price_per_message, broadcast.estimate.currency)
         if broadcast.status is BroadcastStatus.RUNNING:
             settled = broadcast.completed(final, figures, self.now)
         else:
             settled = broadcast.reported(final, figures)
-        if self.ports.broadcasts.save(settled) is not None:
+        stored = self.ports.broadcasts.save(settled.released())
+        if stored is not None:
             self.run.completed += 1
             logger.info(
                 "broadcast finished",
@@ -367,3 +522,4 @@ class _Job:
                     "skipped": dict(final.skipped_by_reason),
                 },
             )
+        return stored

@@ -103,8 +103,9 @@ class MessageStore(Protocol):
 
     def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]: ...
 
-    def add_outbound(self, messages: Sequence[StoredMessage]) -> None:
-        """Store queued outbound messages; ids already stored are left untouched."""
+    def add_outbound(self, messages: Sequence[StoredMessage]) -> list[str]:
+        """Store queued outbound messages; ids already stored are left untouched. The ids
+        this call stored, in order (a caller queues only those)."""
         ...
 
     def claim_for_sending(self, message_id: str, now: datetime) -> StoredMessage | None:

@@ -11,7 +11,7 @@ backs off recovers as soon as it is back under the rate.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -187,18 +187,24 @@ MESSAGING_LIMIT_ERROR_CODE = 131048
 class MessagingLimit:
     """The portfolio's messaging limit (facts §5.4): at most `limit` unique recipients reached
     by business-initiated messages — sent outside their service window — in a moving 24 h.
-    None: unlimited. A recipient already reached in the window costs nothing more."""
+    None: unlimited. A recipient already reached in the window costs nothing more, and leaves
+    the count `window_seconds` after they were last reached."""
 
     def __init__(self, limit: int | None, window_seconds: float = SERVICE_WINDOW_SECONDS) -> None:
         if limit is not None and limit < 1:
             raise ValueError("the messaging limit must be at least 1 (or None: unlimited)")
         self.limit = limit
         self._window = window_seconds
-        self._reached: dict[Hashable, float] = {}  # recipient → when last reached
+        # recipient → when last reached, least recently reached first: pruning stops at the
+        # first recipient still inside the window.
+        self._reached: OrderedDict[Hashable, float] = OrderedDict()
 
     def _prune(self, now: float) -> None:
         horizon = now - self._window
-        for recipient in [r for r, at in self._reached.items() if at <= horizon]:
+        while self._reached:
+            recipient, at = next(iter(self._reached.items()))
+            if at > horizon:
+                break
             del self._reached[recipient]
 
     def allows(self, recipient: Hashable, now: float) -> bool:
@@ -208,7 +214,8 @@ class MessagingLimit:
         return recipient in self._reached or len(self._reached) < self.limit
 
     def record(self, recipient: Hashable, now: float) -> None:
-        self._reached[recipient] = now
+        self._reached[recipient] = max(now, self._reached.get(recipient, now))
+        self._reached.move_to_end(recipient)
 
     def used(self, now: float) -> int:
         self._prune(now)

@@ -5,6 +5,7 @@ provisioned from the real template)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -112,8 +113,12 @@ class BroadcastStoreContract:
         stores.broadcasts.add(broadcast)
         stored = stores.broadcasts.get(broadcast.id)
         assert stored == dataclasses.replace(broadcast, version=1)
-        running = stores.broadcasts.save(stored.started(NOW))
-        assert running is not None and running.version == 2
+        claimed = stores.broadcasts.save(stored.claimed(NOW))
+        assert claimed is not None and claimed.leased(NOW) and claimed.version == 2
+        running = stores.broadcasts.save(claimed.started(NOW).released())
+        assert running is not None and running.version == 3 and running.lease_until is None
+        assert stores.broadcasts.get(broadcast.id) == running
+        assert stores.broadcasts.save(stored.claimed(NOW)) is None  # stale: another run's
         assert stores.broadcasts.save(stored.cancelled(NOW, "agent:a")) is None  # stale
         figures = Progress(audience=3, sent=1, delivered=1, read=1)
         final = Report(
@@ -129,6 +134,18 @@ class BroadcastStoreContract:
         done = stores.broadcasts.save(running.completed(final, figures, NOW))
         assert stores.broadcasts.get(broadcast.id) == done
         assert stores.broadcasts.get("0" * 32) is None
+        refused = a_broadcast()
+        stores.broadcasts.add(refused)
+        cancelled = stores.broadcasts.save(
+            stores.broadcasts.get(refused.id).cancelled(
+                NOW, "system:run_broadcasts", "template_not_allowed"
+            )
+        )
+        assert stores.broadcasts.get(refused.id) == cancelled
+        assert (cancelled.cancel_reason, cancelled.cancelled_by) == (
+            "template_not_allowed",
+            "system:run_broadcasts",
+        )
 
     def test_settling_lists_what_the_job_still_has_work_on(self, stores: Stores) -> None:
         scheduled, running, cancelled, done = (a_broadcast() for _ in range(4))
@@ -163,15 +180,19 @@ class BroadcastStoreContract:
         broadcast = a_broadcast()
         other = a_broadcast()
         statuses = [DeliveryStatus.QUEUED, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED]
-        stores.messages.add_outbound(
-            [a_message(broadcast.id, n, status) for n, status in enumerate(statuses)]
-            + [a_message(other.id, 9, DeliveryStatus.QUEUED)]
+        mine = [a_message(broadcast.id, n, status) for n, status in enumerate(statuses)]
+        created = stores.messages.add_outbound(
+            [*mine, a_message(other.id, 9, DeliveryStatus.QUEUED)]
         )
+        assert created == [m.id for m in mine] + [f"bc|{other.id}|9"]
+        again = a_message(broadcast.id, 7, DeliveryStatus.QUEUED)
+        assert stores.messages.add_outbound([mine[0], again]) == [again.id]  # only the new one
         assert sorted(stores.broadcasts.message_states(broadcast.id), key=str) == sorted(
             [
-                MessageState(DeliveryStatus.QUEUED),
-                MessageState(DeliveryStatus.FAILED, 131026, None),
-                MessageState(DeliveryStatus.SKIPPED, None, "opted_out"),
+                MessageState(DeliveryStatus.QUEUED, status_at=NOW),
+                MessageState(DeliveryStatus.QUEUED, status_at=NOW),
+                MessageState(DeliveryStatus.FAILED, 131026, None, NOW),
+                MessageState(DeliveryStatus.SKIPPED, None, "opted_out", NOW),
             ],
             key=str,
         )
@@ -203,6 +224,32 @@ class BroadcastStoreContract:
         # 10:15 the next day: the 80 of 09:15 are out, the 20 of 10:05 still count.
         assert stores.budget.reserve(500, 100, start + timedelta(hours=25)) == 80
         assert stores.budget.reserve(0, 100, start + timedelta(hours=26)) == 0
+
+    def test_the_daily_budget_takes_back_what_a_run_did_not_use(self, stores: Stores) -> None:
+        start = datetime(2030, 1, 1, 9, 15, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 5000)
+        assert stores.budget.reserve(60, 100, start) == 60
+        stores.budget.release(25, start)
+        assert stores.budget.used(start) == 35
+        assert stores.budget.reserve(100, 100, start) == 65
+
+    def test_reserves_that_race_never_take_more_than_the_limit(self, stores: Stores) -> None:
+        """Eight reserves at once, on either side of an hour's turn."""
+        start = datetime(2030, 1, 1, 9, 59, 59, tzinfo=UTC) + timedelta(
+            days=uuid.uuid4().int % 5000
+        )
+        moments = [start, start + timedelta(seconds=2)] * 4
+        granted: list[int] = []
+
+        def reserve(moment: datetime) -> None:
+            granted.append(stores.budget.reserve(30, 100, moment))
+
+        threads = [threading.Thread(target=reserve, args=(m,)) for m in moments]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(granted) == 100
+        assert stores.budget.used(start + timedelta(seconds=2)) == 100
 
 
 class TestInMemoryBroadcastStores(BroadcastStoreContract):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,12 @@ from chalicelib.adapters.memory_broadcast_store import (
 )
 from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
 from chalicelib.adapters.memory_stores import InMemorySenderControl
-from chalicelib.domain.broadcasts import BroadcastStatus, broadcast_message_id
+from chalicelib.domain.broadcasts import (
+    SENDING_STALE_AFTER,
+    BroadcastStatus,
+    Progress,
+    broadcast_message_id,
+)
 from chalicelib.domain.messages import DeliveryStatus, Priority
 from chalicelib.domain.pacing import number_rate, pair_rate
 from chalicelib.services.back_office_input import InputError
@@ -244,6 +250,10 @@ def test_a_cancelled_broadcast_queues_nothing_more_and_its_queued_messages_are_s
     assert final.status is BroadcastStatus.CANCELLED
     assert dict(final.report.skipped_by_reason) == {"cancelled": queued}
     assert final.report.reached == 0
+    # Cancelled before every segment was read: its audience is what it queued, not the
+    # estimate made at creation, so the progress adds up.
+    assert broadcast.estimate.audience == 250
+    assert final.progress == Progress(audience=queued, skipped=queued)
 
 
 def test_a_resident_who_stops_after_queuing_is_skipped_by_the_sender(town: Town) -> None:
@@ -291,3 +301,212 @@ def test_bad_requests_name_the_field(town: Town) -> None:
         with pytest.raises(InputError) as error:
             town.create(**changes)
         assert (error.value.errors[0].field, error.value.errors[0].code) == (field, code), changes
+
+
+# --- two runs at once, an index that lags, a sender that died -----------------------------------
+
+
+class MeetingAudience:
+    """The residents table, where the first two scans of a segment wait for each other (up to a
+    second): two runs of the job that both got as far as reading a segment read it together."""
+
+    def __init__(self, source: InMemoryAudienceSource) -> None:
+        self.source = source
+        self.barrier = threading.Barrier(2, timeout=1.0)
+        self.scans = 0
+        self.met = False  # two scans read a segment together
+
+    def scan_segment(self, segment: int, total_segments: int) -> Any:
+        self.scans += 1
+        try:
+            self.barrier.wait()
+            self.met = True
+        except threading.BrokenBarrierError:
+            self.barrier.reset()
+        return self.source.scan_segment(segment, total_segments)
+
+
+def run_together(town: Town, *moments: Any) -> list[Any]:
+    results: list[Any] = [None] * len(moments)
+
+    def one(i: int) -> None:
+        results[i] = run_broadcasts(
+            moments[i], definition=town.definition, ports=town.ports, clock=lambda: 0.0
+        )
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(moments))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_two_runs_at_once_queue_each_message_once_and_take_the_budget_once(
+    world: World,
+) -> None:
+    """Send-now's first step and the minute's job, or two overlapping runs: one claims the
+    broadcast, the other leaves it."""
+    town = Town(world, daily_limit=1000)
+    town.add(*town_of(150)["all"])
+    audience = MeetingAudience(town.ports.audience)
+    town.ports = dataclasses.replace(town.ports, audience=audience)
+    broadcast = town.create()
+    town.run(max_segments=1)  # send now: the first segment within the request
+
+    first, second = run_together(town, town.now, town.now)
+    assert not audience.met  # only one of them read the rest
+    enqueued = town.world.outbound.ids()
+    assert len(enqueued) == len(set(enqueued)) == 150
+    assert first.queued * second.queued == 0
+    assert town.budget.used(town.now) == 150
+    stored = town.store.get(broadcast.id)
+    assert (stored.queued, stored.lease_until) == (150, None)
+
+
+def test_a_run_whose_claim_ran_out_queues_only_the_messages_it_stored_and_gives_back_the_rest(
+    world: World,
+) -> None:
+    """A run still working after its claim ran out, and the one that took over, read the same
+    segment: each message is stored, queued and charged to the budget once."""
+    town = Town(world, daily_limit=1000)
+    town.add(*town_of(150)["all"])
+    audience = MeetingAudience(town.ports.audience)
+    town.ports = dataclasses.replace(town.ports, audience=audience)
+    broadcast = town.create()
+    stale = town.store.get(broadcast.id).claimed(town.now - timedelta(minutes=3))
+    town.store.save(stale)  # a run that died holding it
+
+    run_together(town, town.now, town.now + timedelta(minutes=3))
+    assert audience.met  # both read the first segment
+    enqueued = town.world.outbound.ids()
+    assert len(enqueued) == len(set(enqueued)) == 150
+    assert town.budget.used(town.now + timedelta(minutes=3)) == 150
+    town.send()
+    assert len(town.world.sender.sent) == 150
+
+
+class LaggingIndex:
+    """The messages' `by_broadcast` index, eventually consistent: it shows nothing yet."""
+
+    def __init__(self, store: InMemoryBroadcastStore) -> None:
+        self.store = store
+        self.lagging = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def message_states(self, broadcast_id: str) -> list[Any]:
+        return [] if self.lagging else self.store.message_states(broadcast_id)
+
+
+def test_a_broadcast_is_not_completed_before_the_index_shows_every_message_queued(
+    town: Town,
+) -> None:
+    town.add(*town_of(20)["all"])
+    lagging = LaggingIndex(town.store)
+    town.ports = dataclasses.replace(town.ports, broadcasts=lagging)
+    broadcast = town.create()
+    run = town.run()
+    assert (run.queued, run.completed) == (20, 0)
+    assert town.run().completed == 0  # still nothing in the index: not done
+    assert town.store.get(broadcast.id).status is BroadcastStatus.RUNNING
+    lagging.lagging = False
+    town.send()
+    assert town.run().completed == 1
+
+
+def test_a_message_stuck_in_sending_counts_as_failed_with_an_unknown_outcome(town: Town) -> None:
+    ana, rui = resident("351940000021"), resident("351940000022")
+    town.add(ana, rui)
+    broadcast = town.create()
+    town.run()
+    stuck = broadcast_message_id(broadcast.id, rui.key)
+    town.world.messages.claim_for_sending(stuck, town.now)  # its sender died right after
+    town.world.outbound.drain()
+    town.send()  # nothing: the queue was lost with the sender
+    ana_id = broadcast_message_id(broadcast.id, ana.key)
+    town.world.messages.claim_for_sending(ana_id, town.now)
+    town.world.messages.mark_sent(ana_id, "wamid.ana", town.now)
+
+    assert town.run().completed == 0  # a claim just made: its sender may still answer
+    town.now += SENDING_STALE_AFTER
+    assert town.run().completed == 1
+    final = get_broadcast(broadcast.id, broadcasts=town.store, now=town.now)
+    assert final.status is BroadcastStatus.COMPLETED
+    assert dict(final.report.failed_by_error) == {"unknown_outcome": 1}
+    assert (final.report.reached, final.progress.failed, final.progress.queued) == (1, 1, 0)
+
+
+def test_a_broadcast_whose_template_is_refused_after_creation_is_cancelled_with_a_report(
+    town: Town,
+) -> None:
+    town.add(*town_of(250)["all"])
+    broadcast = town.create()
+    town.run(max_segments=1)
+    queued = len(town.world.outbound.ids())
+    policy = town.definition.broadcasts
+    town.definition = dataclasses.replace(
+        town.definition,
+        templates={k: v for k, v in town.definition.templates.items() if k != "town_news"},
+    )
+    assert policy is not None
+    town.run()
+    town.send()  # what was queued is skipped: the broadcast is cancelled
+    town.run()
+    final = get_broadcast(broadcast.id, broadcasts=town.store)
+    assert (final.status, final.cancel_reason, final.cancelled_by) == (
+        BroadcastStatus.CANCELLED,
+        "template_not_allowed",
+        "system:run_broadcasts",
+    )
+    assert dict(final.report.skipped_by_reason) == {"cancelled": queued}
+    assert final.progress == Progress(audience=queued, skipped=queued)
+    assert not town.store.get(broadcast.id).settling  # the job has nothing more to do
+
+
+def test_parameters_must_number_what_the_template_takes_when_the_config_tells(
+    town: Town,
+) -> None:
+    from chalicelib.domain.templates import template_parameter_count
+
+    counted = [
+        name
+        for name in town.definition.templates
+        if template_parameter_count(town.definition, name) is not None
+        and town.definition.templates[name].category == "utility"
+    ]
+    assert counted, "the bundled town has templates whose parameter count the config tells"
+    name = counted[0]
+    expected = template_parameter_count(town.definition, name)
+    with pytest.raises(InputError) as error:
+        town.create(template=name, params=["x"] * (expected + 1))
+    first = error.value.errors[0]
+    assert (first.field, first.code, first.status) == ("params", "parameter_count", 422)
+    town.create(template=name, params=["x"] * expected)  # the right count is accepted
+
+
+def test_tags_are_checked_as_residents_carry_them(town: Town) -> None:
+    with pytest.raises(InputError) as error:
+        town.create(tags=["senior", "Mobilidade Reduzida"])
+    first = error.value.errors[0]
+    assert (first.field, first.code, first.status) == ("tags[1]", "invalid_tag", 422)
+
+
+def test_a_broadcast_watched_closely_is_counted_at_most_every_few_seconds(town: Town) -> None:
+    """The console polls a running broadcast every 3 s; counting reads all its messages."""
+    from chalicelib.services.broadcasts import FRESH_SECONDS, RecentCounts
+
+    town.add(resident("351940000031"), resident("351940000032"))
+    broadcast = town.create()
+    town.run()
+    moment = [100.0]
+    recent = RecentCounts(clock=lambda: moment[0])
+    seen = get_broadcast(broadcast.id, broadcasts=town.store, recent=recent)
+    assert seen.progress.queued == 2
+    town.send()
+    moment[0] += FRESH_SECONDS - 1
+    assert get_broadcast(broadcast.id, broadcasts=town.store, recent=recent).progress.queued == 2
+    moment[0] += 1
+    again = get_broadcast(broadcast.id, broadcasts=town.store, recent=recent)
+    assert (again.progress.queued, again.progress.sent) == (0, 2)

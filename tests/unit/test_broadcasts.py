@@ -257,8 +257,34 @@ def test_progress_partitions_the_messages_and_the_report_counts_what_reached_who
 
 def test_the_daily_budget_counts_this_hour_and_the_24_before_it() -> None:
     hours = budget_hours(datetime(2026, 11, 23, 10, 59, tzinfo=UTC))
-    assert len(hours) == 25
-    assert (hours[0], hours[-1]) == ("2026-11-23T10", "2026-11-22T10")
+    assert len(hours) == 26
+    assert (hours[0], hours[-2], hours[-1]) == ("2026-11-23T10", "2026-11-22T10", "2026-11-23T11")
     assert grant(100, 250, 200) == 50
     assert grant(100, 250, 300) == 0
     assert grant(10, 250, 0) == 10
+
+
+# --- the simulator's messaging limit --------------------------------------------------------------
+
+DAY = 24 * 60 * 60
+
+
+def test_the_simulators_messaging_limit_counts_unique_recipients_in_a_moving_24_hours() -> None:
+    from chalicelib.simulator.limits import MessagingLimit
+
+    limit = MessagingLimit(2)
+    assert limit.allows("ana", 0.0)
+    limit.record("ana", 0.0)
+    limit.record("rui", 10.0)
+    assert not limit.allows("eva", 20.0)  # a third resident is over the limit
+    assert limit.allows("ana", 20.0)  # reaching one already reached costs nothing more
+    limit.record("ana", 3600.0)
+    assert limit.used(3600.0) == 2
+    # Rui leaves the count 24 h after he was reached; Ana 24 h after she was last reached.
+    assert limit.used(10.0 + DAY) == 1
+    limit.record("eva", 10.0 + DAY)
+    assert not limit.allows("zoe", 3599.0 + DAY)  # Ana and Eva count until then
+    assert limit.allows("zoe", 3600.0 + DAY) and limit.used(3600.0 + DAY) == 1
+    assert MessagingLimit(None).allows("anyone", 0.0)
+    with pytest.raises(ValueError):
+        MessagingLimit(0)
