@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chalicelib.domain.audit import system_actor
 from chalicelib.domain.bot.definition import MunicipalityDefinition, Template
 from chalicelib.domain.broadcasts import (
     TEMPLATE_NOT_ALLOWED,
@@ -69,7 +70,7 @@ RECENT_LIMIT = 50
 FIRST_STEP_SEGMENTS = 1  # "send now" queues its first segment within the request
 FIRST_STEP_SECONDS = 15.0  # ... and starts no segment after this (API Gateway: 29 s)
 FRESH_SECONDS = 10.0  # how long a broadcast's counted progress is served again (RecentCounts)
-SYSTEM_ACTOR = "system:run_broadcasts"  # who cancels a broadcast whose template was refused
+SYSTEM_ACTOR = system_actor("run_broadcasts")  # who cancels a broadcast whose template was refused
 DEFAULT_RUN_SECONDS = 40.0  # a run stops starting new segments after this (Lambda: 60 s)
 
 
@@ -190,20 +191,24 @@ def start_broadcast(
 
 class RecentCounts:
     """A broadcast's message counts, kept FRESH_SECONDS in this process: the console polls a
-    broadcast every few seconds, and a count reads every message of it through the index."""
+    broadcast every few seconds, and a count reads every message of it through the index.
+    Counts are kept for one stored version of the broadcast: once the job saves it (its
+    progress, its report), they are counted again, so a report is never shown with counts
+    older than itself."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, fresh_seconds: float = FRESH_SECONDS
     ) -> None:
         self._clock = clock
         self._fresh = fresh_seconds
-        self._counts: dict[str, tuple[float, Tally]] = {}
+        self._counts: dict[tuple[str, int], tuple[float, Tally]] = {}
         self._lock = threading.Lock()
 
-    def get(self, broadcast_id: str, count: Callable[[], Tally]) -> Tally:
+    def get(self, broadcast: Broadcast, count: Callable[[], Tally]) -> Tally:
         moment = self._clock()
+        key = (broadcast.id, broadcast.version)
         with self._lock:
-            kept = self._counts.get(broadcast_id)
+            kept = self._counts.get(key)
             if kept is not None and moment - kept[0] < self._fresh:
                 return kept[1]
         counts = count()
@@ -212,7 +217,7 @@ class RecentCounts:
                 self._counts = {
                     k: v for k, v in self._counts.items() if moment - v[0] < self._fresh
                 }
-            self._counts[broadcast_id] = (moment, counts)
+            self._counts[key] = (moment, counts)
         return counts
 
 
@@ -234,7 +239,7 @@ def get_broadcast(
     def count() -> Tally:
         return tally(broadcasts.message_states(broadcast_id), now)
 
-    counts = count() if recent is None else recent.get(broadcast_id, count)
+    counts = count() if recent is None else recent.get(broadcast, count)
     figures = progress(counts, broadcast.expected_audience())
     if broadcast.report is None:
         return dataclasses.replace(broadcast, progress=figures)

@@ -510,3 +510,22 @@ def test_a_broadcast_watched_closely_is_counted_at_most_every_few_seconds(town: 
     moment[0] += 1
     again = get_broadcast(broadcast.id, broadcasts=town.store, recent=recent)
     assert (again.progress.queued, again.progress.sent) == (0, 2)
+
+
+def test_a_report_is_never_shown_with_counts_older_than_itself(town: Town) -> None:
+    """The console counted the broadcast while its messages were queued; the job completes it
+    within FRESH_SECONDS: the report shows what the job counted, not the counts kept."""
+    from chalicelib.services.broadcasts import RecentCounts
+
+    town.add(resident("351940000033"), resident("351940000034"))
+    broadcast = town.create()
+    town.run()
+    moment = [100.0]
+    recent = RecentCounts(clock=lambda: moment[0])
+    assert get_broadcast(broadcast.id, broadcasts=town.store, recent=recent).progress.queued == 2
+    town.send()
+    town.run()  # every message sent: the job writes the report
+    moment[0] += 1
+    seen = get_broadcast(broadcast.id, broadcasts=town.store, recent=recent)
+    assert seen.report is not None
+    assert (seen.report.reached, seen.progress.queued, seen.progress.sent) == (2, 0, 2)
