@@ -53,9 +53,23 @@ const state = {
   mediaCache: new Map(),
   pendingChallenge: null,
   report: null,
-  // Broadcasts: the list, the form's options and preview, the one shown; `timer` polls it.
-  broadcasts: { view: "list", items: null, options: null, detail: null, id: null, timer: null, preview: null, previewRequest: 0, previewTimer: null, draft: null },
+  // Broadcasts: the list, the form's options, draft and preview, the one shown; `timer` polls
+  // it; `pending` is the body the confirmation dialog sends.
+  broadcasts: {
+    view: "list",
+    items: null,
+    options: null,
+    detail: null,
+    id: null,
+    timer: null,
+    preview: null,
+    previewRequest: 0,
+    previewTimer: null,
+    draft: null,
+    pending: null,
+  },
   audit: { events: [], next: null, loaded: false, request: 0 },
+  erasing: null, // {phone, conversation, done}: the erase dialog's resident
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -1674,9 +1688,11 @@ function renderProfile() {
 
 // Terms and their values (text is isolated for right-to-left pages; nodes go in as they are).
 function fillFacts(id, pairs) {
-  $(id).replaceChildren(
-    ...pairs.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
-  );
+  $(id).replaceChildren(...factNodes(pairs));
+}
+
+function factNodes(pairs) {
+  return pairs.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]);
 }
 
 // One card per item, or "none".
@@ -2103,9 +2119,7 @@ function renderReport(data) {
   const kpis = h(
     "ul",
     { class: "kpis" },
-    cards.map(([label, value, hint]) =>
-      h("li", { class: "kpi" }, h("span", { class: "kpi-label" }, label), h("span", { class: "kpi-value" }, value), hint ? h("span", { class: "kpi-hint" }, hint) : null),
-    ),
+    cards.map(([label, value, hint]) => kpiCard(label, value, { hint })),
   );
   const days = data.days || [];
   const agents = [...(data.agents || [])].sort((a, b) => b.resolved - a.resolved);
@@ -2196,6 +2210,16 @@ function niceTicks(max) {
   const ticks = [];
   for (let value = 0; value <= max; value += step) ticks.push(value);
   return ticks;
+}
+
+function kpiCard(label, value, { hint = null, key = null } = {}) {
+  return h(
+    "li",
+    { class: "kpi", dataset: key ? { key } : null },
+    h("span", { class: "kpi-label" }, label),
+    h("span", { class: "kpi-value" }, value),
+    hint ? h("span", { class: "kpi-hint" }, hint) : null,
+  );
 }
 
 function agentChart(agents) {
@@ -2305,13 +2329,7 @@ async function downloadCsv(event) {
   event.preventDefault();
   try {
     const response = await api(`/reports/csv?${reportQuery()}`, { raw: true });
-    const blob = await response.blob();
-    const url = URL.createObjectURL(blob);
-    const link = h("a", { href: url, download: `civicchat-report-${$("report-from").value}-${$("report-to").value}.csv` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    saveBlob(await response.blob(), `civicchat-report-${$("report-from").value}-${$("report-to").value}.csv`);
   } catch (error) {
     report(error);
   }
@@ -2336,16 +2354,10 @@ function money(value, currency, { precise = false } = {}) {
   }
 }
 
-function labelOf(label) {
-  // Topic labels: a string (the town's default language), or one per language.
-  if (!label) return "";
-  if (typeof label === "string") return label;
-  return label[state.lang] || label[state.me?.default_language] || Object.values(label)[0] || "";
-}
-
 function topicLabel(id) {
+  // The options name each topic in the town's default language.
   const topic = state.broadcasts.options?.topics?.find((item) => item.id === id);
-  return labelOf(topic?.label) || id || "—";
+  return topic?.label || id || "—";
 }
 
 function categoryName(category) {
@@ -2371,13 +2383,8 @@ function actorName(actor) {
 }
 
 function factList(pairs) {
-  return h(
-    "dl",
-    { class: "facts" },
-    pairs
-      .filter(Boolean)
-      .flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, typeof value === "string" ? h("bdi", {}, value) : value)]),
-  );
+  // fillFacts' terms and values in a list of their own; null pairs are left out.
+  return h("dl", { class: "facts" }, factNodes(pairs.filter(Boolean)));
 }
 
 function fill(parent, ...children) {
@@ -2453,6 +2460,7 @@ function renderBroadcastsPage() {
     renderParams();
     renderCustomFields();
     renderPreview();
+    if (b.preview && !b.preview.answer) queuePreview(0); // its hint or refusal, in the new language
   }
 }
 
@@ -2514,46 +2522,52 @@ function broadcastDone(item) {
   return [done, audience];
 }
 
+function scrollTable(label, className, head, rows) {
+  // A wide table that scrolls sideways on its own (a named region, so keyboards can scroll it).
+  return h(
+    "div",
+    { class: "table-scroll", tabindex: "0", role: "region", "aria-label": label },
+    h(
+      "table",
+      { class: className },
+      h("thead", {}, h("tr", {}, head.map((text) => h("th", { scope: "col" }, text)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
 function renderBroadcastList() {
   const items = state.broadcasts.items;
   const box = $("broadcast-list");
   if (items === null) return box.replaceChildren(h("p", { class: "hint" }, t("loading")));
   if (!items.length) return box.replaceChildren(h("p", { class: "muted" }, t("no_broadcasts")));
   const focusedId = box.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  const head = [t("broadcast_name_column"), t("status"), t("progress"), t("topic"), t("when"), t("created_by")];
+  const head = [t("col_name"), t("status"), t("progress"), t("topic"), t("when"), t("created_by")];
   box.replaceChildren(
-    h(
-      "div",
-      { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("broadcasts") },
-      h(
-        "table",
-        { class: "broadcast-table" },
-        h("thead", {}, h("tr", {}, head.map((label) => h("th", { scope: "col" }, label)))),
-        h(
-          "tbody",
-          {},
-          items.map((item) => {
-            const [done, audience] = broadcastDone(item);
-            const [, at] = broadcastWhen(item);
-            return h(
-              "tr",
-              { dataset: { id: item.id } },
-              h("th", { scope: "row" }, h("a", { href: `#/broadcasts/${encodeURIComponent(item.id)}`, dataset: { id: item.id } }, h("bdi", {}, item.name))),
-              h("td", {}, broadcastStatus(item.status)),
-              h(
-                "td",
-                { class: "progress-cell" },
-                h("progress", { max: Math.max(1, audience), value: done, "aria-label": t("progress_of", { name: item.name }) }),
-                " ",
-                h("span", { class: "num" }, t("done_of", { done: formatNumber(done), audience: formatNumber(audience) })),
-              ),
-              h("td", {}, h("bdi", {}, topicLabel(item.segment?.topic))),
-              h("td", {}, h("time", { datetime: at }, formatDateTime(at))),
-              h("td", {}, actorName(item.created_by)),
-            );
-          }),
-        ),
-      ),
+    scrollTable(
+      t("broadcasts"),
+      "broadcast-table",
+      head,
+      items.map((item) => {
+        const [done, audience] = broadcastDone(item);
+        const [, at] = broadcastWhen(item);
+        return h(
+          "tr",
+          { dataset: { id: item.id } },
+          h("th", { scope: "row" }, h("a", { href: `#/broadcasts/${encodeURIComponent(item.id)}`, dataset: { id: item.id } }, h("bdi", {}, item.name))),
+          h("td", {}, broadcastStatus(item.status)),
+          h(
+            "td",
+            { class: "progress-cell" },
+            h("progress", { max: Math.max(1, audience), value: done, "aria-label": t("progress_of", { name: item.name }) }),
+            " ",
+            h("span", { class: "num" }, t("done_of", { done: formatNumber(done), audience: formatNumber(audience) })),
+          ),
+          h("td", {}, h("bdi", {}, topicLabel(item.segment?.topic))),
+          h("td", {}, h("time", { datetime: at }, formatDateTime(at))),
+          h("td", {}, actorName(item.created_by)),
+        );
+      }),
     ),
   );
   if (focusedId) box.querySelector(`a[data-id="${CSS.escape(focusedId)}"]`)?.focus({ preventScroll: true });
@@ -2575,7 +2589,7 @@ async function loadBroadcast(id, { quiet = false } = {}) {
     state.broadcasts.detail = broadcast;
     renderBroadcastDetail();
     if (before && before.status !== broadcast.status)
-      $("broadcast-announcer").textContent = t(`broadcast_now_${broadcast.status}`);
+      announce(t(`broadcast_now_${broadcast.status}`));
     // Every 3 s while messages are on their way or it is about to start; else (due later,
     // waiting for the daily limit, cancelled and awaiting its report) every 30 s.
     const later = broadcast.status === "scheduled" && Date.parse(broadcast.send_at) - Date.now() > 120_000;
@@ -2615,23 +2629,33 @@ function renderBroadcastDetail() {
   const fields = Object.entries(segment.custom_fields || {});
   const [whenLabel, at] = broadcastWhen(item);
   const estimate = item.estimate || {};
+  const params = paramsText(item.params);
   const facts = factList([
     [t("status"), broadcastStatus(item.status)],
     [t("template"), `${item.template} · ${categoryName(item.category)}`],
-    paramsText(item.params) ? [t("broadcast_params"), paramsText(item.params)] : null,
+    params ? [t("broadcast_params"), params] : null,
     [t("topic"), topicLabel(segment.topic)],
     [t("languages"), segment.languages?.length ? segment.languages.map(languageName).join(", ") : t("all_languages")],
     segment.tags?.length ? [t("tags"), segment.tags.join(", ")] : null,
     fields.length ? [t("custom_fields"), fields.map(([key, value]) => `${key} = ${value}`).join(", ")] : null,
     [whenLabel, h("time", { datetime: at }, formatDateTime(at))],
     [t("created_by"), h("span", {}, h("bdi", {}, actorName(item.created_by)), " · ", h("bdi", {}, formatDateTime(item.created_at)))],
+    item.cancelled_by ? [t("cancelled_by"), cancelledText(item)] : null,
     [t("estimate"), `${plural("residents", estimate.audience ?? 0)} · ${money(estimate.estimated_cost, estimate.currency)}`],
   ]);
-  fill(box, 
+  fill(box,
     h("section", { class: "report-table broadcast-facts", "aria-label": t("broadcast_about") }, facts),
     progressSection(item),
     item.report ? reportSection(item.report) : null,
   );
+}
+
+function cancelledText(item) {
+  // By whom; and why, when the job cancelled it (its template may no longer be sent).
+  const reason = item.cancel_reason;
+  if (!reason) return actorName(item.cancelled_by);
+  const why = has(`cancel_reason_${reason}`) ? t(`cancel_reason_${reason}`) : reason.replaceAll("_", " ");
+  return `${actorName(item.cancelled_by)} · ${why}`;
 }
 
 function progressSection(item) {
@@ -2667,32 +2691,44 @@ function progressSection(item) {
   );
 }
 
+// What the report counts failures and skips by (domain/broadcasts.py, send_queued_message.py):
+// WhatsApp's error codes, "unknown" when none was recorded, "unknown_outcome" for a sender that
+// stopped mid-send; skips are "cancelled", "opted_out" or "unknown".
+function failReason(code) {
+  return has(`fail_reason_${code}`) ? t(`fail_reason_${code}`) : t("error_code", { code });
+}
+
 function skipReason(reason) {
   return has(`skip_reason_${reason}`) ? t(`skip_reason_${reason}`) : reason.replaceAll("_", " ");
 }
 
+function countRows(counts, label) {
+  // A table body of [name, count] pairs, each name as `label` writes it.
+  return h(
+    "tbody",
+    {},
+    counts.map(([key, count]) => h("tr", {}, h("th", { scope: "row" }, label(key)), h("td", { class: "num" }, formatNumber(count)))),
+  );
+}
+
+function nonZero(counts) {
+  return Object.entries(counts || {}).filter(([, count]) => count);
+}
+
 function countTable(title, counts, label) {
-  const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
+  const rows = nonZero(counts).sort((a, b) => b[1] - a[1]);
   return h(
     "div",
     { class: "count-table" },
     h("h3", {}, title),
-    rows.length
-      ? h(
-          "table",
-          {},
-          h("tbody", {}, rows.map(([key, count]) => h("tr", {}, h("th", { scope: "row" }, label(key)), h("td", { class: "num" }, formatNumber(count))))),
-        )
-      : h("p", { class: "muted" }, t("none")),
+    rows.length ? h("table", {}, countRows(rows, label)) : h("p", { class: "muted" }, t("none")),
   );
 }
 
 function reportSection(data) {
   const cards = [
     ["reached", t("report_reached"), formatNumber(data.reached)],
-    ["delivered", t("report_delivered"), formatNumber(data.delivered)],
-    ["read", t("report_read"), formatNumber(data.read)],
-    ["failed", t("report_failed"), formatNumber(data.failed)],
+    ...["delivered", "read", "failed"].map((key) => [key, t(`progress_${key}`), formatNumber(data[key])]),
     ["cost", t("report_cost"), money(data.cost, data.currency)],
   ];
   return h(
@@ -2702,14 +2738,12 @@ function reportSection(data) {
     h(
       "ul",
       { class: "kpis kpis-5" },
-      cards.map(([key, label, value]) =>
-        h("li", { class: "kpi", dataset: { key } }, h("span", { class: "kpi-label" }, label), h("span", { class: "kpi-value" }, value)),
-      ),
+      cards.map(([key, label, value]) => kpiCard(label, value, { key })),
     ),
     h(
       "div",
       { class: "count-tables" },
-      countTable(t("failed_by_error"), data.failed_by_error, (code) => t("error_code", { code })),
+      countTable(t("failed_by_error"), data.failed_by_error, failReason),
       countTable(t("skipped_by_reason"), data.skipped_by_reason, skipReason),
     ),
   );
@@ -2723,7 +2757,7 @@ async function cancelBroadcast() {
     if (state.broadcasts.id !== id) return;
     state.broadcasts.detail = answer;
     renderBroadcastDetail();
-    toast(t("broadcast_cancelled"));
+    toast(t("broadcast_now_cancelled"));
   } catch (error) {
     if (error.status === 409) toast(t("broadcast_already_over"), "error");
     else report(error);
@@ -2783,14 +2817,12 @@ function fillBroadcastOptions() {
   );
   if ((options.templates || []).some((item) => item.name === chosenTemplate && item.allowed)) template.value = chosenTemplate;
 
-  const topic = $("broadcast-topic");
-  const chosenTopic = topic.value;
   const topics = options.topics || [];
-  topic.replaceChildren(
-    h("option", { value: "" }, topics.length ? t("choose_topic_option") : t("no_topics")),
-    ...topics.map((item) => h("option", { value: item.id }, labelOf(item.label) || item.id)),
+  fillSelect(
+    $("broadcast-topic"),
+    [["", topics.length ? t("choose_topic_option") : t("no_topics")], ...topics.map((item) => [item.id, item.label || item.id])],
+    $("broadcast-topic").value,
   );
-  if (topics.some((item) => item.id === chosenTopic)) topic.value = chosenTopic;
 
   const box = $("broadcast-languages");
   const ticked = new Set([...box.querySelectorAll("input:checked")].map((input) => input.value));
@@ -3094,8 +3126,8 @@ function renderPreview() {
   if (preview.hint) return box.replaceChildren(h("p", { class: "hint" }, preview.hint));
   if (preview.error) return box.replaceChildren(h("p", { class: "notice" }, preview.error));
   const answer = preview.answer;
-  const byLanguage = Object.entries(answer.by_language || {}).filter(([, count]) => count);
-  fill(box, 
+  const byLanguage = nonZero(answer.by_language);
+  fill(box,
     h(
       "dl",
       { class: "preview-numbers" },
@@ -3108,7 +3140,7 @@ function renderPreview() {
           "table",
           { class: "by-language" },
           h("caption", {}, t("by_language")),
-          h("tbody", {}, byLanguage.map(([code, count]) => h("tr", {}, h("th", { scope: "row" }, languageName(code)), h("td", { class: "num" }, formatNumber(count))))),
+          countRows(byLanguage, languageName),
         )
       : null,
     answer.audience === 0 ? h("p", { class: "notice-warn" }, t("audience_empty")) : null,
@@ -3133,11 +3165,12 @@ function fieldOf(error) {
 }
 
 function explainBroadcast(error) {
+  // A rule's refusal (422) says what is wrong ("'pt': template 'x' is not approved in it");
+  // otherwise the field at fault is named by its label ("params.pt" → form_error_params).
+  if (!(error instanceof ApiError)) return explain(error);
+  if (error.status === 422 && error.message && error.message !== error.code) return error.message;
   const field = fieldOf(error);
-  const refused = error instanceof ApiError && (error.status === 400 || error.status === 422);
-  // A rule's refusal says what is wrong ("'pt': template 'x' is not approved in it").
-  if (refused && error.status === 422 && error.message && error.message !== error.code) return error.message;
-  if (refused && field && has(`form_error_${field}`)) return t(`form_error_${field}`);
+  if ((error.status === 400 || error.status === 422) && field && has(`form_error_${field}`)) return t(`form_error_${field}`);
   return explain(error);
 }
 
@@ -3165,7 +3198,7 @@ async function submitBroadcast(event) {
   if (document.querySelector('input[name="broadcast-when"]:checked')?.value === "later") {
     const value = $("broadcast-at").value;
     const when = value ? new Date(value) : null;
-    if (!when || when <= new Date()) return problem(t("snooze_future"), "broadcast-at");
+    if (!when || when <= new Date()) return problem(t("form_error_send_at"), "broadcast-at");
     sendAt = isoWithOffset(when);
   }
   const body = { ...segment.body, name, params: params.params, send_at: sendAt };
@@ -3177,7 +3210,7 @@ async function submitBroadcast(event) {
     renderPreview();
     state.broadcasts.pending = body;
     const template = chosenTemplate();
-    fill($("broadcast-confirm-text"), 
+    fill($("broadcast-confirm-text"),
       h("p", {}, sendAt ? t("confirm_broadcast_later", { name, when: formatDateTime(sendAt) }) : t("confirm_broadcast_now", { name })),
       factList([
         [t("template"), `${body.template} · ${categoryName(template?.category || preview.category)}`],
@@ -3188,7 +3221,7 @@ async function submitBroadcast(event) {
       preview.days_needed > 1 ? h("p", { class: "notice-warn" }, plural("days_needed", preview.days_needed, { limit: formatNumber(preview.daily_limit) })) : null,
       preview.audience === 0 ? h("p", { class: "notice-warn" }, t("audience_empty")) : null,
     );
-    $("broadcast-confirm-send").textContent = sendAt ? t("schedule_broadcast") : t("send_broadcast");
+    $("broadcast-confirm-send").textContent = sendAt ? t("schedule") : t("send");
     $("broadcast-confirm-dialog").showModal();
   } catch (error) {
     refuseBroadcast(error);
@@ -3298,15 +3331,18 @@ function openEraseDialog() {
   $("erase-confirm-label").replaceChildren(...tNodes("erase_confirm_label", { phone: phoneNode(digitsOf(phone)) }));
   $("erase-confirm").value = "";
   $("erase-confirm").removeAttribute("aria-invalid");
-  $("erase-ask").hidden = false;
   $("erase-result").hidden = true;
   $("erase-result").replaceChildren();
-  $("erase-submit").hidden = false;
   $("erase-submit").disabled = true;
-  $("erase-cancel").hidden = false;
-  $("erase-done").hidden = true;
+  showEraseStep({ done: false });
   $("erase-dialog").showModal();
   $("erase-confirm").focus();
+}
+
+function showEraseStep({ done }) {
+  // Asking for the number (Cancel, Erase), or the erasure's result (Close).
+  for (const id of ["erase-ask", "erase-submit", "erase-cancel"]) $(id).hidden = done;
+  $("erase-done").hidden = !done;
 }
 
 function eraseTyped() {
@@ -3338,27 +3374,26 @@ async function submitErase(event) {
     button.disabled = false;
     const result = $("erase-result");
     result.hidden = false;
-    result.replaceChildren(h("p", { class: "notice" }, explainBroadcast(error)));
+    // The server's words are English: its refusal of the typed number has a label of its own.
+    const why = error instanceof ApiError && error.field === "confirm" ? t("form_error_confirm") : explain(error);
+    result.replaceChildren(h("p", { class: "notice" }, why));
   }
 }
 
 function showEraseResult(answer) {
-  const counts = Object.entries(answer.erased || {}).filter(([, count]) => count);
+  const counts = nonZero(answer.erased);
   const total = counts.reduce((sum, [, count]) => sum + count, 0);
-  $("erase-ask").hidden = true;
-  $("erase-submit").hidden = true;
-  $("erase-cancel").hidden = true;
-  $("erase-done").hidden = false;
+  showEraseStep({ done: true });
   const result = $("erase-result");
   result.hidden = false;
-  fill(result, 
+  fill(result,
     h("p", { class: "erase-summary" }, answer.already_erased ? t("erase_already") : plural("erased_records", total)),
     counts.length
       ? h(
           "table",
           {},
           h("caption", { class: "sr-only" }, t("erased_where")),
-          h("tbody", {}, counts.map(([where, count]) => h("tr", {}, h("th", { scope: "row" }, where), h("td", { class: "num" }, formatNumber(count))))),
+          countRows(counts, (where) => where),
         )
       : null,
     factList([
@@ -3394,7 +3429,7 @@ async function openResidentAudit() {
   $("resident-audit-dialog").showModal();
   try {
     const answer = await api(`/audit?${new URLSearchParams({ phone: `+${digitsOf(phone)}` })}`);
-    fill(box, 
+    fill(box,
       auditTable(answer.events || [], { withResident: false, label: t("resident_audit_title") }),
       answer.resident_ref ? h("p", { class: "hint" }, t("pseudonym"), ": ", h("code", {}, answer.resident_ref)) : null,
     );
@@ -3438,35 +3473,27 @@ function auditDetail(event) {
         ...Object.entries(detail).map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`),
       );
   }
-  const counted = Object.entries(counts || {}).filter(([, count]) => count);
+  const counted = nonZero(counts);
   if (counted.length) parts.push(counted.map(([where, count]) => `${where}: ${formatNumber(count)}`).join(", "));
   return parts.join(" · ") || "—";
 }
 
 function auditTable(events, { withResident, label }) {
   if (!events.length) return h("p", { class: "muted" }, t("audit_empty"));
-  const head = [t("when"), t("audit_who"), t("audit_what"), withResident ? t("pseudonym") : null, t("audit_detail")].filter(Boolean);
-  return h(
-    "div",
-    { class: "table-scroll", tabindex: "0", role: "region", "aria-label": label },
-    h(
-      "table",
-      { class: "audit-table" },
-      h("thead", {}, h("tr", {}, head.map((text) => h("th", { scope: "col" }, text)))),
+  const head = [t("when"), t("audit_who"), t("audit_what"), withResident ? t("pseudonym") : null, t("details")].filter(Boolean);
+  return scrollTable(
+    label,
+    "audit-table",
+    head,
+    events.map((event) =>
       h(
-        "tbody",
-        {},
-        events.map((event) =>
-          h(
-            "tr",
-            { dataset: { action: event.action } },
-            h("td", {}, h("time", { datetime: event.at }, formatDateTime(event.at))),
-            h("td", {}, h("bdi", {}, actorName(event.actor))),
-            h("td", {}, h("span", { class: `chip chip-audit-${event.action}` }, auditAction(event.action))),
-            withResident ? h("td", {}, h("code", { title: event.resident_ref || "" }, (event.resident_ref || "—").slice(0, 12))) : null,
-            h("td", { class: "audit-detail" }, h("bdi", {}, auditDetail(event))),
-          ),
-        ),
+        "tr",
+        { dataset: { action: event.action } },
+        h("td", {}, h("time", { datetime: event.at }, formatDateTime(event.at))),
+        h("td", {}, h("bdi", {}, actorName(event.actor))),
+        h("td", {}, h("span", { class: `chip chip-audit-${event.action}` }, auditAction(event.action))),
+        withResident ? h("td", {}, h("code", { title: event.resident_ref || "" }, (event.resident_ref || "—").slice(0, 12))) : null,
+        h("td", { class: "audit-detail" }, h("bdi", {}, auditDetail(event))),
       ),
     ),
   );
