@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,9 @@ def main() -> int:
     parser.add_argument("--residents", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=8, help="bulk senders at once")
     args = parser.parse_args()
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the figures below, not metric lines
 
+    from benchmarks.outbound import send_in_threads
     from chalicelib.adapters.config_file import load_municipality_file
     from chalicelib.adapters.memory_broadcast_store import (
         InMemoryAudienceSource,
@@ -45,17 +47,11 @@ def main() -> int:
     )
     from chalicelib.domain.pacing import number_rate, pair_rate
     from chalicelib.local_stack.stack import approved_templates
-    from chalicelib.observability import logger
+    from chalicelib.observability import logger, publish_metrics
     from chalicelib.services.broadcast_input import read_broadcast
     from chalicelib.services.broadcast_ports import BroadcastPorts
     from chalicelib.services.broadcasts import create_broadcast, get_broadcast, run_broadcasts
-    from chalicelib.services.send_queued_message import (
-        Clock,
-        Outbox,
-        RetryLaterError,
-        SendingPolicy,
-        send_queued_messages,
-    )
+    from chalicelib.services.send_queued_message import Clock, Outbox, SendingPolicy
     from chalicelib.settings import BUNDLED_CONFIG
     from chalicelib.simulator.server import GraphApiSimulator
     from chalicelib.whatsapp.graph_api_client import GraphApiClient
@@ -126,41 +122,14 @@ def main() -> int:
         started = time.monotonic()
         run = run_broadcasts(now, definition=definition, ports=ports, clock=time.monotonic)
         queued_in = time.monotonic() - started
-        from chalicelib.domain.messages import Priority
-
-        pending: collections.deque[tuple[float, str]] = collections.deque(
-            (0.0, message_id) for message_id, _ in queue.drain()
+        send_in_threads(
+            [message_id for message_id, _ in queue.drain()],
+            outbox=outbox,
+            policy=policy,
+            clock=clock,
+            senders=args.senders,
+            after_each=publish_metrics,  # as the app's middleware does (disabled above)
         )
-        lock = threading.Lock()
-
-        def sender() -> None:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    due, message_id = pending.popleft()
-                if due > time.monotonic():
-                    with lock:
-                        pending.append((due, message_id))
-                    time.sleep(0.01)
-                    continue
-                try:
-                    send_queued_messages(
-                        [message_id],
-                        outbox=outbox,
-                        policy=policy,
-                        clock=clock,
-                        priority=Priority.BULK,
-                    )
-                except RetryLaterError as later:
-                    with lock:
-                        pending.append((time.monotonic() + later.delay_seconds, message_id))
-
-        threads = [threading.Thread(target=sender) for _ in range(args.senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
         stats = simulator.stats()
         outbox_items = simulator.outbox()
 

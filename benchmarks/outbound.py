@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,9 +174,7 @@ def run_lean_scenario(
     """The sender, pacing and Graph client as in the stack, against the simulator over HTTP, with
     in-memory stores and limiter: what the pipeline achieves when the emulator's CPU cost is out
     of the way. Deferred records come back after their delay, as SQS would bring them."""
-    import heapq
     import random
-    import threading
 
     from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
     from chalicelib.adapters.memory_stores import (
@@ -192,9 +191,7 @@ def run_lean_scenario(
     from chalicelib.services.send_queued_message import (
         Clock,
         Outbox,
-        RetryLaterError,
         SendingPolicy,
-        send_queued_messages,
     )
     from chalicelib.simulator.server import GraphApiSimulator
     from chalicelib.whatsapp.graph_api_client import GraphApiClient
@@ -261,7 +258,43 @@ def run_lean_scenario(
     )
     started = time.time()
     enqueued_at = dict.fromkeys(ids, started)
-    due: list[tuple[float, str]] = [(started, message_id) for message_id in ids]
+    # publish_metrics: as the app's middleware does once per invocation
+    send_in_threads(
+        ids, outbox=outbox, policy=policy, clock=clock, senders=senders, after_each=publish_metrics
+    )
+    elapsed = time.time() - started
+    stats = simulator.stats()
+    accepted = {
+        entry["biz_opaque_callback_data"]: entry["accepted_at"]
+        for entry in simulator.outbox()
+        if entry.get("biz_opaque_callback_data") in enqueued_at
+    }
+    simulator.stop()
+    dead_ids = {message_id for message_id, _, _ in dead.dead_lettered}
+    # The lean run ends only when every message is settled: nothing is still in flight.
+    return settle(label, enqueued_at, accepted, dead_ids, 0, stats, elapsed)
+
+
+def send_in_threads(
+    ids: list[str],
+    *,
+    outbox: Any,
+    policy: Any,
+    clock: Any,
+    senders: int,
+    after_each: Callable[[], object] = lambda: None,
+) -> None:
+    """Send the queued messages `ids` on the bulk queue with `senders` bulk senders at once, in
+    this process; a message the sender defers (RetryLaterError) comes back after its delay, as
+    SQS would bring it. Returns once every message was sent or given up on."""
+    import heapq
+    import threading
+
+    from chalicelib.domain.messages import Priority
+    from chalicelib.services.send_queued_message import RetryLaterError, send_queued_messages
+
+    start = time.time()
+    due: list[tuple[float, str]] = [(start, message_id) for message_id in ids]
     lock = threading.Lock()
 
     def sender() -> None:
@@ -283,24 +316,13 @@ def run_lean_scenario(
                 with lock:
                     heapq.heappush(due, (time.time() + later.delay_seconds, message_id))
             finally:
-                publish_metrics()  # as the app's middleware does once per invocation
+                after_each()
 
     threads = [threading.Thread(target=sender) for _ in range(senders)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.time() - started
-    stats = simulator.stats()
-    accepted = {
-        entry["biz_opaque_callback_data"]: entry["accepted_at"]
-        for entry in simulator.outbox()
-        if entry.get("biz_opaque_callback_data") in enqueued_at
-    }
-    simulator.stop()
-    dead_ids = {message_id for message_id, _, _ in dead.dead_lettered}
-    # The lean run ends only when every message is settled: nothing is still in flight.
-    return settle(label, enqueued_at, accepted, dead_ids, 0, stats, elapsed)
 
 
 def _dead_letters(deps: Any) -> list[tuple[str, ...]]:

@@ -274,20 +274,16 @@ class Container:
     def audit_log(self) -> AuditLog:
         from chalicelib.adapters.dynamodb_audit_log import DynamoDBAuditLog
 
-        retention = self.definition.retention
+        retention = self.retention()
         return DynamoDBAuditLog(self.tables, retention=retention.audit if retention else None)
-
-    @property
-    def pseudonym_key(self) -> bytes:
-        """The stage's key for residents' pseudonyms (domain.audit.resident_ref). Raises
-        SettingsError when it is not set."""
-        return self.settings.required_pseudonym_key().encode()
 
     @cached_property
     def audit_trail(self) -> AuditTrail:
+        """Residents named by the stage's pseudonym key (domain.audit.resident_ref), read on
+        first use: SettingsError there when the stage has none."""
         from chalicelib.services.audit_trail import AuditTrail
 
-        return AuditTrail(self.audit_log, lambda: self.pseudonym_key)
+        return AuditTrail(self.audit_log, lambda: self.settings.required_pseudonym_key().encode())
 
     # --- residents' data rights (docs/data-rights.md) ---------------------------------------
 

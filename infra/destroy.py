@@ -189,8 +189,7 @@ def _delete_stage_extras(
     from infra.artifacts import delete_bucket
 
     if secrets:
-        ssm = target.client("ssm")
-        deleted = delete_secrets(names.secrets_path, client=ssm, keep=keep)
+        deleted = delete_secrets(names.secrets_path, client=target.client("ssm"), keep=keep)
         out(f"Deleted {len(deleted)} parameter(s) under {names.secrets_path}.")
     if artifacts and delete_bucket(target.client("s3"), artifacts):
         out(f"Deleted artifacts bucket {artifacts}.")

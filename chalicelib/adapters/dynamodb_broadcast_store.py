@@ -6,18 +6,17 @@ job's cursor updates and a supervisor's cancel never overwrite each other."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.adapters.dynamodb_models import (
     BROADCAST_LISTED,
     BROADCAST_SETTLING,
-    CONDITION_FAILED,
     BroadcastModel,
     StageTableStore,
+    conditional_save,
 )
 from chalicelib.domain.broadcasts import (
     Broadcast,
@@ -26,9 +25,10 @@ from chalicelib.domain.broadcasts import (
     MessageState,
     Progress,
     Report,
-    Segment,
     params_from_json,
     params_json,
+    segment_from_json,
+    segment_json,
 )
 from chalicelib.domain.messages import DeliveryStatus
 from chalicelib.domain.residents import Resident
@@ -51,13 +51,8 @@ class DynamoDBBroadcastStore(StageTableStore):
 
     def save(self, broadcast: Broadcast) -> Broadcast | None:
         item = to_item(self._model, broadcast)
-        try:
-            item.save()  # conditional on the version read, stored + 1
-        except PutError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                return None
-            raise
-        return from_item(item)
+        # Conditional on the version read; the item holds the stored version (+ 1) afterwards.
+        return from_item(item) if conditional_save(item) else None
 
     def recent(self, limit: int = 50) -> list[Broadcast]:
         items = self._model.by_created.query(
@@ -119,7 +114,7 @@ def to_item(model: type[BroadcastModel], broadcast: Broadcast) -> BroadcastModel
         total_segments=broadcast.total_segments,
         next_segment=broadcast.next_segment,
         queued=broadcast.queued,
-        progress=None if broadcast.progress is None else _progress_json(broadcast.progress),
+        progress=None if broadcast.progress is None else dataclasses.asdict(broadcast.progress),
         report=None if broadcast.report is None else _report_json(broadcast.report),
         settling_marker=BROADCAST_SETTLING if broadcast.settling else None,
         listed_marker=BROADCAST_LISTED,
@@ -154,24 +149,6 @@ def from_item(item: BroadcastModel) -> Broadcast:
     )
 
 
-def segment_json(segment: Segment) -> dict[str, Any]:
-    return {
-        "topic": segment.topic,
-        "languages": list(segment.languages),
-        "tags": list(segment.tags),
-        "custom_fields": dict(segment.custom_fields),
-    }
-
-
-def segment_from_json(value: Mapping[str, Any]) -> Segment:
-    return Segment(
-        topic=value["topic"],
-        languages=tuple(value.get("languages") or ()),
-        tags=tuple(value.get("tags") or ()),
-        custom_fields=dict(value.get("custom_fields") or {}),
-    )
-
-
 def _estimate_json(estimate: Estimate) -> dict[str, Any]:
     return {
         "audience": estimate.audience,
@@ -198,18 +175,6 @@ def _estimate(value: Mapping[str, Any]) -> Estimate:
         days_needed=int(value["days_needed"]),
         scanned=int(value.get("scanned") or 0),
     )
-
-
-def _progress_json(progress: Progress) -> dict[str, int]:
-    return {
-        "audience": progress.audience,
-        "queued": progress.queued,
-        "sent": progress.sent,
-        "delivered": progress.delivered,
-        "read": progress.read,
-        "failed": progress.failed,
-        "skipped": progress.skipped,
-    }
 
 
 def _report_json(report: Report) -> dict[str, Any]:

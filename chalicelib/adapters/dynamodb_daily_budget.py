@@ -14,18 +14,16 @@ A reserve costs one GetItem and one UpdateItem; the job reserves once per scan s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
-
-from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb_models import (
-    CONDITION_FAILED,
     RateLimitModel,
     StageTables,
     StageTableStore,
+    conditional_update,
 )
-from chalicelib.domain.broadcasts import budget_hours, grant, stale_budget_hour
+from chalicelib.domain.broadcasts import budget_hours, budget_used, grant, stale_budget_hour
 
 KEY_PREFIX = "msglimit#"
 _KEEP = timedelta(days=2)
@@ -59,8 +57,7 @@ class DynamoDBDailyBudget(StageTableStore):
         return None if item.hours is None else dict(item.hours)
 
     def used(self, now: datetime) -> int:
-        hours = self._read() or {}
-        return sum(int(hours.get(hour, 0)) for hour in budget_hours(now))
+        return budget_used(self._read() or {}, now)
 
     def reserve(self, wanted: int, limit: int, now: datetime) -> int:
         if wanted <= 0:
@@ -69,11 +66,11 @@ class DynamoDBDailyBudget(StageTableStore):
 
         def change(hours: dict[str, int]) -> dict[str, int] | None:
             nonlocal taken
-            window = budget_hours(now)
-            taken = grant(wanted, limit, sum(int(hours.get(hour, 0)) for hour in window))
+            taken = grant(wanted, limit, budget_used(hours, now))
             if taken == 0:
                 return None
-            return {**hours, window[0]: int(hours.get(window[0], 0)) + taken}
+            hour = budget_hours(now)[0]
+            return {**hours, hour: int(hours.get(hour, 0)) + taken}
 
         self._change(change, now)
         return taken
@@ -89,7 +86,9 @@ class DynamoDBDailyBudget(StageTableStore):
 
         self._change(change, now)
 
-    def _change(self, change: Any, now: datetime) -> None:
+    def _change(
+        self, change: Callable[[dict[str, int]], dict[str, int] | None], now: datetime
+    ) -> None:
         """Apply `change` (hours read → hours to write, or None: nothing) conditionally on
         what was read; read again when another change came first."""
         model = self._model
@@ -100,14 +99,8 @@ class DynamoDBDailyBudget(StageTableStore):
             if wanted is None:
                 return
             seen = model.hours.does_not_exist() if read is None else model.hours == read
-            try:
-                model(self._key).update(
-                    actions=[model.hours.set(wanted), model.expires_at.set(now + _KEEP)],
-                    condition=seen,
-                )
-            except UpdateError as error:
-                if error.cause_response_code == CONDITION_FAILED:
-                    continue  # another reserve or release came first: read again
-                raise
-            return
+            actions = [model.hours.set(wanted), model.expires_at.set(now + _KEEP)]
+            if conditional_update(model(self._key), actions, seen):
+                return
+            # another reserve or release came first: read again
         raise BudgetContendedError(f"the messaging budget of {self._scope} keeps changing")

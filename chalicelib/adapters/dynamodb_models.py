@@ -30,7 +30,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import (
@@ -115,7 +115,7 @@ class ResidentModel(Model):
             tags=list(resident.tags),
             custom_fields=dict(resident.custom_fields),
             subscriptions=[_subscription_json(s) for s in resident.subscriptions] or None,
-            consent_history=[_consent_event_json(e) for e in resident.consent_history] or None,
+            consent_history=[consent_event_json(e) for e in resident.consent_history] or None,
             last_inbound_at=resident.last_inbound_at,
             current_conversation_id=resident.current_conversation_id,
             created_at=resident.created_at,
@@ -162,16 +162,14 @@ def _subscription(item: dict[str, Any]) -> TopicSubscription:
     )
 
 
-def _consent_event_json(event: ConsentEvent) -> dict[str, Any]:
+def consent_event_json(event: ConsentEvent) -> dict[str, Any]:
+    """As stored in `consent_history` (also by set_opted_out, which appends to it)."""
     return {
         "action": event.action.value,
         "at": event.at.isoformat(),
         "text_version": event.text_version,
         "topic": event.topic,
     }
-
-
-consent_event_json = _consent_event_json  # for set_opted_out, which appends to the history
 
 
 def _consent_event(item: dict[str, Any]) -> ConsentEvent:
@@ -1067,8 +1065,7 @@ class AuditModel(Model):
         pass
 
     resident_ref = UnicodeAttribute(hash_key=True)
-    entry = UnicodeAttribute(range_key=True)  # "<ISO time>#<unique id>": newest last
-    # AUDIT ATTRIBUTES (owned by the audit work)
+    entry = UnicodeAttribute(range_key=True)  # audit_rules.audit_entry: "<time>#<fingerprint>"
     log = UnicodeAttribute(default=AUDIT_LOG_MARKER)
     at = UTCDateTimeAttribute()
     actor = UnicodeAttribute()
@@ -1181,6 +1178,18 @@ def conditional_update(item: Model, actions: list[Action], condition: Condition)
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:
+        if error.cause_response_code == CONDITION_FAILED:
+            return False
+        raise
+    return True
+
+
+def conditional_save(item: Model, condition: Condition | None = None) -> bool:
+    """One PutItem of `item` (conditional on its VersionAttribute, if it has one, and on
+    `condition`); False when the condition failed."""
+    try:
+        item.save(condition=condition)
+    except PutError as error:
         if error.cause_response_code == CONDITION_FAILED:
             return False
         raise

@@ -3,7 +3,7 @@ by their key through the tables' indexes, and their files in the media bucket.
 
 How each table is reached (never a Scan, but for the pacing fallback below):
 - residents: GetItem by key; conversations, messages, tickets, obligations, notifications:
-  their `by_resident` index (messages and notifications keys only, then BatchGetItem);
+  their `by_resident` index (messages and notifications: keys only, then read by key);
 - search: the `by_conversation` index, for each of the resident's conversations;
 - reminders: by key, from each obligation's `reminder_ids` (an obligation that moved to another
   phone rewrote its reminders' copies: none names the old number);
@@ -24,7 +24,7 @@ they are not touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
@@ -42,9 +42,10 @@ from chalicelib.adapters.dynamodb_reminder_stores import (
     DynamoDBNotificationStore,
     DynamoDBObligationStore,
 )
+from chalicelib.adapters.dynamodb_stores import DynamoDBMessageStore
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.tickets import Ticket
-from chalicelib.services.pacing import pair_key
+from chalicelib.services.pacing import PAIR_KEY_PREFIX, pair_key
 from chalicelib.services.ports import ConcurrentUpdateError
 from chalicelib.services.resident_data import ResidentRecords, SearchEntry
 
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
     from chalicelib.adapters.s3_resident_media import S3ResidentMedia
 
-PAIR_KEY_PREFIX = "pair#"  # services.pacing.pair_key: pair#<phone number id>#<recipient>
 _ALL = 1_000_000  # "every item" for the stores' paged reads
 _CONFLICT_RETRIES = 3  # a conversation changing under the erasure: read it again, this often
 
@@ -90,7 +90,7 @@ class DynamoDBResidentData(StageTableStore):
             item.to_conversation() for item in tables.conversations.by_resident.query(resident_key)
         ]
         message_ids = [item.message_id for item in tables.messages.by_resident.query(resident_key)]
-        messages = [item.to_message() for item in _batch_get(tables.messages, message_ids)]
+        messages = DynamoDBMessageStore(tables, retention=_no_retention).get_many(message_ids)
         messages.sort(key=lambda message: (message.created_at, message.id))
         search = [
             SearchEntry(term=item.term, entry=item.entry, conversation_id=item.conversation_id)
@@ -229,11 +229,6 @@ class DynamoDBResidentData(StageTableStore):
         except PutError as error:
             if error.cause_response_code != CONDITION_FAILED:
                 raise
-
-
-def _batch_get(model: type[Model], keys: Sequence[str]) -> Iterable[Any]:
-    wanted = list(dict.fromkeys(keys))
-    return model.batch_get(wanted, consistent_read=True) if wanted else []
 
 
 def _batch_delete(model: type[Model], keys: Sequence[Any]) -> None:

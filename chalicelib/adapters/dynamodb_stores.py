@@ -37,10 +37,10 @@ from chalicelib.adapters.store_rules import (
     ticket_expiry,
     with_expiry,
 )
-from chalicelib.domain.consent_history import appended
+from chalicelib.domain.consent_history import appended, opt_out_event
 from chalicelib.domain.conversations import Conversation
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage, statuses_before
-from chalicelib.domain.residents import ConsentAction, ConsentEvent, Resident
+from chalicelib.domain.residents import Resident
 from chalicelib.services.ports import ConcurrentUpdateError, InboundTurn
 
 if TYPE_CHECKING:
@@ -151,9 +151,7 @@ class DynamoDBResidentStore(StageTableStore):
         with a stale copy."""
         model = self._tables.residents
         stored = self.get(resident_key)
-        action = ConsentAction.OPTED_OUT if opted_out else ConsentAction.OPTED_IN
-        event = ConsentEvent(action=action, at=at)
-        history = appended(stored.consent_history if stored else (), event)
+        history = appended(stored.consent_history if stored else (), opt_out_event(opted_out, at))
         actions: list[Action] = [
             model.opted_out.set(opted_out),
             model.opted_out_at.set(at),

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from chalicelib.adapters.memory_stores import InMemoryDatabase
-from chalicelib.domain.broadcasts import Broadcast, MessageState, budget_hours, grant
+from chalicelib.domain.broadcasts import (
+    Broadcast,
+    MessageState,
+    budget_hours,
+    budget_used,
+    grant,
+)
 from chalicelib.domain.residents import Resident
 
 
@@ -93,15 +99,14 @@ class InMemoryDailyBudget:
 
     def used(self, now: datetime) -> int:
         with self._lock:
-            return sum(self.used_by_hour.get(hour, 0) for hour in budget_hours(now))
+            return budget_used(self.used_by_hour, now)
 
     def reserve(self, wanted: int, limit: int, now: datetime) -> int:
         with self._lock:
-            hours = budget_hours(now)
-            used = sum(self.used_by_hour.get(hour, 0) for hour in hours)
-            granted = grant(wanted, limit, used) if wanted > 0 else 0
+            granted = grant(wanted, limit, budget_used(self.used_by_hour, now)) if wanted > 0 else 0
             if granted:
-                self.used_by_hour[hours[0]] = self.used_by_hour.get(hours[0], 0) + granted
+                hour = budget_hours(now)[0]
+                self.used_by_hour[hour] = self.used_by_hour.get(hour, 0) + granted
             return granted
 
     def release(self, unused: int, now: datetime) -> None:

@@ -1,8 +1,8 @@
 """Storage rules the in-memory and the DynamoDB stores share, so the twins cannot drift apart:
 the search index's keys, what of a turn's search terms fits in its transaction, how much `find`
 reads, the page arguments both refuse, how a cursor is written, and when a stored message,
-conversation, ticket, obligation, reminder or notification expires (the retention's TTL). Pure Python: no boto3 or
-PynamoDB here."""
+conversation, ticket, obligation, reminder or notification expires (the retention's TTL). Pure
+Python: no boto3 or PynamoDB here."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from chalicelib.services.ports import InboundTurn, SearchTerm
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from chalicelib.domain.bot.definition import Retention
+    from chalicelib.domain.bot.definition import Period, Retention
     from chalicelib.domain.conversations import Conversation
     from chalicelib.domain.messages import StoredMessage
     from chalicelib.domain.obligations import Notification, Obligation, ScheduledReminder
@@ -83,10 +83,14 @@ def decode_cursor(cursor: str) -> Any:
 # --- retention (the stores stamp the TTL attributes, so every writer gets them) ---------------
 
 
+def _messages_period(retention: Retention | None) -> Period | None:
+    return retention.messages if retention is not None else None
+
+
 def with_expiry(message: StoredMessage, retention: Retention | None) -> StoredMessage:
     """`message` with `expires_at` = `retention.messages` after its creation, unless it has
     one already (or messages are kept until deleted)."""
-    period = retention.messages if retention is not None else None
+    period = _messages_period(retention)
     if period is None or message.expires_at is not None:
         return message
     return dataclasses.replace(message, expires_at=period.after(message.created_at))
@@ -95,7 +99,7 @@ def with_expiry(message: StoredMessage, retention: Retention | None) -> StoredMe
 def conversation_expiry(conversation: Conversation, retention: Retention | None) -> datetime | None:
     """When a conversation may go: `retention.messages` after its latest moment, so it never
     outlives the messages in it (each expires that long after its own creation)."""
-    period = retention.messages if retention is not None else None
+    period = _messages_period(retention)
     if period is None:
         return None
     moments = [conversation.opened_at, conversation.updated_at]
@@ -111,7 +115,7 @@ def end_of_day(day: date) -> datetime:
 def obligation_expiry(obligation: Obligation, retention: Retention | None) -> datetime | None:
     """`retention.messages` after the obligation's due date: its reminders went out by then
     and the back office has had its answer; kept until deleted when messages are."""
-    period = retention.messages if retention is not None else None
+    period = _messages_period(retention)
     return None if period is None else period.after(end_of_day(obligation.due_date))
 
 
@@ -120,7 +124,7 @@ def reminder_expiry(
 ) -> datetime | None:
     """`retention.messages` after the later of its send time and its obligation's due date: a
     reminder (with its copy of the obligation) never outlives the obligation it belongs to."""
-    period = retention.messages if retention is not None else None
+    period = _messages_period(retention)
     if period is None:
         return None
     return period.after(max(reminder.send_at, end_of_day(obligation.due_date)))
@@ -128,7 +132,7 @@ def reminder_expiry(
 
 def notification_expiry(notification: Notification, retention: Retention | None) -> datetime | None:
     """`retention.messages` after its send time, like the message it became."""
-    period = retention.messages if retention is not None else None
+    period = _messages_period(retention)
     return None if period is None else period.after(notification.send_at)
 
 

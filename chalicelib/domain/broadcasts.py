@@ -27,8 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from chalicelib.domain.bot.definition import BroadcastPolicy, MunicipalityDefinition, Template
+from chalicelib.domain.bot.definition import (
+    DEFAULT_CURRENCY,
+    BroadcastPolicy,
+    MunicipalityDefinition,
+    Template,
+)
 from chalicelib.domain.messages import DeliveryStatus
 from chalicelib.domain.residents import ConsentState, Resident
 
@@ -173,6 +179,25 @@ def params_from_json(value: object) -> Params:
     return {language: tuple(values) for language, values in value.items()}
 
 
+def segment_json(segment: Segment) -> dict[str, object]:
+    """The segment as JSON: as stored, and as the API shows it."""
+    return {
+        "topic": segment.topic,
+        "languages": list(segment.languages),
+        "tags": list(segment.tags),
+        "custom_fields": dict(segment.custom_fields),
+    }
+
+
+def segment_from_json(value: Mapping[str, Any]) -> Segment:
+    return Segment(
+        topic=value["topic"],
+        languages=tuple(value.get("languages") or ()),
+        tags=tuple(value.get("tags") or ()),
+        custom_fields=dict(value.get("custom_fields") or {}),
+    )
+
+
 # --- the estimate ---------------------------------------------------------------------------
 
 
@@ -219,7 +244,7 @@ def estimate(
         by_language=dict(sorted(by_language.items())),
         category=template.category,
         price_per_message=price,
-        currency=policy.currency if policy else "EUR",
+        currency=policy.currency if policy else DEFAULT_CURRENCY,
         estimated_cost=price * audience,
         daily_limit=daily_limit,
         days_needed=days_needed(audience, daily_limit),
@@ -467,6 +492,11 @@ def budget_hours(now: datetime) -> list[str]:
         (hour - timedelta(hours=back)).strftime("%Y-%m-%dT%H")
         for back in (*range(BUDGET_HOURS), -1)
     ]
+
+
+def budget_used(used_by_hour: Mapping[str, int], now: datetime) -> int:
+    """What the hours of `budget_hours(now)` took, of counts by hour ("2026-12-01T09": n)."""
+    return sum(int(used_by_hour.get(hour, 0)) for hour in budget_hours(now))
 
 
 def stale_budget_hour(hour: str, now: datetime) -> bool:

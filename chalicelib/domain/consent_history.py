@@ -48,12 +48,16 @@ def with_consent_event(resident: Resident, event: ConsentEvent) -> Resident:
     return dataclasses.replace(resident, consent_history=appended(resident.consent_history, event))
 
 
+def opt_out_event(opted_out: bool, at: datetime) -> ConsentEvent:
+    action = ConsentAction.OPTED_OUT if opted_out else ConsentAction.OPTED_IN
+    return ConsentEvent(action=action, at=at)
+
+
 def with_opt_out(resident: Resident, opted_out: bool, at: datetime) -> Resident:
     """STOP (or Meta's "stop") / START (or "resume"), recorded; the topics are left as they are,
     so an opt-in brings back what the resident had chosen."""
-    action = ConsentAction.OPTED_OUT if opted_out else ConsentAction.OPTED_IN
     stopped = dataclasses.replace(resident, opted_out=opted_out, opted_out_at=at)
-    return with_consent_event(stopped, ConsentEvent(action=action, at=at))
+    return with_consent_event(stopped, opt_out_event(opted_out, at))
 
 
 def with_subscription(

@@ -76,6 +76,10 @@ class Resident:
         """The address to send to: the phone-based id when known, else the BSUID."""
         return self.wa_id or self.user_id or ""
 
+    @property
+    def subscribed_topics(self) -> frozenset[str]:
+        return frozenset(s.topic for s in self.subscriptions if s.subscribed)
+
     def subscribed_to(self, topic: str) -> bool:
         return any(s.topic == topic and s.subscribed for s in self.subscriptions)
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.http import api_v1 as v1
+from chalicelib.http import api_v1_http as v1
 from chalicelib.wiring import container, new_id
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from chalicelib.domain.broadcasts import Broadcast
+    from chalicelib.services.broadcasts import RecentCounts
 
 api_v1_broadcasts = Blueprint(__name__)
 
@@ -25,7 +31,7 @@ BROADCAST_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 @functools.cache
-def recent_counts() -> Any:
+def recent_counts() -> RecentCounts:
     """A broadcast's progress is counted again at most every few seconds per Lambda
     container, however often the console polls it (both blueprints share this)."""
     from chalicelib.services.broadcasts import RecentCounts
@@ -34,43 +40,45 @@ def recent_counts() -> Any:
 
 
 @api_v1_broadcasts.route(f"{BROADCASTS}/preview", methods=["POST"], content_types=v1.ANY_CONTENT)
-@v1._endpoint(*WRITE_BROADCASTS)
+@v1.endpoint(*WRITE_BROADCASTS)
 def preview(_key: str) -> Response:
     from chalicelib.http.broadcast_views import preview_json
     from chalicelib.services.broadcast_input import read_audience
     from chalicelib.services.broadcasts import preview_broadcast
 
     deps = container()
-    audience = read_audience(v1._json_body(), deps.definition)
+    audience = read_audience(v1.json_body(), deps.definition)
     figures = preview_broadcast(
         audience, definition=deps.definition, residents=deps.broadcast_ports.audience
     )
-    return v1._json(preview_json(figures))
+    return v1.json_response(preview_json(figures))
 
 
 @api_v1_broadcasts.route(BROADCASTS, methods=["POST"], content_types=v1.ANY_CONTENT)
-@v1._endpoint(*WRITE_BROADCASTS)
+@v1.endpoint(*WRITE_BROADCASTS)
 def create(key_name: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
 
-    broadcast = start_from_body(v1._json_body(), f"apikey:{key_name}", v1._now())
-    return v1._json(broadcast_json(broadcast), 201, {"Location": f"{BROADCASTS}/{broadcast.id}"})
+    broadcast = start_from_body(v1.json_body(), f"apikey:{key_name}", v1.now())
+    return v1.json_response(
+        broadcast_json(broadcast), 201, {"Location": f"{BROADCASTS}/{broadcast.id}"}
+    )
 
 
 @api_v1_broadcasts.route(BROADCASTS, methods=["GET"], content_types=v1.ANY_CONTENT)
-@v1._endpoint(*READ_BROADCASTS)
+@v1.endpoint(*READ_BROADCASTS)
 def recent(_key: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import recent_broadcasts
 
     found = recent_broadcasts(broadcasts=container().broadcasts)
-    return v1._json({"broadcasts": [broadcast_json(b) for b in found]})
+    return v1.json_response({"broadcasts": [broadcast_json(b) for b in found]})
 
 
 @api_v1_broadcasts.route(
     f"{BROADCASTS}/{{broadcast_id}}", methods=["GET"], content_types=v1.ANY_CONTENT
 )
-@v1._endpoint(*READ_BROADCASTS)
+@v1.endpoint(*READ_BROADCASTS)
 def one(_key: str, broadcast_id: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import BroadcastNotFoundError, get_broadcast
@@ -79,18 +87,18 @@ def one(_key: str, broadcast_id: str) -> Response:
         broadcast = get_broadcast(
             _known_id(broadcast_id),
             broadcasts=container().broadcasts,
-            now=v1._now(),
+            now=v1.now(),
             recent=recent_counts(),
         )
     except BroadcastNotFoundError:
         raise _not_found() from None
-    return v1._json(broadcast_json(broadcast))
+    return v1.json_response(broadcast_json(broadcast))
 
 
 @api_v1_broadcasts.route(
     f"{BROADCASTS}/{{broadcast_id}}/cancel", methods=["POST"], content_types=v1.ANY_CONTENT
 )
-@v1._endpoint(*WRITE_BROADCASTS)
+@v1.endpoint(*WRITE_BROADCASTS)
 def cancel(key_name: str, broadcast_id: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import (
@@ -104,19 +112,19 @@ def cancel(key_name: str, broadcast_id: str) -> Response:
             _known_id(broadcast_id),
             broadcasts=container().broadcasts,
             by=f"apikey:{key_name}",
-            now=v1._now(),
+            now=v1.now(),
         )
     except BroadcastNotFoundError:
         raise _not_found() from None
     except BroadcastConflictError as error:
         raise v1.ApiError(409, "conflict", str(error), field="status", reason=str(error)) from None
-    return v1._json(broadcast_json(broadcast))
+    return v1.json_response(broadcast_json(broadcast))
 
 
 # --- shared with the console -------------------------------------------------------------------
 
 
-def start_from_body(body: Any, created_by: str, now: Any) -> Any:
+def start_from_body(body: Any, created_by: str, now: datetime) -> Broadcast:
     """Read a new broadcast from a request body (raises InputError) and start it
     (services.broadcasts.start_broadcast); the console's route calls it too."""
     from chalicelib.services.broadcast_input import read_broadcast

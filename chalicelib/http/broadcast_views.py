@@ -3,24 +3,24 @@ API (`/api/v1/broadcasts`); the schemas are in `openapi_broadcasts`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain.bot.definition import MunicipalityDefinition
+from chalicelib.domain.bot.definition import DEFAULT_CURRENCY, MunicipalityDefinition
 from chalicelib.domain.broadcasts import (
     Broadcast,
     Estimate,
     Progress,
     params_json,
+    segment_json,
     template_refusal,
 )
+from chalicelib.http.console_views import time_json
 
 MONEY_PLACES = Decimal("0.0001")
 
 
 def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
-    segment = broadcast.segment
     figures = broadcast.progress or Progress(audience=broadcast.expected_audience())
     report = broadcast.report
     return {
@@ -29,18 +29,13 @@ def broadcast_json(broadcast: Broadcast) -> dict[str, Any]:
         "template": broadcast.template,
         "category": broadcast.category,
         "params": params_json(broadcast.params),
-        "segment": {
-            "topic": segment.topic,
-            "languages": list(segment.languages),
-            "tags": list(segment.tags),
-            "custom_fields": dict(segment.custom_fields),
-        },
+        "segment": segment_json(broadcast.segment),
         "status": broadcast.status.value,
-        "send_at": _time(broadcast.send_at),
+        "send_at": time_json(broadcast.send_at),
         "created_by": broadcast.created_by,
-        "created_at": _time(broadcast.created_at),
-        "started_at": _time(broadcast.started_at),
-        "finished_at": _time(broadcast.finished_at),
+        "created_at": time_json(broadcast.created_at),
+        "started_at": time_json(broadcast.started_at),
+        "finished_at": time_json(broadcast.finished_at),
         "cancelled_by": broadcast.cancelled_by,
         "cancel_reason": broadcast.cancel_reason,
         "estimate": {
@@ -110,15 +105,9 @@ def options_json(definition: MunicipalityDefinition) -> dict[str, Any]:
         ],
         "languages": list(definition.languages),
         "daily_limit": policy.daily_limit if policy else None,
-        "currency": policy.currency if policy else "EUR",
+        "currency": policy.currency if policy else DEFAULT_CURRENCY,
     }
 
 
 def money(amount: Decimal) -> float:
     return float(amount.quantize(MONEY_PLACES))
-
-
-def _time(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

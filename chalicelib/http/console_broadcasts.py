@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib.http import console_http as console
-from chalicelib.services.console_context import require_supervisor
 from chalicelib.wiring import container
 
 if TYPE_CHECKING:
@@ -19,6 +18,13 @@ if TYPE_CHECKING:
 console_broadcasts = Blueprint(__name__)
 
 BROADCASTS = f"{console.PREFIX}/broadcasts"
+
+
+def _supervisors_only(agent: Agent) -> None:
+    # Imported here: the console's services and domain are not every Lambda's cold start.
+    from chalicelib.services.console_context import require_supervisor
+
+    require_supervisor(agent, "broadcasts")
 
 
 def _known(broadcast_id: str) -> str:
@@ -51,7 +57,7 @@ def _checked(read: Any, *args: Any) -> Any:
 def options(agent: Agent) -> Response:
     from chalicelib.http.broadcast_views import options_json
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     return console.json_response(options_json(container().definition))
 
 
@@ -67,7 +73,7 @@ def preview(agent: Agent) -> Response:
     from chalicelib.services.broadcast_input import read_audience
     from chalicelib.services.broadcasts import preview_broadcast
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     deps = container()
     audience = _checked(read_audience, console.body(), deps.definition)
     figures = preview_broadcast(
@@ -84,7 +90,7 @@ def create(agent: Agent) -> Response:
     from chalicelib.http.api_v1_broadcasts import start_from_body
     from chalicelib.http.broadcast_views import broadcast_json
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     broadcast = _checked(start_from_body, console.body(), f"agent:{agent.id}", console.now())
     return console.json_response(broadcast_json(broadcast), 201)
 
@@ -95,7 +101,7 @@ def recent(agent: Agent) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import recent_broadcasts
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     found = recent_broadcasts(broadcasts=container().broadcasts)
     return console.json_response({"broadcasts": [broadcast_json(b) for b in found]})
 
@@ -109,7 +115,7 @@ def one(agent: Agent, broadcast_id: str) -> Response:
     from chalicelib.http.broadcast_views import broadcast_json
     from chalicelib.services.broadcasts import BroadcastNotFoundError, get_broadcast
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     try:
         broadcast = get_broadcast(
             _known(broadcast_id),
@@ -137,7 +143,7 @@ def cancel(agent: Agent, broadcast_id: str) -> Response:
         cancel_broadcast,
     )
 
-    require_supervisor(agent, "broadcasts")
+    _supervisors_only(agent)
     try:
         broadcast = cancel_broadcast(
             _known(broadcast_id),

@@ -19,8 +19,7 @@ the audit log as the agent, and logged (one INFO line, the number masked) with a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from chalice import Blueprint, Response
 
@@ -32,11 +31,12 @@ from chalicelib.http.console_http import (
     body,
     endpoint,
     json_response,
+    now,
 )
 from chalicelib.wiring import container
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from chalicelib.domain.agents import Agent
 
@@ -44,28 +44,19 @@ console_data_rights = Blueprint(__name__)
 
 RESIDENT = f"{PREFIX}/residents/{{phone}}"
 WHAT = "residents' data rights"
+T = TypeVar("T")
 
 
 @console_data_rights.route(f"{RESIDENT}/export", methods=["GET"], authorizer=AGENTS)
 @endpoint()
 def export(agent: Agent, phone: str) -> Response:
-    from chalicelib.domain.audit import agent_actor
     from chalicelib.observability import mask_phone
     from chalicelib.services.console_context import require_supervisor
-    from chalicelib.services.resident_data import ResidentNotFoundError, export_resident
+    from chalicelib.services.resident_data import export_resident
 
     require_supervisor(agent, WHAT)
     key = _resident_key(phone, "phone")
-    try:
-        document = export_resident(
-            key,
-            ports=container().data_rights,
-            actor=agent_actor(agent.id),
-            now=datetime.now(UTC),
-            recipient=key.removeprefix("wa:"),
-        )
-    except ResidentNotFoundError:
-        raise ConsoleApiError(404, "not_found", "nothing is kept about that number") from None
+    document = _for_resident(export_resident, key, agent)
     _log("resident data exported", "ResidentExports", key, agent, document["counts"])
     masked = "".join(ch if ch.isalnum() else "_" for ch in mask_phone(key.removeprefix("wa:")))
     return json_response(
@@ -79,9 +70,8 @@ def export(agent: Agent, phone: str) -> Response:
 )
 @endpoint()
 def erase(agent: Agent, phone: str) -> Response:
-    from chalicelib.domain.audit import agent_actor
     from chalicelib.services.console_context import require_supervisor
-    from chalicelib.services.resident_data import ResidentNotFoundError, erase_resident
+    from chalicelib.services.resident_data import erase_resident
 
     require_supervisor(agent, WHAT)
     key = _resident_key(phone, "phone")
@@ -92,19 +82,27 @@ def erase(agent: Agent, phone: str) -> Response:
         raise ConsoleApiError(
             422, "invalid", "the confirmation is not the same number", field="confirm"
         )
+    outcome = _for_resident(erase_resident, key, agent)
+    if not outcome.already_erased:
+        _log("resident data erased", "ResidentErasures", key, agent, outcome.erased)
+    return json_response(outcome.to_json())
+
+
+def _for_resident(use_case: Callable[..., T], key: str, agent: Agent) -> T:
+    """Export or erasure (services.resident_data) as the agent, now; 404 when nothing is kept."""
+    from chalicelib.domain.audit import agent_actor
+    from chalicelib.services.resident_data import ResidentNotFoundError
+
     try:
-        outcome = erase_resident(
+        return use_case(
             key,
             ports=container().data_rights,
             actor=agent_actor(agent.id),
-            now=datetime.now(UTC),
+            now=now(),
             recipient=key.removeprefix("wa:"),
         )
     except ResidentNotFoundError:
         raise ConsoleApiError(404, "not_found", "nothing is kept about that number") from None
-    if not outcome.already_erased:
-        _log("resident data erased", "ResidentErasures", key, agent, outcome.erased)
-    return json_response(outcome.to_json())
 
 
 def _log(message: str, metric: str, key: str, agent: Agent, counts: Mapping[str, int]) -> None:

@@ -4,14 +4,12 @@ paths and schemas, built from the configuration (templates, topics, languages) a
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.domain.bot.definition import MunicipalityDefinition
-from chalicelib.http import openapi as doc
+from chalicelib.domain.broadcasts import TAG_PATTERN, TEMPLATE_NOT_ALLOWED, BroadcastStatus
+from chalicelib.http import openapi_parts as doc
+from chalicelib.http.openapi_parts import Schema
 from chalicelib.services import back_office_input as limits
 from chalicelib.services import broadcast_input as broadcast_limits
-
-Schema = dict[str, Any]
 
 _COUNT: Schema = {"type": "integer", "minimum": 0}
 _MONEY: Schema = {"type": "number", "minimum": 0}
@@ -25,7 +23,11 @@ def _broadcast_id() -> Schema:
 
 
 def _audience_properties(definition: MunicipalityDefinition) -> dict[str, Schema]:
-    topic: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+    topic: Schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": broadcast_limits.MAX_TOPIC_LENGTH,
+    }
     if definition.topics:
         topic = {**topic, "enum": list(definition.topics)}
     language: Schema = {"type": "string", "enum": list(definition.languages)}
@@ -49,7 +51,7 @@ def _audience_properties(definition: MunicipalityDefinition) -> dict[str, Schema
         },
         "tags": {
             "type": ["array", "null"],
-            "items": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"},
+            "items": {"type": "string", "pattern": f"^{TAG_PATTERN.pattern}$"},
             "maxItems": broadcast_limits.MAX_TAGS,
             "description": "Only residents carrying all of these tags (as residents are "
             "tagged: 1 to 32 of a-z, 0-9, _ and -).",
@@ -69,7 +71,7 @@ def _audience_properties(definition: MunicipalityDefinition) -> dict[str, Schema
 
 
 def _params(definition: MunicipalityDefinition) -> Schema:
-    values: Schema = {"type": "array", "maxItems": limits.MAX_PARAMS, "items": doc._PARAM_VALUE}
+    values: Schema = {"type": "array", "maxItems": limits.MAX_PARAMS, "items": doc.PARAM_VALUE}
     return {
         "description": "The template's body parameters, in order: one list for every language, "
         "or one list per language the broadcast may go out in. Null or left out: none.",
@@ -101,7 +103,7 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             **audience,
             "params": _params(definition),
             "send_at": {
-                **doc._nullable(doc._DATE_TIME),
+                **doc.nullable(doc.DATE_TIME),
                 "pattern": limits.DATE_TIME_PATTERN,
                 "description": "When to start (at most a year ahead). Left out, null or past: now.",
             },
@@ -231,13 +233,13 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             },
             "status": {
                 "type": "string",
-                "enum": ["scheduled", "running", "completed", "cancelled"],
+                "enum": [status.value for status in BroadcastStatus],
             },
-            "send_at": doc._DATE_TIME,
+            "send_at": doc.DATE_TIME,
             "created_by": {"type": "string", "description": "apikey:<name> or agent:<id>"},
-            "created_at": doc._DATE_TIME,
-            "started_at": doc._nullable(doc._DATE_TIME),
-            "finished_at": doc._nullable(doc._DATE_TIME),
+            "created_at": doc.DATE_TIME,
+            "started_at": doc.nullable(doc.DATE_TIME),
+            "finished_at": doc.nullable(doc.DATE_TIME),
             "cancelled_by": {
                 "type": ["string", "null"],
                 "description": "Who cancelled it: apikey:<name>, agent:<id>, or "
@@ -245,7 +247,7 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             },
             "cancel_reason": {
                 "type": ["string", "null"],
-                "enum": ["template_not_allowed", None],
+                "enum": [TEMPLATE_NOT_ALLOWED, None],
                 "description": "Why the job cancelled it; null when a person did.",
             },
             "estimate": {
@@ -271,7 +273,7 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             "type": "object",
             "required": ["broadcasts"],
             "additionalProperties": False,
-            "properties": {"broadcasts": {"type": "array", "items": doc._ref("Broadcast")}},
+            "properties": {"broadcasts": {"type": "array", "items": doc.ref("Broadcast")}},
         },
     }
 
@@ -285,21 +287,21 @@ def paths() -> dict[str, Schema]:
         ]
         return operation
 
-    links = doc._links(("getBroadcast", "cancelBroadcast"), "id")
+    links = doc.links(("getBroadcast", "cancelBroadcast"), "id")
     for link in links.values():
         link["parameters"] = {"broadcast_id": "$response.body#/id"}
-    view = doc._json_response("The broadcast, its progress and (once done) its report", "Broadcast")
-    conflict = doc._json_response("Completed or cancelled already", "Error")
+    view = doc.json_response("The broadcast, its progress and (once done) its report", "Broadcast")
+    conflict = doc.json_response("Completed or cancelled already", "Error")
     body = {
         "required": True,
-        "content": {"application/json": {"schema": doc._ref("BroadcastInput")}},
+        "content": {"application/json": {"schema": doc.ref("BroadcastInput")}},
     }
     preview_body = {
         "required": True,
-        "content": {"application/json": {"schema": doc._ref("BroadcastPreviewInput")}},
+        "content": {"application/json": {"schema": doc.ref("BroadcastPreviewInput")}},
     }
     cancel = with_id(
-        doc._operation(
+        doc.operation(
             "Cancel a broadcast: nothing more is queued; what is queued is skipped",
             "cancelBroadcast",
             WRITE_BROADCASTS,
@@ -311,12 +313,12 @@ def paths() -> dict[str, Schema]:
     cancel["responses"]["409"] = conflict
     return {
         "/api/v1/broadcasts": {
-            "post": doc._operation(
+            "post": doc.operation(
                 "Create a broadcast: now, or scheduled",
                 "createBroadcast",
                 WRITE_BROADCASTS,
                 {
-                    201: doc._json_response(
+                    201: doc.json_response(
                         "Created",
                         "Broadcast",
                         {"Location": {"description": "its URL", "schema": {"type": "string"}}},
@@ -330,27 +332,27 @@ def paths() -> dict[str, Schema]:
                 "(a larger audience is spread over several days).",
                 body=body,
             ),
-            "get": doc._operation(
+            "get": doc.operation(
                 "The latest broadcasts, newest first",
                 "listBroadcasts",
                 READ_BROADCASTS,
-                {200: doc._json_response("Up to 50 broadcasts", "BroadcastList")},
+                {200: doc.json_response("Up to 50 broadcasts", "BroadcastList")},
                 [401, 403],
             ),
         },
         "/api/v1/broadcasts/preview": {
-            "post": doc._operation(
+            "post": doc.operation(
                 "Preview a broadcast: its audience and cost estimate",
                 "previewBroadcast",
                 WRITE_BROADCASTS,
-                {200: doc._json_response("The audience and the estimate", "BroadcastPreview")},
+                {200: doc.json_response("The audience and the estimate", "BroadcastPreview")},
                 [400, 401, 403, 422],
                 body=preview_body,
             )
         },
         "/api/v1/broadcasts/{broadcast_id}": {
             "get": with_id(
-                doc._operation(
+                doc.operation(
                     "A broadcast with its live progress",
                     "getBroadcast",
                     READ_BROADCASTS,

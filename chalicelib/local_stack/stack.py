@@ -63,6 +63,7 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         # The simulator's made-up secrets: kept in the emulator's SSM, where the app reads them.
         self._simulator_secrets: dict[str, str] = {}
+        self._pseudonym_key = ""  # the audit log's, made up for this run (or the one given)
         self.urls: LocalUrls | None = None
 
     def start(self) -> LocalUrls:
@@ -80,10 +81,16 @@ class LocalStack:
             get_settings,
         )
 
+        # As deployed, the stage's secrets are in SSM Parameter Store: the simulator's, which the
+        # app then reads there rather than from its environment, and the pseudonym key, where
+        # `civicchat audit|resident … --local` find it whichever Graph API the app talks to.
+        names = ResourceNames(self._env["CIVICCHAT_STAGE"])
+        self._emulator.store_secrets(
+            names,
+            self._env["AWS_REGION"],
+            {**self._simulator_secrets, "pseudonym_key": self._pseudonym_key},
+        )
         if self._simulator_secrets:
-            # As deployed: the app finds its secrets in SSM Parameter Store, not its environment.
-            names = ResourceNames(self._env["CIVICCHAT_STAGE"])
-            self._emulator.store_secrets(names, self._env["AWS_REGION"], self._simulator_secrets)
             self._env[SECRETS_PATH_VARIABLE] = names.secrets_path
         get_settings.cache_clear()
         settings = get_settings()
@@ -146,7 +153,9 @@ class LocalStack:
         from chalicelib.settings import PSEUDONYM_KEY_VARIABLE, SECRET_VARIABLES
 
         # The audit log's pseudonym key: made up for this run (the emulator forgets the log).
-        pseudonym_key = env.pop(PSEUDONYM_KEY_VARIABLE, "").strip() or secrets.token_urlsafe(32)
+        self._pseudonym_key = env.pop(PSEUDONYM_KEY_VARIABLE, "").strip() or secrets.token_urlsafe(
+            32
+        )
         if env.get("WHATSAPP_API_URL"):
             missing = [name for name in SECRET_VARIABLES.values() if not env.get(name)]
             if missing:
@@ -154,7 +163,7 @@ class LocalStack:
                     "WHATSAPP_API_URL points at a real Graph API, so these must be set too: "
                     + ", ".join(missing)
                 )
-            env[PSEUDONYM_KEY_VARIABLE] = pseudonym_key
+            env[PSEUDONYM_KEY_VARIABLE] = self._pseudonym_key
             return
         # The embedded simulator: throwaway credentials made up for this run only (or the
         # ones given), handed to the simulator and moved out of the app's environment.
@@ -170,7 +179,6 @@ class LocalStack:
             field: env.pop(name, "").strip() or made_up[field]
             for field, name in SECRET_VARIABLES.items()
         }
-        self._simulator_secrets["pseudonym_key"] = pseudonym_key  # stored in SSM with them
         self._simulator = GraphApiSimulator(
             host=self._host,
             port=self._simulator_port,

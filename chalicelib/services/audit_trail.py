@@ -42,15 +42,10 @@ class AuditTrail:
         self.log = log
         self._key = pseudonym_key
 
-    @property
-    def pseudonym_key(self) -> bytes:
-        key = self._key() if callable(self._key) else self._key
-        if not key:
-            raise ValueError("the pseudonym key is empty")
-        return key
-
     def ref(self, resident_key: str) -> str:
-        return resident_ref(resident_key, self.pseudonym_key)
+        """The resident's pseudonym; ValueError when the key is empty (domain.audit)."""
+        key = self._key() if callable(self._key) else self._key
+        return resident_ref(resident_key, key)
 
     def record(
         self,

@@ -467,11 +467,12 @@ def register_many(
             rejected.append(
                 RejectedRow(row=number, external_id=entry.external_id, errors=(failure,))
             )
-        elif outcome.created:
+            continue
+        if outcome.created:
             counts["created"] += 1
         else:
             counts["updated" if outcome.reminders is not None else "unchanged"] += 1
-        if not isinstance(outcome, Exception) and outcome.reminders is not None:
+        if outcome.reminders is not None:
             changed.append((outcome.obligation.resident_key, f"obligation {entry.external_id}"))
     if audit is not None:  # `messaged` for every row that changed, in a few batch writes
         audit.record_many_quietly(

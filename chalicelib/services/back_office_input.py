@@ -47,7 +47,7 @@ EARLIEST_DUE_DATE = date(2000, 1, 1)
 LATEST_DUE_DATE = date(2100, 12, 31)
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 # Meta refuses template parameters with new lines, tabs or more than four spaces in a row.
-_UNSENDABLE_PARAM = re.compile(r"[\n\r\t]| {5,}")
+UNSENDABLE_PARAM = re.compile(r"[\n\r\t]| {5,}")
 
 OBLIGATION_FIELDS = ("external_id", "phone", "kind", "due_date", "language", "params")
 NOTIFICATION_FIELDS = ("external_id", "phone", "kind", "language", "params", "send_at")
@@ -105,8 +105,9 @@ def default_region(definition: MunicipalityDefinition) -> str:
     return (definition.values.get("default_region") or DEFAULT_REGION).upper()
 
 
-class _Reader:
-    """Collects every problem of one object instead of stopping at the first."""
+class FieldReader:
+    """Collects every problem of one object instead of stopping at the first (also read by
+    services.broadcast_input)."""
 
     def __init__(self, data: Any, what: str, fields: Sequence[str]) -> None:
         self.errors: list[FieldError] = []
@@ -226,7 +227,7 @@ class _Reader:
                 self.error(path, "blank", "is blank (leave the parameter out instead)", 422)
             elif name in RESERVED_PARAMS and needed is not None:
                 self.error(path, "reserved", "is filled from the obligation's due_date", 422)
-            elif _UNSENDABLE_PARAM.search(value):
+            elif UNSENDABLE_PARAM.search(value):
                 self.error(
                     path,
                     "invalid_parameter",
@@ -262,7 +263,7 @@ def read_obligation(
 ) -> ObligationInput:
     """An obligation from a JSON object (the path's `external_id`, or the body's). Raises
     InputError listing every problem."""
-    reader = _Reader(data, "an obligation", OBLIGATION_FIELDS)
+    reader = FieldReader(data, "an obligation", OBLIGATION_FIELDS)
     reader.check_body()  # not an object: nothing else to say
     kinds = definition.reminders.kinds if definition.reminders else {}
     entry_id = reader.external_id(external_id)
@@ -287,7 +288,7 @@ def read_obligation(
 def read_notification(
     data: Any, definition: MunicipalityDefinition, now: datetime
 ) -> NotificationInput:
-    reader = _Reader(data, "a notification", NOTIFICATION_FIELDS)
+    reader = FieldReader(data, "a notification", NOTIFICATION_FIELDS)
     reader.check_body()
     kinds = definition.notifications
     entry_id = reader.external_id(None)
@@ -296,7 +297,7 @@ def read_notification(
     configured = kinds.get(kind) if kind else None
     language = reader.language(definition, configured.template if configured else None)
     params = reader.params(configured.params if configured else None)
-    send_at = _send_at(reader, now)
+    send_at = read_send_at(reader, now)
     reader.check()
     assert entry_id and phone and kind
     return NotificationInput(
@@ -309,7 +310,7 @@ def read_notification(
     )
 
 
-def _due_date(reader: _Reader) -> date | None:
+def _due_date(reader: FieldReader) -> date | None:
     raw = reader.text("due_date", required=True, max_length=10)
     if raw is None:
         return None
@@ -331,7 +332,7 @@ def _due_date(reader: _Reader) -> date | None:
     return due
 
 
-def _send_at(reader: _Reader, now: datetime) -> datetime | None:
+def read_send_at(reader: FieldReader, now: datetime) -> datetime | None:
     raw = reader.text("send_at", required=False, max_length=40)
     if raw is None:
         return None

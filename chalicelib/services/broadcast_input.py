@@ -8,7 +8,6 @@ is not approved in, a missing parameter).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +26,9 @@ from chalicelib.domain.templates import template_parameter_count
 from chalicelib.services.back_office_input import (
     MAX_PARAM_LENGTH,
     MAX_PARAMS,
-    _Reader,
-    _send_at,
+    UNSENDABLE_PARAM,
+    FieldReader,
+    read_send_at,
 )
 
 PREVIEW_FIELDS = ("template", "topic", "languages", "tags", "custom_fields")
@@ -39,8 +39,6 @@ MAX_TOPIC_LENGTH = 64
 MAX_TAGS = 20
 MAX_CUSTOM_FIELDS = 10
 MAX_LABEL_LENGTH = 100  # a tag, a custom field's name or value
-# Meta refuses template parameters with new lines, tabs or more than four spaces in a row.
-_UNSENDABLE_PARAM = re.compile(r"[\n\r\t]| {5,}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +61,7 @@ class BroadcastDraft:
 def read_audience(data: Any, definition: MunicipalityDefinition) -> Audience:
     """A preview's body. The fields of a new broadcast (name, params, send_at) are accepted
     and ignored, so a form can send one object to both."""
-    reader = _Reader(data, "a broadcast", CREATE_FIELDS)
+    reader = FieldReader(data, "a broadcast", CREATE_FIELDS)
     reader.check_body()
     audience = _audience(reader, definition)
     reader.check()
@@ -72,14 +70,14 @@ def read_audience(data: Any, definition: MunicipalityDefinition) -> Audience:
 
 
 def read_broadcast(data: Any, definition: MunicipalityDefinition, now: datetime) -> BroadcastDraft:
-    reader = _Reader(data, "a broadcast", CREATE_FIELDS)
+    reader = FieldReader(data, "a broadcast", CREATE_FIELDS)
     reader.check_body()
     audience = _audience(reader, definition)
     name = reader.text("name", required=True, max_length=MAX_NAME_LENGTH)
     params = _params(reader, audience)
     if audience is not None and params is not None:
         _check_parameter_count(reader, definition, audience.template, params)
-    send_at = _send_at(reader, now)
+    send_at = read_send_at(reader, now)
     reader.check()
     assert audience is not None and name is not None and params is not None
     return BroadcastDraft(
@@ -91,12 +89,12 @@ def read_broadcast(data: Any, definition: MunicipalityDefinition, now: datetime)
     )
 
 
-def _audience(reader: _Reader, definition: MunicipalityDefinition) -> Audience | None:
+def _audience(reader: FieldReader, definition: MunicipalityDefinition) -> Audience | None:
     template_name = reader.text("template", required=True, max_length=MAX_TEMPLATE_LENGTH)
     topic = reader.text("topic", required=True, max_length=MAX_TOPIC_LENGTH)
     languages = _texts(reader, "languages", len(definition.languages), MAX_LABEL_LENGTH)
     tags = _texts(reader, "tags", MAX_TAGS, MAX_LABEL_LENGTH)
-    for i, tag in enumerate(reader.data.get("tags") or () if tags else ()):
+    for i, tag in enumerate(reader.data["tags"] if tags else ()):  # as sent, unstripped
         if not TAG_PATTERN.fullmatch(tag):
             reader.error(
                 f"tags[{i}]",
@@ -136,7 +134,7 @@ def _audience(reader: _Reader, definition: MunicipalityDefinition) -> Audience |
     return Audience(template=template, segment=segment)
 
 
-def _texts(reader: _Reader, name: str, most: int, longest: int) -> tuple[str, ...] | None:
+def _texts(reader: FieldReader, name: str, most: int, longest: int) -> tuple[str, ...] | None:
     raw = reader.data.get(name)
     if raw is None:
         return ()
@@ -153,7 +151,7 @@ def _texts(reader: _Reader, name: str, most: int, longest: int) -> tuple[str, ..
     return tuple(item.strip() for item in raw)
 
 
-def _custom_fields(reader: _Reader) -> dict[str, str] | None:
+def _custom_fields(reader: FieldReader) -> dict[str, str] | None:
     raw = reader.data.get("custom_fields")
     if raw is None:
         return {}
@@ -175,7 +173,7 @@ def _custom_fields(reader: _Reader) -> dict[str, str] | None:
     return fields
 
 
-def _params(reader: _Reader, audience: Audience | None) -> Params | None:
+def _params(reader: FieldReader, audience: Audience | None) -> Params | None:
     """A list of strings for every language, or {language: [strings]} covering each language
     the broadcast may go out in."""
     raw = reader.data.get("params")
@@ -216,7 +214,7 @@ def _params(reader: _Reader, audience: Audience | None) -> Params | None:
 
 
 def _check_parameter_count(
-    reader: _Reader, definition: MunicipalityDefinition, template: Template, params: Params
+    reader: FieldReader, definition: MunicipalityDefinition, template: Template, params: Params
 ) -> None:
     """Each language's parameters number what the template takes, when the config tells
     (domain.templates); WhatsApp refuses every message of a template sent with too few or
@@ -239,7 +237,7 @@ def _check_parameter_count(
             )
 
 
-def _param_list(reader: _Reader, values: list[Any], path: str) -> tuple[str, ...] | None:
+def _param_list(reader: FieldReader, values: list[Any], path: str) -> tuple[str, ...] | None:
     if len(values) > MAX_PARAMS:
         reader.error(path, "invalid", f"has more than {MAX_PARAMS} parameters")
         return None
@@ -252,7 +250,7 @@ def _param_list(reader: _Reader, values: list[Any], path: str) -> tuple[str, ...
             reader.error(where, "invalid", f"is longer than {MAX_PARAM_LENGTH} characters")
         elif not value.strip():
             reader.error(where, "blank", "is blank: WhatsApp refuses empty parameters", 422)
-        elif _UNSENDABLE_PARAM.search(value):
+        elif UNSENDABLE_PARAM.search(value):
             reader.error(
                 where,
                 "invalid_parameter",

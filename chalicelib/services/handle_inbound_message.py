@@ -268,7 +268,7 @@ def _bot_input(
         consent=resident.consent,
         consent_version=resident.consent_version,
         opted_out=resident.opted_out,
-        subscriptions=frozenset(s.topic for s in resident.subscriptions if s.subscribed),
+        subscriptions=resident.subscribed_topics,
         resident_tags=resident.tags,
         ticket_lookup=_ticket_lookup(message, resident, definition, tickets),
     )

@@ -36,8 +36,11 @@ def number_key(phone_number_id: str) -> str:
     return f"number#{phone_number_id}"
 
 
+PAIR_KEY_PREFIX = "pair#"  # pair#<phone number id>#<recipient>
+
+
 def pair_key(phone_number_id: str, recipient: str) -> str:
-    return f"pair#{phone_number_id}#{recipient}"
+    return f"{PAIR_KEY_PREFIX}{phone_number_id}#{recipient}"
 
 
 def acquire_send_slot(

@@ -253,14 +253,8 @@ def _export_document(
             {"key": media.key, "size": media.size, "url": link(media.key)}
             for media in records.media
         ],
-        "audit": [
-            {
-                "at": event.at.isoformat(),
-                "actor": event.actor,
-                "action": event.action.value,
-                "detail": event.detail,
-                "counts": dict(event.counts) if event.counts is not None else None,
-            }
+        "audit": [  # each under `resident_ref`, given once above
+            {name: value for name, value in plain(event).items() if name != "resident_ref"}
             for event in events
         ],
     }

@@ -204,14 +204,14 @@ class SimulatorEngine:
             blocked_by_window = not message.is_template and not in_window
             if blocked_by_window and self.config.window_errors is WindowErrors.SYNC:
                 raise GraphError(131047)
-            # Only a business-initiated message that gets through counts against the limit.
-            over_limit = (
-                not in_window
-                and not blocked_by_window
-                and not self._messaging.allows(message.recipient, now)
-            )
-            if not in_window and not blocked_by_window and not over_limit:
-                self._messaging.record(message.recipient, now)
+            # Only a business-initiated message (a template outside the window) that gets
+            # through counts against the messaging limit.
+            failure: int | None = 131047 if blocked_by_window else None
+            if not in_window and not blocked_by_window:
+                if self._messaging.allows(message.recipient, now):
+                    self._messaging.record(message.recipient, now)
+                else:
+                    failure = MESSAGING_LIMIT_ERROR_CODE
             self._limits.record(message.recipient, now)
             self._stats.record_accepted(now, message.biz_opaque_callback_data)
             wamid = self._ids.wamid(message.recipient)
@@ -232,9 +232,6 @@ class SimulatorEngine:
                 )
             )
             self._log.update_resident(message.recipient, typing_until=None)
-        failure = (
-            131047 if blocked_by_window else MESSAGING_LIMIT_ERROR_CODE if over_limit else None
-        )
         self._schedule_statuses(wamid, failure=failure)
         contact_id_key = "user_id" if message.addressed_by_user_id else "wa_id"
         return {

@@ -142,9 +142,7 @@ def test_a_failing_audit_log_never_stops_the_agent(
     assert (unavailable.status, unavailable.body["error"]["code"]) == (503, "unavailable")
 
 
-def test_back_office_registrations_are_recorded_by_the_api_key(
-    console: Console, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_back_office_registrations_are_recorded_by_the_api_key(console: Console) -> None:
     api = ApiClient(console.harness, make_key(console.harness.names, "tax-office", ALL_WRITE))
     phone = "+351912000077"
 

@@ -30,6 +30,7 @@ from tests.app.api_v1_support import ApiClient, make_key
 from tests.app.conftest import REGION, AppHarness
 from tests.app.test_console_api import console  # noqa: F401 (the fixture)
 from tests.broadcast_support import town_of
+from tests.moto_support import updates_one_at_a_time
 
 MAX_MPS = 10  # the number's cap at the simulator (Meta)
 # ... and the cap the app paces to. Lower: everything here shares one process (moto's server,
@@ -94,20 +95,8 @@ def one_environment_at_a_time() -> Iterator[None]:
 
 @pytest.fixture
 def moto_updates_one_at_a_time() -> Iterator[None]:
-    """DynamoDB serialises the writes to an item; moto's server does not (see
-    tests/integration/test_rate_limiter_contract.py): give it DynamoDB's isolation so that
-    concurrent senders test our pacing, not moto's races."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    update_item = DynamoHandler.update_item
-
-    def serialized(handler: DynamoHandler) -> Any:
-        with lock:
-            return update_item(handler)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DynamoHandler, "update_item", serialized)
+    """Concurrent senders test our pacing, not moto's races."""
+    with updates_one_at_a_time():
         yield
 
 

@@ -35,6 +35,7 @@ def an_event(
     actor: str = "agent:ana",
     action: AuditAction = AuditAction.VIEWED,
     detail: str | None = "conversation c-1",
+    counts: dict[str, int] | None = None,
 ) -> AuditEvent:
     return AuditEvent(
         resident_ref=ref,
@@ -42,6 +43,13 @@ def an_event(
         actor=actor,
         action=action,
         detail=detail,
+        counts=counts,
+    )
+
+
+def an_erasure(ref: str, counts: dict[str, int]) -> AuditEvent:
+    return an_event(
+        ref, 9, actor="cli:maria", action=AuditAction.ERASED, detail=None, counts=counts
     )
 
 
@@ -54,13 +62,7 @@ class AuditLogContract:
         ref, other = a_ref(), a_ref()
         viewed = an_event(ref, 0)
         messaged = an_event(ref, 5, action=AuditAction.MESSAGED, detail="template renewal")
-        erased = AuditEvent(
-            resident_ref=ref,
-            at=NOW + timedelta(minutes=9),
-            actor="cli:maria",
-            action=AuditAction.ERASED,
-            counts={"messages": 12, "tickets": 1},
-        )
+        erased = an_erasure(ref, {"messages": 12, "tickets": 1})
         for event in (messaged, erased, viewed, an_event(other, 3)):
             log.record(event)
 
@@ -84,13 +86,7 @@ class AuditLogContract:
         ref, other = a_ref(), a_ref()
         viewed = an_event(ref, 0)
         messaged = an_event(ref, 5, action=AuditAction.MESSAGED, detail="obligation LIC-1")
-        erased = AuditEvent(
-            resident_ref=ref,
-            at=NOW + timedelta(minutes=9),
-            actor="cli:maria",
-            action=AuditAction.ERASED,
-            counts={"messages": 3},
-        )
+        erased = an_erasure(ref, {"messages": 3})
         for event in (viewed, messaged, erased, an_event(other)):
             log.record(event)
 

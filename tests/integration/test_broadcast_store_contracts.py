@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +42,7 @@ from chalicelib.services.broadcast_ports import AudienceSource, BroadcastStore, 
 from chalicelib.services.ports import MessageStore
 from infra.local_emulator import provision
 from tests.broadcast_support import resident
+from tests.moto_support import updates_one_at_a_time
 
 REGION = "eu-west-1"
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
@@ -151,8 +153,9 @@ class BroadcastStoreContract:
         scheduled, running, cancelled, done = (a_broadcast() for _ in range(4))
         for one in (scheduled, running, cancelled, done):
             stores.broadcasts.add(one)
-        stores.broadcasts.save(dataclasses.replace(running, version=1).started(NOW))
-        stores.broadcasts.save(dataclasses.replace(cancelled, version=1).cancelled(NOW, "x"))
+        # Each save must take: a scheduled one stays settling, and the test would not tell.
+        assert stores.broadcasts.save(dataclasses.replace(running, version=1).started(NOW))
+        assert stores.broadcasts.save(dataclasses.replace(cancelled, version=1).cancelled(NOW, "x"))
         started = stores.broadcasts.save(dataclasses.replace(done, version=1).started(NOW))
         final = Report(
             reached=0,
@@ -164,7 +167,7 @@ class BroadcastStoreContract:
             cost=Decimal(0),
             currency="EUR",
         )
-        stores.broadcasts.save(started.completed(final, Progress(audience=0), NOW))
+        assert stores.broadcasts.save(started.completed(final, Progress(audience=0), NOW))
         ids = {b.id for b in stores.broadcasts.settling()}
         assert {scheduled.id, running.id, cancelled.id} <= ids
         assert done.id not in ids
@@ -277,6 +280,12 @@ def moto_stage(moto_endpoint: str) -> ResourceNames:
 
 
 class TestDynamoDBBroadcastStores(BroadcastStoreContract):
+    @pytest.fixture(autouse=True)
+    def _moto_updates_one_at_a_time(self) -> Iterator[None]:
+        """The budget's racing reserves check our conditions, not moto's races."""
+        with updates_one_at_a_time():
+            yield
+
     @pytest.fixture
     def stores(self, moto_stage: ResourceNames, aws_env: str) -> Stores:
         tables = stage_tables(moto_stage, REGION)

@@ -31,6 +31,7 @@ from chalicelib.resource_names import ResourceNames
 from chalicelib.services.pacing import acquire_send_slot, number_key
 from chalicelib.services.pacing_ports import RateLimiter
 from infra.local_emulator import provision
+from tests.moto_support import updates_one_at_a_time
 
 REGION = "eu-west-1"
 SECOND = MICROS_PER_SECOND
@@ -150,21 +151,7 @@ class TestInMemoryRateLimiter(RateLimiterContract):
 
 @pytest.fixture(scope="module", autouse=True)
 def _moto_updates_one_at_a_time() -> Iterator[None]:
-    """DynamoDB serializes the writes to an item; moto's server runs concurrent UpdateItems on
-    one item without isolation (6 clients racing conditional increments capped at 20 got 21-23
-    through in about 1 trial of 8). Give moto the isolation DynamoDB has, so that the
-    concurrent tests check our conditions rather than moto's races."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    update_item = DynamoHandler.update_item
-
-    def serialized(handler: DynamoHandler) -> Any:
-        with lock:
-            return update_item(handler)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DynamoHandler, "update_item", serialized)
+    with updates_one_at_a_time():
         yield
 
 

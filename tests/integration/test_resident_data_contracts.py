@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.adapters.config_file import load_municipality_file
 from chalicelib.adapters.dynamodb_console_stores import (
     DynamoDBAgentStore,
     DynamoDBConsoleConversationStore,
@@ -39,8 +38,6 @@ from chalicelib.adapters.memory_stores import InMemoryDatabase, InMemoryResident
 from chalicelib.domain.agents import Agent, Role
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage
-from chalicelib.domain.obligations import Notification, Obligation
-from chalicelib.domain.reminder_plan import plan_reminders
 from chalicelib.domain.residents import ConsentState, Resident
 from chalicelib.resource_names import ResourceNames
 from chalicelib.services.console_ports import (
@@ -51,16 +48,12 @@ from chalicelib.services.console_ports import (
 from chalicelib.services.pacing import pair_key
 from chalicelib.services.ports import InboundTurn, ObligationStore, ResidentStore, SearchTerm
 from chalicelib.services.resident_data import ResidentDataStore
-from chalicelib.settings import BUNDLED_CONFIG
 from infra.local_emulator import provision
+from tests.resident_data_support import register_for
 
 REGION = "eu-west-1"
 AT = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 PHONE_NUMBER_ID = "109876543210"
-
-
-def no_retention() -> None:
-    return None
 
 
 @dataclass
@@ -124,32 +117,7 @@ def give_history(world: World, digits: str) -> Conversation:
             ),
         )
     )
-    definition = load_municipality_file(BUNDLED_CONFIG)
-    obligation = Obligation(
-        external_id=f"TAX-{digits}",
-        kind="tax_payment",
-        phone=f"+{digits}",
-        resident_key=key,
-        language="en",
-        due_date=date(2026, 12, 15),
-        params={"name": "Resident", "amount": "€12", "payment_url": "https://pay/x"},
-        created_at=AT,
-        updated_at=AT,
-        registered_by="finance",
-    )
-    world.obligations.save(obligation, plan_reminders(obligation, definition, AT))
-    assert world.notifications.add(
-        Notification(
-            external_id=f"DOC-{digits}",
-            kind="document_ready",
-            phone=f"+{digits}",
-            resident_key=key,
-            language="en",
-            send_at=AT,
-            created_at=AT,
-            registered_by="registry",
-        )
-    )
+    register_for(digits, AT, obligations=world.obligations, notifications=world.notifications)
     stored = world.conversations.get(conversation.id)
     assert stored is not None
     return stored
@@ -278,11 +246,11 @@ class TestDynamoDBResidentData(ResidentDataContract):
         tables = stage_tables(moto_stage, REGION)
         return World(
             data=DynamoDBResidentData(tables, media=None, phone_number_id=PHONE_NUMBER_ID),
-            residents=DynamoDBResidentStore(tables, retention=no_retention),
+            residents=DynamoDBResidentStore(tables, retention=lambda: None),
             agents=DynamoDBAgentStore(tables),
-            conversations=DynamoDBConsoleConversationStore(tables, retention=no_retention),
-            obligations=DynamoDBObligationStore(tables, retention=no_retention),
-            notifications=DynamoDBNotificationStore(tables, retention=no_retention),
+            conversations=DynamoDBConsoleConversationStore(tables, retention=lambda: None),
+            obligations=DynamoDBObligationStore(tables, retention=lambda: None),
+            notifications=DynamoDBNotificationStore(tables, retention=lambda: None),
         )
 
     def test_the_pacing_state_of_the_number_by_its_key(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,8 +23,6 @@ from chalicelib.domain.audit import AuditAction
 from chalicelib.domain.conversations import Conversation, ConversationStatus
 from chalicelib.domain.data_rights import ERASED_RESIDENT_KEY, anonymised_ticket
 from chalicelib.domain.messages import DeliveryStatus, Direction, StoredMessage
-from chalicelib.domain.obligations import Notification, Obligation
-from chalicelib.domain.reminder_plan import plan_reminders
 from chalicelib.domain.residents import (
     ConsentAction,
     ConsentEvent,
@@ -43,6 +41,7 @@ from chalicelib.services.resident_data import (
     export_resident,
 )
 from chalicelib.settings import BUNDLED_CONFIG
+from tests.resident_data_support import register_for
 
 AT = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
@@ -153,33 +152,11 @@ def give_history(world: World, digits: str, text: str) -> None:
     note = message(f"note-{digits}", Direction.NOTE, f"called back about {text}")
     world.database.messages[note.id] = note
     world.media.put(photo_key, b"\xff\xd8photo", "image/jpeg")
-    definition = load_municipality_file(BUNDLED_CONFIG)
-    obligation = Obligation(
-        external_id=f"TAX-{digits}",
-        kind="tax_payment",
-        phone=f"+{digits}",
-        resident_key=key,
-        language="en",
-        due_date=date(2026, 12, 15),
-        params={"name": "Ann", "amount": "€12", "payment_url": "https://pay/x"},
-        created_at=AT,
-        updated_at=AT,
-        registered_by="finance",
-    )
-    InMemoryObligationStore(world.database).save(
-        obligation, plan_reminders(obligation, definition, AT)
-    )
-    InMemoryNotificationStore(world.database).add(
-        Notification(
-            external_id=f"DOC-{digits}",
-            kind="document_ready",
-            phone=f"+{digits}",
-            resident_key=key,
-            language="en",
-            send_at=AT,
-            created_at=AT,
-            registered_by="registry",
-        )
+    register_for(
+        digits,
+        AT,
+        obligations=InMemoryObligationStore(world.database),
+        notifications=InMemoryNotificationStore(world.database),
     )
 
 

@@ -18,10 +18,12 @@ from chalicelib.domain.broadcasts import (
     BroadcastStateError,
     BroadcastStatus,
     MessageState,
+    Progress,
     Segment,
     broadcast_message_id,
     broadcast_template,
     budget_hours,
+    budget_used,
     days_needed,
     estimate,
     grant,
@@ -241,7 +243,7 @@ def test_progress_partitions_the_messages_and_the_report_counts_what_reached_who
         + [MessageState(S.SKIPPED, None, "opted_out"), MessageState(S.SKIPPED, None, "cancelled")]
     )
     counts = tally(states)
-    assert progress(counts, 30) == progress(counts, 0).__class__(
+    assert progress(counts, 30) == Progress(
         audience=30, queued=3, sent=3, delivered=4, read=5, failed=3, skipped=2
     )
     assert progress(counts, 0).audience == 20  # never fewer than stored
@@ -259,6 +261,8 @@ def test_the_daily_budget_counts_this_hour_and_the_24_before_it() -> None:
     hours = budget_hours(datetime(2026, 11, 23, 10, 59, tzinfo=UTC))
     assert len(hours) == 26
     assert (hours[0], hours[-2], hours[-1]) == ("2026-11-23T10", "2026-11-22T10", "2026-11-23T11")
+    used = {"2026-11-23T10": 3, "2026-11-22T10": 4, "2026-11-22T09": 100}  # 09: out already
+    assert budget_used(used, datetime(2026, 11, 23, 10, 59, tzinfo=UTC)) == 7
     assert grant(100, 250, 200) == 50
     assert grant(100, 250, 300) == 0
     assert grant(10, 250, 0) == 10

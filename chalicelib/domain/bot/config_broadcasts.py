@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from chalicelib.domain.bot.config_reader import Reader
-from chalicelib.domain.bot.definition import BroadcastPolicy
+from chalicelib.domain.bot.definition import DEFAULT_CURRENCY, BroadcastPolicy
 
 UNLIMITED = "unlimited"
 PRICE_CATEGORIES = ("utility", "marketing", "authentication")
@@ -65,12 +65,12 @@ def _prices(reader: Reader, value: Any) -> tuple[str, dict[str, Decimal]]:
     path = "broadcasts.prices"
     if value is None:
         reader.missing(path)
-        return "EUR", {}
+        return DEFAULT_CURRENCY, {}
     data = reader.mapping(value, path)
     if data is None:
-        return "EUR", {}
+        return DEFAULT_CURRENCY, {}
     reader.keys(data, path, ("currency", *PRICE_CATEGORIES))
-    currency = reader.text(data.get("currency"), f"{path}.currency") or "EUR"
+    currency = reader.text(data.get("currency"), f"{path}.currency") or DEFAULT_CURRENCY
     if not _CURRENCY.match(currency):
         reader.problem(f"{path}.currency", f"'{currency}' is not a currency code like EUR")
     prices: dict[str, Decimal] = {}

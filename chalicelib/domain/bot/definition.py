@@ -291,6 +291,9 @@ class Retention:
     audit: Period | None = None  # the audit log's; None: domain.audit.DEFAULT_RETENTION_YEARS
 
 
+DEFAULT_CURRENCY = "EUR"  # of broadcast prices, when the config names none
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BroadcastPolicy:
     """`broadcasts:`: how many residents the town may reach in a moving 24 h (the portfolio's
@@ -299,7 +302,7 @@ class BroadcastPolicy:
 
     daily_limit: int | None
     allow_marketing: bool = False
-    currency: str = "EUR"
+    currency: str = DEFAULT_CURRENCY
     prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
 
