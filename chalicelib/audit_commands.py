@@ -37,35 +37,30 @@ def add_commands(commands: Any) -> None:
     add_target_arguments(audit)
 
 
-def run(
-    args: argparse.Namespace,
-    out: Callable[[str], None] = print,
-    *,
-    audit: Any = None,
-    default_region: str | None = None,
-) -> int:
-    """`audit`: an AuditTrail to read instead of the stage's (tests)."""
-    from chalicelib.services.audit_ports import InvalidAuditCursorError
-    from chalicelib.services.phone_input import InvalidPhoneError
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    from chalicelib.services.audit_ports import (
+        RECENT_LIMIT,
+        RESIDENT_LIMIT,
+        InvalidAuditCursorError,
+    )
+    from chalicelib.services.phone_input import InvalidPhoneError, resident_key_for_phone
 
     try:
-        trail = audit if audit is not None else _stage_trail(args)
+        trail = _stage_trail(args)
     except PseudonymKeyMissingError as error:
         return _fail(str(error))
     if args.phone is not None:
-        from chalicelib.services.phone_input import resident_key_for_phone
-
         try:
-            resident_key = resident_key_for_phone(args.phone, default_region or _region())
+            resident_key = resident_key_for_phone(args.phone, _region())
         except InvalidPhoneError as error:
             return _fail(f"--phone {args.phone!r} {error}")
-        found = trail.for_resident(resident_key, limit=args.limit or 100)
+        found = trail.for_resident(resident_key, limit=args.limit or RESIDENT_LIMIT)
         out(f"resident {found.resident_ref}: {len(found.events)} event(s), newest first")
         for event in found.events:
             out(_line(event))
         return 0
     try:
-        events, cursor = trail.recent(limit=args.limit or 50, cursor=args.cursor)
+        events, cursor = trail.recent(limit=args.limit or RECENT_LIMIT, cursor=args.cursor)
     except InvalidAuditCursorError:
         return _fail(f"--cursor {args.cursor!r} is not a cursor of the audit log")
     for event in events:

@@ -47,12 +47,7 @@ def add_commands(commands: Any) -> None:
     add_target_arguments(erase)
 
 
-def run(
-    args: argparse.Namespace,
-    out: Callable[[str], None] = print,
-    ask: Callable[[str], str] | None = None,
-) -> int:
-    """`ask`: how the confirmation is read (default: the terminal, `input`)."""
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     from chalicelib.domain.audit import cli_actor
     from chalicelib.services.back_office_input import default_region
     from chalicelib.services.phone_input import InvalidPhoneError, resident_key_for_phone
@@ -80,7 +75,7 @@ def run(
     actor = cli_actor(getpass.getuser())
     now = datetime.now(UTC)
     if args.action == "erase" and not args.yes:
-        answer = (ask or input)(
+        answer = input(
             f"Erase everything kept about +{digits} on stage {names.stage}? "
             "Type the number again to confirm: "
         )

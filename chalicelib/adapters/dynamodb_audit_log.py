@@ -22,6 +22,7 @@ from chalicelib.adapters.dynamodb_models import (
 )
 from chalicelib.domain.audit import DEFAULT_RETENTION_YEARS, AuditAction, AuditEvent
 from chalicelib.domain.bot.definition import Period
+from chalicelib.services.audit_ports import RECENT_LIMIT, RESIDENT_LIMIT
 
 DEFAULT_RETENTION = Period(DEFAULT_RETENTION_YEARS, "years")
 
@@ -56,7 +57,7 @@ class DynamoDBAuditLog(StageTableStore):
             expires_at=self._retention.after(event.at),
         )
 
-    def for_resident(self, resident_ref: str, limit: int = 100) -> list[AuditEvent]:
+    def for_resident(self, resident_ref: str, limit: int = RESIDENT_LIMIT) -> list[AuditEvent]:
         check_audit_limit(limit)
         # Consistent: a view just recorded by a parallel request must be seen (record_view).
         items = self._tables.audit.query(
@@ -83,7 +84,7 @@ class DynamoDBAuditLog(StageTableStore):
         return len(detailed)
 
     def recent(
-        self, limit: int = 50, cursor: str | None = None
+        self, limit: int = RECENT_LIMIT, cursor: str | None = None
     ) -> tuple[list[AuditEvent], str | None]:
         check_audit_limit(limit)
         start = None

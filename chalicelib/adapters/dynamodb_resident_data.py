@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb_console_stores import DynamoDBConsoleConversationStore
 from chalicelib.adapters.dynamodb_models import (
     CONDITION_FAILED,
     ITEM_CHECK_FAILED,
@@ -170,6 +171,7 @@ class DynamoDBResidentData(StageTableStore):
         apply` counted it in. Changed since it was read: read again and retry; gone: done."""
         tables = self._tables
         agents = tables.agents
+        stored = DynamoDBConsoleConversationStore(tables, retention=_no_retention)
         current: Conversation | None = conversation
         for _attempt in range(_CONFLICT_RETRIES + 1):
             if current is None:
@@ -202,17 +204,10 @@ class DynamoDBResidentData(StageTableStore):
                     # The agent is gone (or counts nothing): the conversation goes alone.
                     item.delete()
                     return
-            current = self._stored_conversation(current.id)
+            current = stored.get(current.id)  # consistent read
         raise ConcurrentUpdateError(
             f"conversation {conversation.id} kept changing during the erasure: run it again"
         )
-
-    def _stored_conversation(self, conversation_id: str) -> Conversation | None:
-        try:
-            item = self._tables.conversations.get(conversation_id, consistent_read=True)
-        except DoesNotExist:
-            return None
-        return item.to_conversation()
 
     def _replace_ticket(self, anonymised: Ticket) -> None:
         """Put the anonymised ticket in place of the stored one, keeping its expiry; only

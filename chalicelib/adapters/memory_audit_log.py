@@ -7,9 +7,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
-from chalicelib.adapters.audit_rules import audit_entry, check_audit_limit, recent_cursor
-from chalicelib.adapters.audit_rules import position_of as cursor_position
+from chalicelib.adapters.audit_rules import (
+    audit_entry,
+    check_audit_limit,
+    position_of,
+    recent_cursor,
+)
 from chalicelib.domain.audit import AuditEvent
+from chalicelib.services.audit_ports import RECENT_LIMIT, RESIDENT_LIMIT
 
 
 class InMemoryAuditLog:
@@ -26,7 +31,7 @@ class InMemoryAuditLog:
         for event in events:
             self.record(event)
 
-    def for_resident(self, resident_ref: str, limit: int = 100) -> list[AuditEvent]:
+    def for_resident(self, resident_ref: str, limit: int = RESIDENT_LIMIT) -> list[AuditEvent]:
         check_audit_limit(limit)
         with self._lock:
             entries = self._events.get(resident_ref, {})
@@ -43,10 +48,10 @@ class InMemoryAuditLog:
             return len(detailed)
 
     def recent(
-        self, limit: int = 50, cursor: str | None = None
+        self, limit: int = RECENT_LIMIT, cursor: str | None = None
     ) -> tuple[list[AuditEvent], str | None]:
         check_audit_limit(limit)
-        before = cursor_position(cursor) if cursor is not None else None
+        before = position_of(cursor) if cursor is not None else None
         with self._lock:
             everything = sorted(
                 (
@@ -60,7 +65,6 @@ class InMemoryAuditLog:
         if before is not None:
             everything = [row for row in everything if (row[0], row[1]) < before]
         page = everything[:limit]
-        more = len(everything) > limit
-        last = page[-1] if page else None
-        next_cursor = recent_cursor(last[0], last[1]) if more and last is not None else None
+        # More than a page: the next one starts after this page's last event (limit >= 1).
+        next_cursor = recent_cursor(page[-1][0], page[-1][1]) if len(everything) > limit else None
         return [event for _, _, event in page], next_cursor

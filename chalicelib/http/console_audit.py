@@ -31,13 +31,11 @@ if TYPE_CHECKING:
 
 console_audit = Blueprint(__name__)
 
-RESIDENT_PAGE = 100
-RECENT_PAGE = 50
-
 
 @console_audit.route(f"{PREFIX}/audit", methods=["GET"], authorizer=AGENTS)
 @endpoint()
 def audit_log(agent: Agent) -> Response:
+    from chalicelib.services.audit_ports import RECENT_LIMIT, RESIDENT_LIMIT
     from chalicelib.services.back_office_input import default_region
     from chalicelib.services.read_audit_log import recent_audit, resident_audit
 
@@ -49,7 +47,7 @@ def audit_log(agent: Agent) -> Response:
             phone,
             audit=deps.audit_trail,
             default_region=default_region(deps.definition),
-            limit=_limit(RESIDENT_PAGE),
+            limit=_limit(RESIDENT_LIMIT),
         )
         return json_response(
             {
@@ -58,7 +56,7 @@ def audit_log(agent: Agent) -> Response:
             }
         )
     events, cursor = recent_audit(
-        agent, audit=deps.audit_trail, cursor=query("cursor"), limit=_limit(RECENT_PAGE)
+        agent, audit=deps.audit_trail, cursor=query("cursor"), limit=_limit(RECENT_LIMIT)
     )
     return json_response({"events": [event_json(e) for e in events], "next": cursor})
 

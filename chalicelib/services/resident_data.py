@@ -36,6 +36,7 @@ from chalicelib.domain.messages import StoredMessage
 from chalicelib.domain.obligations import Notification, Obligation, ScheduledReminder
 from chalicelib.domain.residents import Resident
 from chalicelib.domain.tickets import Ticket
+from chalicelib.services.audit_ports import MAX_LIMIT
 
 if TYPE_CHECKING:
     from chalicelib.domain.audit import AuditEvent
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 EXPORT_FORMAT = "civicchat.resident-export/1"
 LINK_SECONDS = 3600  # how long the export's media links work: time to download them, no more
-AUDIT_EXPORT_LIMIT = 500
+AUDIT_EXPORT_LIMIT = MAX_LIMIT  # the most the audit log hands out at once
 
 
 class ResidentNotFoundError(LookupError):
