@@ -710,8 +710,7 @@ class RateLimitModel(Model):
     expires_at = TTLAttribute(null=True)
     # Items `msglimit#...` instead count the residents the broadcasts reached, for the daily
     # messaging limit (adapters/dynamodb_daily_budget.py); they carry no `tat`.
-    used = NumberAttribute(null=True)
-    hours = JSONAttribute(null=True)  # msglimit items: {UTC hour: residents reached in it}
+    hours = JSONAttribute(null=True)  # {UTC hour: residents reached in it}
 
 
 # --- API keys ---------------------------------------------------------------------------------

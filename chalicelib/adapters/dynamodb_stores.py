@@ -17,18 +17,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb_models import (
-    CONDITION_FAILED,
     ITEM_CHECK_FAILED,
     QUEUED_MARKER,
     TRANSACTION_CANCELLED,
     MessageModel,
     StageTableStore,
+    conditional_save,
+    conditional_update,
     consent_event_json,
 )
 from chalicelib.adapters.store_rules import (
@@ -164,28 +165,17 @@ class DynamoDBResidentStore(StageTableStore):
             actions.append(model.user_id.set(model.user_id | user_id))
         # Stored as fixed-width UTC text, so comparing strings compares instants.
         newer = model.opted_out_at.does_not_exist() | (model.opted_out_at < at)
-        try:
-            model(resident_key).update(actions=actions, condition=newer)
-        except UpdateError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return conditional_update(model(resident_key), actions, newer)
 
     def save_conversation(self, conversation: Conversation) -> None:
         # The VersionAttribute makes the put conditional on the version read, as in save_turn.
         item = self._tables.conversations.from_conversation(conversation)
-        retention = self._retention()
-        item.expires_at = conversation_expiry(conversation, retention)
-        try:
-            item.save()
-        except PutError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                raise ConcurrentUpdateError(
-                    f"conversation {conversation.id} (read at version {conversation.version}) "
-                    "was saved by someone else"
-                ) from error
-            raise
+        item.expires_at = conversation_expiry(conversation, self._retention())
+        if not conditional_save(item):
+            raise ConcurrentUpdateError(
+                f"conversation {conversation.id} (read at version {conversation.version}) "
+                "was saved by someone else"
+            )
 
     def _inbound_was_duplicate(self, error: TransactWriteError, message_id: str) -> bool | None:
         """True: the inbound message was stored already. False: another writer won the race for
@@ -240,14 +230,8 @@ class DynamoDBMessageStore(StageTableStore):
         retention = self._retention() if messages else None
         created: list[str] = []
         for message in messages:
-            try:
-                self._model.from_message(with_expiry(message, retention)).save(
-                    condition=self._model.message_id.does_not_exist()
-                )
-            except PutError as error:
-                if error.cause_response_code != CONDITION_FAILED:
-                    raise
-            else:
+            item = self._model.from_message(with_expiry(message, retention))
+            if conditional_save(item, self._model.message_id.does_not_exist()):
                 created.append(message.id)
         return created
 
@@ -431,13 +415,7 @@ class DynamoDBMessageStore(StageTableStore):
     ) -> MessageModel | None:
         """One conditional UpdateItem returning the new item, or None when the condition failed."""
         item = self._model(message_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if error.cause_response_code == CONDITION_FAILED:
-                return None
-            raise
-        return item
+        return item if conditional_update(item, actions, condition) else None
 
     def _update_existing(self, message_id: str, actions: list[Action]) -> None:
         if self._update(message_id, actions, condition=self._model.message_id.exists()) is None:

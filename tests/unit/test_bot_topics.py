@@ -211,12 +211,14 @@ def test_a_topic_the_configuration_no_longer_has_shows_the_list_again() -> None:
 
 
 def test_a_town_without_topics_ignores_topic_rows_and_keywords() -> None:
-    plain = town()
+    # Keywords without topics (the loader refuses them) open nothing either.
+    plain = town(topics_keywords=("alerts",))
     tapped = send(plain, MENU_STATE, message(reply_id="subscribe:waste"))
     typed = send(plain, MENU_STATE, message(text="alerts"))
 
     assert tapped.events == () and typed.events == ()
     assert body(tapped.replies[0]) == "Sorry, I didn't get that."
+    assert body(typed.replies[0]) == "Sorry, I didn't get that."
     assert all(not row.id.startswith("subscribe:") for row in tapped.replies[0].rows)  # type: ignore[union-attr]
 
 

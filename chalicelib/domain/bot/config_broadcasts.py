@@ -47,9 +47,6 @@ def read_broadcasts(reader: Reader, value: Any) -> BroadcastPolicy | None:
 def _daily_limit(reader: Reader, value: Any) -> int | bool | None:
     """The limit; None for unlimited; False when it is wrong (reported)."""
     path = "broadcasts.daily_limit"
-    if value is None:
-        reader.missing(path)
-        return False
     if value == UNLIMITED:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -63,10 +60,7 @@ def _daily_limit(reader: Reader, value: Any) -> int | bool | None:
 
 def _prices(reader: Reader, value: Any) -> tuple[str, dict[str, Decimal]]:
     path = "broadcasts.prices"
-    if value is None:
-        reader.missing(path)
-        return DEFAULT_CURRENCY, {}
-    data = reader.mapping(value, path)
+    data = reader.mapping(value, path)  # None: reported as missing
     if data is None:
         return DEFAULT_CURRENCY, {}
     reader.keys(data, path, ("currency", *PRICE_CATEGORIES))
