@@ -142,12 +142,18 @@ def start_from_body(body: Any, created_by: str, now: datetime) -> Broadcast:
     )
 
 
+def is_broadcast_id(value: str) -> bool:
+    """Whether `value` could be a broadcast's id (`new_id`): others are never looked up (the
+    console's routes check theirs with it too)."""
+    return re.fullmatch(BROADCAST_ID_PATTERN, value) is not None
+
+
 def _known_id(broadcast_id: str) -> str:
     """A path's broadcast id; one that could never have been made is not looked up."""
     from urllib.parse import unquote
 
-    broadcast_id = unquote(broadcast_id)
-    if not re.fullmatch(BROADCAST_ID_PATTERN, broadcast_id):
+    broadcast_id = unquote(broadcast_id)  # as API Gateway does; chalice local does not
+    if not is_broadcast_id(broadcast_id):
         raise _not_found()
     return broadcast_id
 

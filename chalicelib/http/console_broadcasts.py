@@ -28,13 +28,17 @@ def _supervisors_only(agent: Agent) -> None:
 
 
 def _known(broadcast_id: str) -> str:
-    import re
+    """The path's broadcast id (console.endpoint has unquoted it); one that could never have
+    been made is not looked up."""
+    from chalicelib.http.api_v1_broadcasts import is_broadcast_id
 
-    from chalicelib.http.api_v1_broadcasts import BROADCAST_ID_PATTERN
-
-    if not re.fullmatch(BROADCAST_ID_PATTERN, broadcast_id):
-        raise console.ConsoleApiError(404, "not_found", "no such broadcast")
+    if not is_broadcast_id(broadcast_id):
+        raise _not_found()
     return broadcast_id
+
+
+def _not_found() -> console.ConsoleApiError:
+    return console.ConsoleApiError(404, "not_found", "no such broadcast")
 
 
 def _refused(error: InputError) -> console.ConsoleApiError:
@@ -124,7 +128,7 @@ def one(agent: Agent, broadcast_id: str) -> Response:
             recent=recent_counts(),
         )
     except BroadcastNotFoundError:
-        raise console.ConsoleApiError(404, "not_found", "no such broadcast") from None
+        raise _not_found() from None
     return console.json_response(broadcast_json(broadcast))
 
 
@@ -152,7 +156,7 @@ def cancel(agent: Agent, broadcast_id: str) -> Response:
             now=console.now(),
         )
     except BroadcastNotFoundError:
-        raise console.ConsoleApiError(404, "not_found", "no such broadcast") from None
+        raise _not_found() from None
     except BroadcastConflictError as error:
         raise console.ConsoleApiError(409, "conflict", str(error), field="status") from None
     return console.json_response(broadcast_json(broadcast))

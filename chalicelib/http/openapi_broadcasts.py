@@ -149,15 +149,13 @@ def schemas(definition: MunicipalityDefinition) -> dict[str, Schema]:
             "days_needed": {**_COUNT, "description": "days the daily limit spreads it over"},
         },
     }
+    counts = ("audience", "queued", "sent", "delivered", "read", "failed", "skipped")
     progress = {
         "type": "object",
-        "required": ["audience", "queued", "sent", "delivered", "read", "failed", "skipped"],
+        "required": list(counts),
         "additionalProperties": False,
         "description": "Messages by their furthest status (queued: not sent yet).",
-        "properties": {
-            name: _COUNT
-            for name in ("audience", "queued", "sent", "delivered", "read", "failed", "skipped")
-        },
+        "properties": dict.fromkeys(counts, _COUNT),
     }
     report = {
         "type": ["object", "null"],

@@ -210,7 +210,7 @@ def _params(reader: FieldReader, audience: Audience | None) -> Params | None:
                     "is needed: the broadcast may go out in this language",
                     422,
                 )
-    return dict(by_language)
+    return by_language
 
 
 def _check_parameter_count(

@@ -154,14 +154,14 @@ def _send_one(
     clock: Clock,
     priority: Priority,
     report: SendReport,
-    cancelled: _CancelledBroadcasts | None = None,
+    cancelled: _CancelledBroadcasts,
 ) -> None:
     claimed = outbox.messages.claim_for_sending(message_id, clock.now())
     if claimed is None:
         report.skipped.append(message_id)  # already sent, or being sent: never twice
         return
     try:
-        if cancelled is not None and claimed.broadcast_id in cancelled:
+        if claimed.broadcast_id in cancelled:
             _skip_cancelled(claimed, outbox.messages, clock, report)
             return
         _send_claimed(claimed, outbox, policy, clock, priority, report)
